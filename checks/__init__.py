@@ -1,0 +1,1 @@
+"""Bundled checks; installed as ``spotidoctor.checks``. Each module exports ``CHECKS``."""

@@ -1,0 +1,1 @@
+"""Container backend: build with buildah, run with podman (``spotidoctor build`` / ``launch``)."""

@@ -1,0 +1,43 @@
+"""``spotidoctor list`` and ``spotidoctor explain ID``."""
+from __future__ import annotations
+
+import argparse
+
+from spotidoctor.errors import UsageError
+from spotidoctor.fixes import FixAvailability
+from spotidoctor.session import make_session
+
+FIX_LABEL = {FixAvailability.NONE: "-", FixAvailability.SOMETIMES: "sometimes",
+             FixAvailability.ALWAYS: "yes"}
+
+
+def run_list(args: argparse.Namespace) -> int:
+    session = make_session(args)
+    checks = session.registry.checks
+    width = max((len(c.id) for c in checks), default=10)
+    print(f"{'ID':<{width}}  {'FIX':<9}  TITLE")
+    for entry in session.registry.loaded:
+        check = entry.check
+        origin = "" if entry.origin == "bundled" else f"  [{entry.origin}]"
+        print(f"{check.id:<{width}}  {FIX_LABEL[check.fix_availability]:<9}  {check.title}{origin}")
+    for problem in session.registry.problems:
+        print(f"! {problem.origin}: {problem.message}")
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    session = make_session(args)
+    check = session.registry.by_id().get(args.check_id)
+    if check is None:
+        raise UsageError(f"unknown check {args.check_id!r} (see `spotidoctor list`)")
+    print(f"{check.id}: {check.title}")
+    print(f"  category: {check.category}   severity: {check.severity.name.lower()}   "
+          f"timeout: {check.timeout_s:g}s   fixes: {FIX_LABEL[check.fix_availability]}")
+    if check.requires:
+        print(f"  requires: {', '.join(check.requires)}")
+    if check.tags:
+        print(f"  tags: {', '.join(sorted(check.tags))}")
+    print(f"  from: {session.registry.origin_of(check.id)}")
+    print()
+    print(check.explanation())
+    return 0

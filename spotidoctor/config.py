@@ -1,0 +1,176 @@
+"""``$XDG_CONFIG_HOME/spotidoctor/config.toml``: typed, validated, overridable by flags.
+
+Defaults match the original design so its users migrate without changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from spotidoctor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spotidoctor.fixes import StepEnv
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+PROFILES = ("isolated", "keep-id")
+_SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+_ULIMIT = re.compile(r"^[a-z]+=-?[0-9]+(:-?[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Config:
+    image: str = "spotify_pod"
+    container_name: str = "spotify-container"
+    storage_dir: str = "~/.spotify"
+    container_uid: int = 1500
+    container_user: str = "spotify_user"
+    profile: str = "isolated"
+    shm_size: str = "1g"
+    network: str = ""  # empty: podman's own default (slirp4netns / pasta)
+    extra_run_args: tuple[str, ...] = ()
+    spotify_args: tuple[str, ...] = ()
+    ulimits: tuple[str, ...] = ()  # passed as --ulimit, e.g. "nofile=65536:65536"
+    lift_rlimit_as: bool = True  # raise the soft address-space limit to the hard one before podman
+    image_max_age_days: int = 30
+    keep_launch_logs: int = 10
+    containerfile: str = ""  # empty: the bundled recipe
+    build_args: tuple[str, ...] = ()  # KEY=VALUE
+    ignore: tuple[str, ...] = ()  # check ids/prefixes never run
+    source: str | None = field(default=None, compare=False)  # the file it came from
+
+    def storage_path(self, home: str) -> str:
+        """The storage directory, absolute (``~`` expanded against ``home``)."""
+        path = self.storage_dir
+        if path == "~" or path.startswith("~/"):
+            path = home + path[1:]
+        return os.path.normpath(os.path.join(home, path))
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        for key, value in clean.items():
+            _validate(key, value, "command line")
+        return dataclasses.replace(self, **clean)
+
+
+def _is_str_tuple(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _is_ulimit_list(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) and _ULIMIT.match(v) for v in value)
+
+
+def _is_build_args(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) and "=" in v for v in value)
+
+
+_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "image": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
+    "container_name": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
+    "storage_dir": ("a non-empty path", lambda v: isinstance(v, str) and bool(v.strip())),
+    "container_uid": ("an integer from 1 to 65535", lambda v: type(v) is int and 0 < v < 65536),
+    "container_user": ("a user name", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[a-z_][a-z0-9_-]*", v))),
+    "profile": (f"one of {', '.join(PROFILES)}", lambda v: v in PROFILES),
+    "shm_size": ("a size like '1g' or '512m'", lambda v: isinstance(v, str) and bool(_SIZE.match(v))),
+    "network": ("a podman network mode string", lambda v: isinstance(v, str)),
+    "extra_run_args": ("a list of strings", _is_str_tuple),
+    "spotify_args": ("a list of strings", _is_str_tuple),
+    "ulimits": ("a list like ['nofile=65536:65536']", _is_ulimit_list),
+    "lift_rlimit_as": ("true or false", lambda v: isinstance(v, bool)),
+    "image_max_age_days": ("a positive integer", lambda v: type(v) is int and v > 0),
+    "keep_launch_logs": ("a positive integer", lambda v: type(v) is int and v > 0),
+    "containerfile": ("a path string", lambda v: isinstance(v, str)),
+    "build_args": ("a list of KEY=VALUE strings", _is_build_args),
+    "ignore": ("a list of check ids", _is_str_tuple),
+}
+KNOWN_KEYS = tuple(_CHECKS)
+
+
+def _validate(key: str, value: object, where: str) -> None:
+    if key not in _CHECKS:
+        raise ConfigError(f"{where}: unknown key {key!r} (known keys: {', '.join(KNOWN_KEYS)})")
+    expected, ok = _CHECKS[key]
+    if not ok(value):
+        raise ConfigError(f"{where}: {key} must be {expected}, got {value!r}")
+
+
+def from_mapping(data: Mapping[str, object], where: str) -> Config:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        _validate(key, value, where)
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return Config(**values, source=where)
+
+
+def load(path: str) -> Config:
+    """Read ``path``; a missing file is the defaults, anything unreadable a ``ConfigError``."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return from_mapping(data, path)
+
+
+def render_value(value: object) -> str:
+    """A TOML literal for the value types the config uses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")
+
+
+def updated_text(text: str, key: str, value: object) -> str:
+    """``text`` with top-level ``key`` set to ``value``; comments and other keys stay."""
+    line = f"{key} = {render_value(value)}\n"
+    lines = text.splitlines(keepends=True)
+    first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(first_table):
+        if pattern.match(lines[i]):
+            lines[i] = line
+            return "".join(lines)
+    if first_table and not lines[first_table - 1].endswith("\n"):
+        lines[first_table - 1] += "\n"
+    lines.insert(first_table, line)
+    return "".join(lines)
+
+
+def set_config_value(env: StepEnv, key: str, value: object) -> None:
+    """Change one key of config.toml atomically, with a backup, refusing invalid results."""
+    path = env.paths.config_file
+    fs = env.probes.fs
+    old = fs.read_text_or_none(path) or ""
+    new = updated_text(old, key, value)
+    try:
+        from_mapping(tomllib.loads(new), path)
+    except (tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise ConfigError(f"refusing to write {path}: the result would be invalid ({exc})") from exc
+    if new == old:
+        return
+    if old:
+        env.backups.save(path)
+    fs.write_atomic(path, new.encode(), mode=0o644)

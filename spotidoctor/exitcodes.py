@@ -1,0 +1,24 @@
+"""Exit codes. Stable: scripts rely on them; README and ``--help`` list them."""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # no problems (warnings allowed)
+    PROBLEMS = 1  # at least one error-severity check failed (or could not run)
+    USAGE = 2  # bad command line or configuration file
+    INTERNAL = 3  # a bug in spotidoctor; details in the crash log
+    BUSY = 4  # another `spotidoctor fix` / `launch` holds the lock
+    INTERRUPTED = 130  # Ctrl-C
+
+
+EXIT_CODE_HELP = """\
+exit codes:
+  0    no problems (warnings allowed)
+  1    at least one error-severity check failed or could not run
+       (launch: Spotify's own exit code is returned instead once it ran)
+  2    usage or configuration error
+  3    internal error (a crash log is written under $XDG_STATE_HOME/spotidoctor/)
+  4    another spotidoctor fix/launch is running (lock held)
+  130  interrupted (Ctrl-C)"""

@@ -1,0 +1,93 @@
+"""Per-launch records kept by ``spotidoctor launch`` and read by the crash checks and reports.
+
+Layout: ``$XDG_STATE_HOME/spotidoctor/launches/<launch-id>/`` holding ``launch.json`` (this
+record) and ``container.log`` (podman's k8s-file log, which survives ``--rm``). Launch ids
+sort by time, so the newest is last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from spotidoctor.model import JSONValue
+from spotidoctor.probes.fs import RealFS
+
+RECORD = "launch.json"
+CONTAINER_LOG = "container.log"
+
+
+@dataclass(frozen=True)
+class LaunchRecord:
+    launch_id: str
+    directory: str
+    started: float  # epoch seconds
+    argv: tuple[str, ...] = ()  # the exact podman argv
+    image: str = ""
+    container_name: str = ""
+    profile: str = ""
+    shm_size: str = ""
+    spotify_args: tuple[str, ...] = ()
+    rlimits: dict[str, list[int | None]] = field(default_factory=dict)  # podman's, as [soft, hard]
+    host: dict[str, JSONValue] = field(default_factory=dict)  # overcommit, cgroup version, ...
+    ended: float | None = None
+    exit_code: int | None = None
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.directory, CONTAINER_LOG)
+
+    @property
+    def finished(self) -> bool:
+        return self.exit_code is not None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("directory")
+        return data
+
+
+def new_launch_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def save(fs: RealFS, record: LaunchRecord) -> None:
+    path = os.path.join(record.directory, RECORD)
+    fs.write_atomic(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600)
+
+
+def load(fs: RealFS, directory: str) -> LaunchRecord | None:
+    text = fs.read_text_or_none(os.path.join(directory, RECORD))
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        data["argv"] = tuple(data.get("argv", ()))
+        data["spotify_args"] = tuple(data.get("spotify_args", ()))
+        return LaunchRecord(directory=directory, **data)
+    except (ValueError, TypeError):
+        return None  # a damaged record is skipped, not fatal
+
+
+def records(fs: RealFS, launches_dir: str) -> list[LaunchRecord]:
+    """All readable launch records, newest first."""
+    found = []
+    for name in sorted(fs.listdir(launches_dir), reverse=True):
+        record = load(fs, os.path.join(launches_dir, name))
+        if record is not None:
+            found.append(record)
+    return found
+
+
+def rotate(fs: RealFS, launches_dir: str, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` launch directories; return what was removed."""
+    names = sorted(fs.listdir(launches_dir), reverse=True)
+    removed = []
+    for name in names[keep:]:
+        shutil.rmtree(fs.host(os.path.join(launches_dir, name)), ignore_errors=True)
+        removed.append(name)
+    return removed

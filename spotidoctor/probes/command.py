@@ -1,0 +1,224 @@
+"""The one place that starts subprocesses.
+
+argv lists only (never a shell), a timeout on every call, the whole process group killed
+on timeout, and a registry of live children so that an interrupted or timed-out run can
+kill what it started ("no stray processes"). A missing executable is returncode 127, not
+an exception, so checks handle it like any other failure.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Callable, Mapping, Protocol, Sequence
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+RC_NOT_FOUND = 127
+RC_TIMEOUT = 124
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    @property
+    def not_found(self) -> bool:
+        return self.returncode == RC_NOT_FOUND and not self.timed_out and "not found" in self.stderr
+
+    def error_text(self, limit: int = 400) -> str:
+        """A short, single-paragraph reason for messages."""
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.1f}s"
+        text = (self.stderr.strip() or self.stdout.strip() or f"exit status {self.returncode}")
+        text = " ".join(text.split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class CommandRunner(Protocol):
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
+        """Run to completion. ``env`` entries override the base environment."""
+        ...
+
+    def stream(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
+        """Run, calling ``on_line`` for each line of merged stdout/stderr as it arrives."""
+        ...
+
+    def interactive(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None
+    ) -> int:
+        """Run attached to the terminal (stdin/stdout/stderr inherited); return the exit code."""
+        ...
+
+    def which(self, name: str) -> str | None: ...
+
+
+def _decode(data: bytes | None) -> str:
+    if not data:
+        return ""
+    return data[:MAX_OUTPUT_BYTES].decode("utf-8", errors="replace")
+
+
+class SubprocessRunner:
+    """The real runner. ``base_env`` is the environment children start from."""
+
+    def __init__(self, base_env: Mapping[str, str] | None = None) -> None:
+        self._base_env = dict(os.environ if base_env is None else base_env)
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(self._base_env)
+        if env:
+            merged.update(env)
+        return merged
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name, path=self._base_env.get("PATH", os.defpath))
+
+    def _spawn(self, argv: Sequence[str], *, stdin: int, stderr: int, env: dict[str, str],
+               cwd: str | None) -> subprocess.Popen[bytes] | None:
+        try:
+            # Own session: a timeout kills the whole group (podman's conmon, xdpyinfo, ...).
+            proc = subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
+                                    env=env, cwd=cwd, start_new_session=True)
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            return None
+        with self._lock:
+            self._live.add(proc)
+        return proc
+
+    def _forget(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live.discard(proc)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
+        argv_t = tuple(argv)
+        started = time.monotonic()
+        proc = self._spawn(argv_t, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=self._env(env), cwd=cwd)
+        if proc is None:
+            return _not_found(argv_t)
+        try:
+            out, err = proc.communicate(input.encode() if input is not None else None, timeout=timeout)
+            return Completed(argv_t, proc.returncode, _decode(out), _decode(err), False,
+                             time.monotonic() - started)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            return Completed(argv_t, RC_TIMEOUT, _decode(out), _decode(err), True,
+                             time.monotonic() - started)
+        finally:
+            self._forget(proc)
+
+    def stream(
+        self,
+        argv: Sequence[str],
+        on_line: Callable[[str], None],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Completed:
+        argv_t = tuple(argv)
+        started = time.monotonic()
+        proc = self._spawn(argv_t, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                           env=self._env(env), cwd=cwd)
+        if proc is None:
+            return _not_found(argv_t)
+        timer = threading.Timer(timeout, _kill_group, (proc,)) if timeout else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            _pump_lines(proc.stdout, on_line)
+            rc = proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+            self._forget(proc)
+        elapsed = time.monotonic() - started
+        timed_out = timeout is not None and elapsed >= timeout and rc < 0
+        return Completed(argv_t, RC_TIMEOUT if timed_out else rc, "", "", timed_out, elapsed)
+
+    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+        try:
+            # Same session as us, so the terminal's Ctrl-C reaches the child directly.
+            proc = subprocess.Popen(list(argv), env=self._env(env))
+        except (FileNotFoundError, PermissionError):
+            return RC_NOT_FOUND
+        with self._lock:
+            self._live.add(proc)
+        try:
+            while True:
+                try:
+                    return proc.wait()
+                except KeyboardInterrupt:
+                    continue  # the child got the SIGINT too; wait for it to finish
+        finally:
+            self._forget(proc)
+
+    def kill_all(self) -> int:
+        """Kill every child still running (after a timed-out check); return how many."""
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            _kill_group(proc)
+        return len(live)
+
+
+def _pump_lines(stream: IO[bytes], on_line: Callable[[str], None]) -> None:
+    for raw in iter(stream.readline, b""):
+        on_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+
+
+def _not_found(argv: tuple[str, ...]) -> Completed:
+    return Completed(argv, RC_NOT_FOUND, "", f"{argv[0]}: command not found")

@@ -1,0 +1,61 @@
+"""Build the run's Context and Registry from the command line, env and config file."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from spotidoctor import config as config_mod
+from spotidoctor.api import Context
+from spotidoctor.memo import Memo
+from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.probes import Probes
+from spotidoctor.registry import Registry, discover
+
+
+@dataclass(frozen=True)
+class Session:
+    ctx: Context
+    registry: Registry
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "image": getattr(args, "image", None),
+        "container_name": getattr(args, "container_name", None),
+        "storage_dir": getattr(args, "storage_dir", None),
+        "container_uid": getattr(args, "uid", None),
+        "profile": getattr(args, "profile", None),
+    }
+
+
+def _trusted_dropin_dirs(paths: Paths, extra: list[str], euid: int) -> list[str]:
+    # Under sudo, a user-writable drop-in would run as root: only explicit --checks-dir then.
+    if euid == 0 and os.environ.get("SUDO_USER"):
+        return extra
+    return [paths.dropin_dir, "/etc/spotidoctor/checks.d", *extra]
+
+
+def make_context(args: argparse.Namespace, env: Mapping[str, str] | None = None,
+                 probes: Probes | None = None) -> Context:
+    env = dict(os.environ if env is None else env)
+    user = UserInfo.current(env)
+    paths = Paths.from_env(env, user.home)
+    config_path = getattr(args, "config", None) or paths.config_file
+    cfg = config_mod.load(config_path).with_overrides(**config_overrides(args))
+    return Context(
+        probes=probes or Probes.real(env),
+        env=env, user=user, paths=paths, config=cfg, memo=Memo(),
+        verbose=bool(getattr(args, "verbose", False)),
+    )
+
+
+def make_session(args: argparse.Namespace) -> Session:
+    ctx = make_context(args)
+    disabled = [n for n in ctx.env.get("SPOTIDOCTOR_DISABLE_PLUGINS", "").split(",") if n]
+    registry = discover(
+        _trusted_dropin_dirs(ctx.paths, list(getattr(args, "checks_dir", None) or []), os.geteuid()),
+        plugins=not getattr(args, "no_plugins", False), disabled=disabled,
+    )
+    return Session(ctx, registry)

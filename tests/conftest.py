@@ -1,0 +1,78 @@
+"""Shared fixtures. Integration fixtures start real servers as the current user."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests import servers
+from tests.standin import STANDIN_IMAGE, build_standin
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def xvfb(tmp_path: Path) -> Iterator[servers.XvfbStarter]:
+    """Factory: ``server = xvfb()`` starts an Xvfb (``-noreset``) with its own cookie."""
+    servers.require("Xvfb", "xauth", "xdpyinfo")
+    starter = servers.XvfbStarter(tmp_path)
+    yield starter
+    starter.close()
+
+
+@pytest.fixture
+def xserver(xvfb: servers.XvfbStarter) -> servers.XServer:
+    return xvfb()
+
+
+@pytest.fixture
+def pulseaudio(tmp_path: Path) -> Iterator[servers.PulseServer]:
+    """A real PulseAudio daemon with a private runtime dir and a null sink ``testsink``."""
+    servers.require("pulseaudio", "pactl")
+    server = servers.start_pulseaudio(tmp_path / "pulse")
+    yield server
+    servers.stop(server.proc)
+
+
+@pytest.fixture
+def pipewire(tmp_path: Path) -> Iterator[servers.PulseServer]:
+    """pipewire + wireplumber + pipewire-pulse (private D-Bus session) with ``testsink``."""
+    servers.require("pipewire", "pipewire-pulse", "wireplumber", "dbus-run-session", "pactl")
+    server = servers.start_pipewire(tmp_path / "pipewire")
+    yield server
+    servers.stop(server.proc)
+
+
+@pytest.fixture(params=["pulseaudio", "pipewire"])
+def any_pulse(request: pytest.FixtureRequest) -> servers.PulseServer:
+    """Both pulse servers, one after the other."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    """Rootless podman that can run containers (fails in CI when it cannot)."""
+    servers.require("podman", "buildah")
+    ok, err = servers.podman_works()
+    if not ok:
+        message = f"rootless podman does not work for this user: {err}"
+        if servers.IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return "podman"
+
+
+@pytest.fixture(scope="session")
+def standin_image(podman: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``localhost/spotidoctor-standin:test``, built once per session FROM scratch."""
+    exists = subprocess.run(["podman", "image", "exists", STANDIN_IMAGE]).returncode == 0
+    if exists and not os.environ.get("SPOTIDOCTOR_REBUILD_STANDIN"):
+        return STANDIN_IMAGE
+    return build_standin(tmp_path_factory.mktemp("standin"))

@@ -1,0 +1,123 @@
+"""A local test image built ``FROM scratch`` out of host binaries (no registry needed).
+
+The rootfs holds sh, a few coreutils, pactl/paplay/parec and xdpyinfo with their libraries,
+``spotify_user`` (uid 1500) and a stand-in ``/usr/bin/spotify`` script that exercises
+what the real client needs: the X display, audio, both storage mounts, and crash output.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+STANDIN_IMAGE = "localhost/spotidoctor-standin:test"
+BINARIES = ("/bin/sh", "/usr/bin/id", "/usr/bin/cat", "/usr/bin/touch", "/usr/bin/ls", "/usr/bin/stat",
+            "/usr/bin/sleep", "/usr/bin/env", "/usr/bin/head", "/usr/bin/printf", "/usr/bin/kill",
+            "/usr/bin/df", "/usr/bin/pactl", "/usr/bin/paplay", "/usr/bin/parec", "/usr/bin/xdpyinfo")
+
+# Arguments (anything else is ignored, like Spotify's own unknown flags):
+#   --probe-x11 --probe-audio --write-storage  exercise one part each (default: all three)
+#   --print-oom      print Chromium's out-of-memory FATAL line on stderr
+#   --exit=N         exit with N (e.g. 133 for the silent SIGTRAP crash)
+STANDIN_SPOTIFY = r"""#!/bin/sh
+echo "standin: uid=$(id -u) gid=$(id -g) args=$*"
+x11=0; audio=0; storage=0; oom=0; code=0; any=0
+for arg in "$@"; do
+  case "$arg" in
+    --probe-x11) x11=1; any=1;;
+    --probe-audio) audio=1; any=1;;
+    --write-storage) storage=1; any=1;;
+    --print-oom) oom=1; any=1;;
+    --exit=*) code="${arg#--exit=}";;
+  esac
+done
+[ "$any" = 0 ] && { x11=1; audio=1; storage=1; }
+if [ "$x11" = 1 ]; then
+  if xdpyinfo >/tmp/xdpyinfo.out 2>&1; then echo "standin: x11 ok $(head -n 1 /tmp/xdpyinfo.out)"
+  else echo "standin: x11 FAILED: $(cat /tmp/xdpyinfo.out)"; code=${code:-0}; [ "$code" = 0 ] && code=11; fi
+fi
+if [ "$audio" = 1 ]; then
+  if pactl info >/tmp/pactl.out 2>&1 && head -c 176400 /dev/urandom | paplay --raw --format=s16le --rate=44100 --channels=2 --client-name=standin-spotify; then
+    echo "standin: audio ok"
+  else echo "standin: audio FAILED: $(cat /tmp/pactl.out)"; [ "$code" = 0 ] && code=12; fi
+fi
+if [ "$storage" = 1 ]; then
+  if touch "$HOME/.config/spotify/standin-config" "$HOME/.cache/spotify/standin-cache"; then echo "standin: storage ok"
+  else echo "standin: storage FAILED"; [ "$code" = 0 ] && code=13; fi
+fi
+if [ "$oom" = 1 ]; then
+  echo "[1129/235959.123456:ERROR:broker_posix.cc(46)] Received unexpected number of handles" >&2
+  echo "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144" >&2
+fi
+exit "$code"
+"""
+
+CONTAINERFILE = """\
+FROM scratch
+COPY rootfs/ /
+USER 1500:1500
+ENV HOME=/home/spotify_user
+LABEL org.opencontainers.image.title=spotidoctor-standin
+CMD ["/usr/bin/spotify"]
+"""
+
+
+def _copy_with_libs(root: Path, binary: str) -> None:
+    _copy(root, binary)
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        for token in line.split():
+            if token.startswith("/"):
+                _copy(root, token)
+
+
+def _copy(root: Path, path: str) -> None:
+    """Copy ``path`` into ``root``; symlinks are recreated so sonames resolve."""
+    target = root / path.lstrip("/")
+    if target.exists() or target.is_symlink():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.islink(path):
+        link = os.readlink(path)
+        os.symlink(link, target)
+        _copy(root, os.path.normpath(os.path.join(os.path.dirname(path), link)))
+    else:
+        shutil.copy2(path, target)
+
+
+def assemble_rootfs(root: Path, spotify_script: str = STANDIN_SPOTIFY) -> None:
+    for binary in BINARIES:
+        _copy_with_libs(root, binary)
+    # libpulse's loadable common library and the loader's merged-/usr layout.
+    for lib in Path("/usr/lib/x86_64-linux-gnu/pulseaudio").glob("*.so"):
+        _copy_with_libs(root, str(lib))
+    for name in ("bin", "lib", "lib64", "sbin"):
+        if not (root / name).exists() and Path(f"/{name}").is_symlink():
+            os.symlink(os.readlink(f"/{name}"), root / name)
+    etc = root / "etc"
+    (etc / "pulse").mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                "spotify_user:x:1500:1500::/home/spotify_user:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nspotify_user:x:1500:\n")
+    (etc / "pulse" / "client.conf").write_text("autospawn = no\nenable-shm = no\n")
+    for d in ("tmp", "run", "dev", "proc", "sys", "home/spotify_user/.config/spotify",
+              "home/spotify_user/.cache/spotify"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+    spotify = root / "usr/bin/spotify"
+    spotify.write_text(spotify_script)
+    spotify.chmod(0o755)
+
+
+def build_standin(workdir: Path, tag: str = STANDIN_IMAGE, env: dict[str, str] | None = None) -> str:
+    """Build the image with buildah (COPY only, so no OCI runtime is needed to build)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    assemble_rootfs(workdir / "rootfs")
+    containerfile = workdir / "Containerfile"
+    # The home must belong to the container user; buildah's COPY --chown does that.
+    containerfile.write_text(CONTAINERFILE.replace(
+        "COPY rootfs/ /\n", "COPY rootfs/ /\nCOPY --chown=1500:1500 rootfs/home/spotify_user /home/spotify_user\n"))
+    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
+                   check=True, capture_output=True, env=env)
+    return tag
