@@ -120,7 +120,25 @@ class RealFS:
             return []
 
     def realpath(self, path: str) -> str:
-        return self.unhost(os.path.realpath(self.host(path)))
+        """Resolve symlinks; under a test sysroot absolute link targets stay inside it."""
+        if self.sysroot == "/":
+            return os.path.realpath(path)
+        parts = [p for p in os.path.normpath(path).split("/") if p]
+        resolved = "/"
+        hops = 0
+        while parts:
+            candidate = os.path.join(resolved, parts.pop(0))
+            target = self.readlink(candidate)
+            if target is None:
+                resolved = os.path.normpath(candidate)
+                continue
+            hops += 1
+            if hops > 40:  # a loop: stop like the kernel's ELOOP would
+                return os.path.normpath(os.path.join(candidate, *parts))
+            base = "/" if target.startswith("/") else resolved
+            parts = [p for p in os.path.normpath(os.path.join(base, target)).split("/") if p] + parts
+            resolved = "/"
+        return resolved
 
     def readlink(self, path: str) -> str | None:
         try:
