@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 from spotidoctor.probes.fs import RealFS
@@ -33,7 +34,9 @@ class BackupStore:
     def save(self, path: str) -> str:
         """Copy ``path`` aside (0600) and record it; return the copy's path."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        flat = path.strip("/").replace("/", "%")
+        # A reversible file name, so a copy whose index line was never written (killed
+        # in between) is still listed with its origin.
+        flat = urllib.parse.quote(path, safe="")
         copy = os.path.join(self.directory, f"{stamp}-{time.time_ns() % 10**9:09d}", flat)
         self._fs.write_atomic(copy, self._fs.read_bytes(path), mode=0o600)
         entry = json.dumps({"original": path, "copy": copy, "created": time.time()})
@@ -49,4 +52,16 @@ class BackupStore:
                 entries.append(Backup(str(data["original"]), str(data["copy"]), float(data["created"])))
             except (ValueError, KeyError, TypeError):
                 continue  # a damaged line must not hide the others
-        return entries
+        indexed = {entry.copy for entry in entries}
+        return sorted(entries + [b for b in self._copies() if b.copy not in indexed],
+                      key=lambda b: b.created)
+
+    def _copies(self) -> list[Backup]:
+        found = []
+        for stamp in self._fs.listdir(self.directory):
+            folder = os.path.join(self.directory, stamp)
+            for name in self._fs.listdir(folder):
+                st = self._fs.lstat(os.path.join(folder, name))
+                if st is not None and st.is_file and not name.startswith("."):
+                    found.append(Backup(urllib.parse.unquote(name), os.path.join(folder, name), st.mtime))
+        return found
