@@ -44,7 +44,7 @@ class BackupStore:
         self._fs.write_atomic(self.index, (previous + entry + "\n").encode(), mode=0o600)
         return copy
 
-    def list(self) -> list[Backup]:
+    def entries(self) -> list[Backup]:
         entries = []
         for line in (self._fs.read_text_or_none(self.index) or "").splitlines():
             try:

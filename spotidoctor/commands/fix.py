@@ -151,7 +151,7 @@ def _list_backups(session: Session, out: TextIO) -> int:
     from spotidoctor.backups import BackupStore
 
     store = BackupStore(session.ctx.probes.fs, session.ctx.paths.backup_dir)
-    entries = store.list()
+    entries = store.entries()
     if not entries:
         print("No backups.", file=out)
     for entry in entries:

@@ -78,7 +78,7 @@ def test_killed_fix_leaves_the_old_file_intact_and_the_backup_listed(tmp_path: P
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert target.read_text() == OLD  # the old file, whole
-    backups = BackupStore(RealFS("/"), str(state / "backups")).list()
+    backups = BackupStore(RealFS("/"), str(state / "backups")).entries()
     if phase == "during-backup-write":  # the copy never completed: nothing torn is listed
         assert backups == []
         return
