@@ -18,7 +18,7 @@ from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
-from spotidoctor.probes import Probes
+from spotidoctor.probes import Probes, X11Probe
 from spotidoctor.probes.command import RC_NOT_FOUND, Completed
 from spotidoctor.probes.fs import RealFS, StatInfo
 from spotidoctor.probes.procs import Limit, ProcInfo
@@ -170,7 +170,7 @@ def make_context(
     env: Mapping[str, str] | None = None,
     user: UserInfo = DEFAULT_USER,
     config: Config | None = None,
-    x11: object | None = None,
+    x11: X11Probe | None = None,
     pulse: object | None = None,
     procs: FakeProcesses | None = None,
     owners: Mapping[str, tuple[int, int]] | None = None,
@@ -186,7 +186,7 @@ def make_context(
     probes = Probes(
         cmd=runner,
         fs=fs or FakeFS(sysroot, owners),
-        x11=x11 if x11 is not None else _Unavailable("X11"),
+        x11=x11 if x11 is not None else _Unavailable("X11"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         pulse=pulse if pulse is not None else _Unavailable("pulse"),
         procs=procs or FakeProcesses(),
     )
