@@ -204,12 +204,12 @@ def change_hosts_request(mode: int, host: HostEntry) -> bytes:
     return struct.pack("<BBHBxH", 109, mode, 2 + len(address) // 4, host.family, len(host.name)) + address
 
 
-def _raw_requests(name: x11auth.DisplayName, auth_name: bytes, auth_data: bytes,
+def _raw_requests(name: x11auth.DisplayName, path: str, auth_name: bytes, auth_data: bytes,
                   requests: Sequence[bytes], timeout: float) -> None:
     """Connect, send ``requests`` and a round trip; raise ``ProbeUnavailable`` on X errors."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        sock.connect(name.socket_path)
+        sock.connect(path)
         sock.sendall(setup_request(auth_name, auth_data))
         status, reason = read_setup_reply(sock)
         if status is not SetupStatus.SUCCESS:
@@ -283,8 +283,12 @@ def _local_hostname() -> str:
 class XlibProbe:
     """The real X11 probe; ``env`` supplies XAUTHORITY and HOME (never ``os.environ``)."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], *, socket_dir: str = x11auth.X11_SOCKET_DIR) -> None:
         self._env = dict(env)
+        self._socket_dir = socket_dir  # tests point this at a private directory
+
+    def _socket_path(self, name: x11auth.DisplayName) -> str:
+        return f"{self._socket_dir}/X{name.number}"
 
     # -- helpers ------------------------------------------------------------------------
     def _display(self, display: str) -> x11auth.DisplayName:
@@ -316,7 +320,7 @@ class XlibProbe:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
-            sock.connect(name.socket_path)
+            sock.connect(self._socket_path(name))
             sock.sendall(setup_request(auth_name, auth_data))
             status, reason = read_setup_reply(sock)
         except FileNotFoundError as exc:
@@ -324,10 +328,10 @@ class XlibProbe:
         except ConnectionRefusedError as exc:
             return Handshake(SetupStatus.REFUSED, exc.strerror or "connection refused", offered, path)
         except socket.timeout as exc:
-            raise ProbeTimeout(f"X server {name.canonical} ({name.socket_path}) accepted the connection "
+            raise ProbeTimeout(f"X server {name.canonical} ({self._socket_path(name)}) accepted the connection "
                                f"but did not answer within {timeout:g}s") from exc
         except OSError as exc:
-            raise ProbeUnavailable(f"cannot connect to {name.socket_path}: {exc.strerror or exc}") from exc
+            raise ProbeUnavailable(f"cannot connect to {self._socket_path(name)}: {exc.strerror or exc}") from exc
         finally:
             sock.close()
         return Handshake(status, reason, offered, path)
@@ -361,11 +365,11 @@ class XlibProbe:
         if enable_access_control:
             requests.append(SET_ACCESS_CONTROL_ENABLE)
         try:
-            _raw_requests(name, auth_name, auth_data, requests, timeout)
+            _raw_requests(name, self._socket_path(name), auth_name, auth_data, requests, timeout)
         except socket.timeout as exc:
             raise ProbeTimeout(f"X server {name.canonical} stopped answering within {timeout:g}s") from exc
         except OSError as exc:
-            raise ProbeUnavailable(f"cannot talk to {name.socket_path}: {exc.strerror or exc}") from exc
+            raise ProbeUnavailable(f"cannot talk to {self._socket_path(name)}: {exc.strerror or exc}") from exc
         return self.access_control(display, timeout=timeout)
 
 
