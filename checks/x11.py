@@ -204,7 +204,10 @@ class DisplayConnect(Check):
     def _refused(self, name: x11auth.DisplayName, shake: Handshake) -> CheckResult:
         path = name.socket_path
         xauthority = shake.xauthority or "~/.Xauthority"
-        if shake.status in (SetupStatus.REFUSED, SetupStatus.MISSING):
+        if shake.status is SetupStatus.MISSING:  # it vanished since x11.socket looked
+            return self.fail(NO_SOCKET.format(path=path), Message.error(
+                f"The X server for {name.canonical} went away while spotidoctor was checking it."))
+        if shake.status is SetupStatus.REFUSED:
             return self.fail(REFUSED.format(path=path), Message.error(
                 f"{path} is left over from an X server that is gone ({shake.reason}).",
                 f"Start your session's X server, or use the DISPLAY of one that runs (`ls {x11auth.X11_SOCKET_DIR}`)."))

@@ -171,7 +171,7 @@ def test_connect_without_cookie_says_so(tmp_path: Path) -> None:
                  id="hung-after-setup"),
     pytest.param(FakeX11.refused(), REFUSED.format(path="/tmp/.X11-unix/X0"), id="refused"),
     pytest.param(FakeX11(shake=Handshake(SetupStatus.MISSING, "No such file or directory")),
-                 REFUSED.format(path="/tmp/.X11-unix/X0"), id="vanished"),
+                 NO_SOCKET.format(path="/tmp/.X11-unix/X0"), id="vanished"),
     pytest.param(FakeX11.unauthorized(), AUTH_NO_COOKIE.format(display=":0", xauthority=XAUTH), id="no-cookie"),
     pytest.param(FakeX11.unauthorized(cookie=True), AUTH_BAD_COOKIE.format(display=":0", xauthority=XAUTH),
                  id="stale-cookie"),
