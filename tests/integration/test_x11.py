@@ -84,7 +84,10 @@ def test_connect_check_reports_authorization_required(xserver: servers.XServer, 
 def hung_display() -> Iterator[int]:
     """A fake X server on a free /tmp/.X11-unix/X<n> that accepts and never answers."""
     number = servers.free_display()
-    Path(x11auth.X11_SOCKET_DIR).mkdir(mode=0o1777, exist_ok=True)
+    socket_dir = Path(x11auth.X11_SOCKET_DIR)
+    if not socket_dir.exists():  # as an X server would make it: sticky and world-writable
+        socket_dir.mkdir()
+        socket_dir.chmod(0o1777)
     hung = servers.hung_unix_server(Path(x11auth.socket_path(number)))
     yield number
     hung.close()
