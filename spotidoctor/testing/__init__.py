@@ -18,7 +18,7 @@ from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
-from spotidoctor.probes import Probes, X11Probe
+from spotidoctor.probes import Probes, PulseProbe, X11Probe
 from spotidoctor.probes.command import RC_NOT_FOUND, Completed
 from spotidoctor.probes.fs import RealFS, StatInfo
 from spotidoctor.probes.procs import Limit, ProcInfo
@@ -171,7 +171,7 @@ def make_context(
     user: UserInfo = DEFAULT_USER,
     config: Config | None = None,
     x11: X11Probe | None = None,
-    pulse: object | None = None,
+    pulse: PulseProbe | None = None,
     procs: FakeProcesses | None = None,
     owners: Mapping[str, tuple[int, int]] | None = None,
     fs: RealFS | None = None,
@@ -187,7 +187,7 @@ def make_context(
         cmd=runner,
         fs=fs or FakeFS(sysroot, owners),
         x11=x11 if x11 is not None else _Unavailable("X11"),  # type: ignore[arg-type]  # raises ProbeUnavailable
-        pulse=pulse if pulse is not None else _Unavailable("pulse"),
+        pulse=pulse if pulse is not None else _Unavailable("pulse"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         procs=procs or FakeProcesses(),
     )
     return Context(probes=probes, env=full_env, user=user,
