@@ -190,8 +190,11 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
     done = xtool(xserver, "xdpyinfo", xauthority=str(cookie_file))
     assert done.returncode == 0 and f"name of display:    {xserver.display}" in done.stdout
 
-    again = cli(env, "fix", "x11")
-    assert again.returncode == 0 and "→" not in again.stdout  # nothing left to do
+    before_again = cookie_file.stat()
+    again = cli(env, "fix", "x11")  # nothing left to do: the file is not rewritten
+    assert again.returncode == 0 and "x11.write-container-cookie" not in again.stdout
+    assert (cookie_file.stat().st_ino, cookie_file.stat().st_mtime_ns) == (before_again.st_ino,
+                                                                           before_again.st_mtime_ns)
 
 
 def test_stale_cookie_file_is_detected_and_rewritten(xserver: servers.XServer, home: Path) -> None:
