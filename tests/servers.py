@@ -223,6 +223,38 @@ def start_pipewire_with_env(env: dict[str, str], log: Path) -> PulseServer:
     return server
 
 
+def restart_pipewire_with_testsink(server: PulseServer) -> None:
+    """``restart_pipewire_pulse`` plus what ``start_pipewire`` set up at runtime (``testsink``)."""
+    restart_pipewire_pulse(server)
+    done = server.pactl("load-module", "module-null-sink", "sink_name=testsink")
+    if done.returncode != 0:
+        raise RuntimeError(f"pipewire-pulse: cannot load a null sink: {done.stderr}")
+    server.pactl("set-default-sink", "testsink")
+
+
+def stop_podman_pause(env: dict[str, str]) -> None:
+    """Kill the rootless pause process podman started for a private XDG_RUNTIME_DIR (by its pid file).
+
+    ``podman unshare`` with a test's private runtime dir starts its own ``catatonit -P``,
+    which outlives the test otherwise. The real runtime dir's pause process is never touched.
+    """
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if not runtime or runtime == f"/run/user/{os.getuid()}":
+        return
+    pid_file = Path(runtime) / "libpod" / "tmp" / "pause.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            if f"XDG_RUNTIME_DIR={runtime}".encode() not in fh.read().split(b"\0"):
+                return  # the pid was reused by something else
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ProcessLookupError):
+        pass
+
+
 # -- hung servers (robustness) -----------------------------------------------------------
 
 @dataclass

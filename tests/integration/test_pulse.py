@@ -1,0 +1,322 @@
+"""pulse.* against real PulseAudio and real PipeWire + pipewire-pulse, a hung socket, a different
+uid through ``podman unshare``, and the real CLI (check, fix, fix --dry-run).
+
+Every server runs with a private HOME / XDG tree (``server.env``); spotidoctor runs with
+that same env, so the user's own daemons and files are never touched. Run as the
+unprivileged test user: ``.ci/test-as-user tests/integration/test_pulse.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from spotidoctor import layout
+from spotidoctor.checks.pulse import CHECKS
+from spotidoctor.errors import ProbeTimeout
+from spotidoctor.model import CheckResult, Status
+from spotidoctor.paths import Paths
+from spotidoctor.probes.pulse import ConnectOutcome, PulsectlProbe
+from spotidoctor.runner import Runner, plan
+from spotidoctor.session import make_context
+from tests import servers
+
+FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tests
+
+
+def run_checks(env: dict[str, str], selector: str = "pulse", *ignore: str) -> dict[str, CheckResult]:
+    """In-process, through ``Probes.real(env)`` (env differs from os.environ: the lock path)."""
+    ctx = make_context(argparse.Namespace(), env=env)
+    report = Runner(ctx).run(plan(CHECKS, [selector], ignore))
+    return {r.check_id: r for r in report.results}
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spotidoctor", *args], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def cli_results(env: dict[str, str], *args: str) -> dict[str, dict[str, Any]]:
+    done = cli(env, "check", "--json", *args)
+    assert done.returncode in (0, 1), done.stderr
+    return {r["id"]: r for r in json.loads(done.stdout)["results"]}
+
+
+def paths_of(server: servers.PulseServer) -> Paths:
+    return Paths.from_env(server.env, server.env["HOME"])
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``root``: (mtime_ns, content) — to prove a second fix changes nothing.
+
+    spotidoctor's own lock file is rewritten by every ``fix`` by design; it is left out.
+    """
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.name != "lock":
+            found[str(path)] = (path.stat().st_mtime_ns, path.read_bytes())
+    return found
+
+
+@pytest.fixture
+def pause_cleanup(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
+    """Envs whose private podman pause process must be stopped at teardown."""
+    envs: list[dict[str, str]] = []
+    yield envs
+    for env in envs:
+        servers.stop_podman_pause(env)
+
+
+# -- server reachable ------------------------------------------------------------------------
+
+def test_server_kind_and_default_sink(any_pulse: servers.PulseServer) -> None:
+    result = run_checks(any_pulse.env, "pulse.server")["pulse.server"]
+    assert result.status is Status.OK, result
+    assert result.facts["server_kind"] == any_pulse.kind
+    assert result.facts["default_sink"] == "testsink"
+    if any_pulse.kind == "pipewire":
+        assert str(result.facts["server_name"]).startswith("PulseAudio (on PipeWire ")
+        assert result.summary.startswith("PipeWire 0.3")
+    else:
+        assert result.facts["server_name"] == "pulseaudio"
+        assert result.summary.startswith("PulseAudio 16")
+
+
+def test_no_server_is_refused_not_timed_out(tmp_path: Path) -> None:
+    env = servers.base_env(tmp_path / "none")
+    result = run_checks(env, "pulse.server")["pulse.server"]
+    assert (result.status, result.summary) == (Status.FAIL, "no pulse server is running")
+    assert f"nothing at {env['XDG_RUNTIME_DIR']}/pulse/native" in result.messages[0].text
+
+
+@pytest.fixture
+def hung(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A private env whose default pulse socket accepts connections and never answers."""
+    env = servers.base_env(tmp_path / "hung")
+    pulse_dir = Path(env["XDG_RUNTIME_DIR"]) / "pulse"
+    pulse_dir.mkdir(mode=0o700)
+    server = servers.hung_unix_server(pulse_dir / "native")
+    yield env, pulse_dir / "native"
+    server.close()
+
+
+def test_probe_on_a_hung_server_raises_probe_timeout_naming_the_socket(hung: tuple[dict[str, str], Path]) -> None:
+    env, socket = hung
+    with pytest.raises(ProbeTimeout) as caught:
+        PulsectlProbe(env, connect_timeout=1.0).server_info()
+    assert f"unix:{socket}" in caught.value.reason and "did not answer" in caught.value.reason
+
+
+def test_check_on_a_hung_server_ends_and_names_it(hung: tuple[dict[str, str], Path]) -> None:
+    env, socket = hung
+    result = cli_results(env, "pulse.server")["pulse.server"]
+    assert (result["status"], result["summary"]) == ("fail", "the pulse server hangs")
+    assert f"the pulse server at unix:{socket} accepted the connection but did not answer within 3s" \
+        == result["messages"][0]["text"]
+
+
+# -- PulseAudio: module missing -> fail -> fix -> pass ------------------------------------------
+
+def test_pulseaudio_missing_module_is_fixed_and_second_fix_changes_nothing(
+        pulseaudio: servers.PulseServer) -> None:
+    env, paths = pulseaudio.env, paths_of(pulseaudio)
+    before = cli_results(env, "pulse", *FAST)
+    assert before["pulse.container-socket"]["status"] == "fail"
+    assert before["pulse.container-socket"]["summary"] == "no container socket: the socket module is not loaded"
+    assert before["pulse.client-config"]["status"] == "skip"
+
+    dry = cli(env, "fix", "--dry-run", "pulse", *FAST)
+    assert "+.include /etc/pulse/default.pa" in dry.stdout
+    assert "+load-module module-native-protocol-unix socket=pulse-socket auth-cookie=pulse-cookie" in dry.stdout
+    assert not (pulseaudio.config_home / "pulse" / "default.pa").exists()  # a dry run changes nothing
+
+    done = cli(env, "fix", "pulse", *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pulse.load-socket-module: fixed (verified)" in done.stdout
+    assert "pulse.write-client-config: fixed (verified)" in done.stdout
+
+    after = cli_results(env, "pulse", *FAST)
+    assert {cid: r["status"] for cid, r in after.items()} == {
+        "pulse.server": "ok", "pulse.container-socket": "ok", "pulse.persistence": "ok",
+        "pulse.leftovers": "ok", "pulse.output-api": "ok", "pulse.client-config": "ok"}
+    socket = pulseaudio.runtime_dir / "pulse" / "pulse-socket"
+    cookie = pulseaudio.config_home / "pulse" / "pulse-cookie"
+    assert after["pulse.container-socket"]["facts"] == {
+        "server_kind": "pulseaudio", "server_name": "pulseaudio", "container_socket": str(socket),
+        "cookie_path": str(cookie)}
+    assert after["pulse.client-config"]["facts"] == {
+        "client_conf": layout.pulse_client_conf(paths), "cookie_copy": layout.pulse_cookie_copy(paths)}
+    assert after["pulse.output-api"]["facts"] == {"audio_api": "pulseaudio", "pipewire_socket": None}
+    copy = Path(layout.pulse_cookie_copy(paths))
+    assert copy.read_bytes() == cookie.read_bytes() and len(copy.read_bytes()) == 256
+    assert oct(copy.stat().st_mode & 0o777) == "0o644"
+    default_pa = (pulseaudio.config_home / "pulse" / "default.pa").read_text()
+    assert default_pa.splitlines()[0] == ".include /etc/pulse/default.pa"
+    assert default_pa.count("load-module module-native-protocol-unix") == 1
+    cookie_hex = cookie.read_bytes().hex()
+    assert cookie_hex not in done.stdout + dry.stdout + json.dumps(after)  # never shown
+
+    home = Path(env["HOME"])
+    runtime = pulseaudio.runtime_dir / "spotidoctor"
+    state = snapshot(home), snapshot(runtime)
+    again = cli(env, "fix", "pulse", *FAST)
+    assert again.returncode == 0 and "→" not in again.stdout, again.stdout
+    assert (snapshot(home), snapshot(runtime)) == state
+
+
+def test_runtime_only_module_warns_and_persisting_it_passes(pulseaudio: servers.PulseServer) -> None:
+    loaded = pulseaudio.pactl("load-module", "module-native-protocol-unix", "socket=pulse-socket",
+                              "auth-cookie=pulse-cookie")
+    assert loaded.returncode == 0, loaded.stderr
+    result = run_checks(pulseaudio.env, "pulse.persistence")["pulse.persistence"]
+    assert result.status is Status.WARN
+    assert result.summary.endswith("is loaded at runtime only: gone after the next PulseAudio restart")
+    assert [f.id for f in result.fixes] == ["pulse.persist-default-pa"]
+    done = cli(pulseaudio.env, "fix", "pulse.persistence")
+    assert "pulse.persist-default-pa: fixed (verified)" in done.stdout, done.stdout
+
+
+def test_user_default_pa_without_include_fails(pulseaudio: servers.PulseServer) -> None:
+    default_pa = pulseaudio.config_home / "pulse" / "default.pa"
+    default_pa.parent.mkdir(parents=True, exist_ok=True)
+    default_pa.write_text("load-module module-null-sink\n")
+    result = run_checks(pulseaudio.env, "pulse.persistence")["pulse.persistence"]
+    assert (result.status, result.summary) == (Status.FAIL,
+                                               f"{default_pa} disables the system PulseAudio configuration")
+    dry = cli(pulseaudio.env, "fix", "--dry-run", "pulse.persistence")
+    assert f"--- {default_pa} (current)" in dry.stdout
+    diff = [line.strip() for line in dry.stdout.splitlines()]
+    start = diff.index("@@ -1 +1,5 @@")
+    assert diff[start:start + 6] == [
+        "@@ -1 +1,5 @@", "+.include /etc/pulse/default.pa", "load-module module-null-sink",
+        "+# Added by spotidoctor (pulse.persistence): the Spotify container's audio socket.", "+.nofail",
+        "+load-module module-native-protocol-unix socket=pulse-socket auth-cookie=pulse-cookie"]
+    assert default_pa.read_text() == "load-module module-null-sink\n"
+
+
+def test_a_deleted_cookie_file_fails_the_socket_check(pulseaudio: servers.PulseServer) -> None:
+    assert pulseaudio.pactl("load-module", "module-native-protocol-unix", "socket=pulse-socket",
+                            "auth-cookie=pulse-cookie").returncode == 0
+    (pulseaudio.config_home / "pulse" / "pulse-cookie").unlink()
+    result = run_checks(pulseaudio.env, "pulse.container-socket")["pulse.container-socket"]
+    assert result.status is Status.FAIL
+    assert "is missing (the server still uses the old one in memory)" in result.summary
+
+
+# -- a different uid: only with the cookie (PulseAudio) -------------------------------------------
+
+def test_other_uid_connects_only_with_the_cookie(pulseaudio: servers.PulseServer, podman: str,
+                                                 pause_cleanup: list[dict[str, str]], tmp_path: Path) -> None:
+    pause_cleanup.append(pulseaudio.env)
+    assert pulseaudio.pactl("load-module", "module-native-protocol-unix", "socket=pulse-socket",
+                            "auth-cookie=pulse-cookie").returncode == 0
+    socket = str(pulseaudio.runtime_dir / "pulse" / "pulse-socket")
+    cookie = pulseaudio.config_home / "pulse" / "pulse-cookie"
+    wrong = tmp_path / "wrong-cookie"
+    wrong.write_bytes(secrets.token_bytes(256))
+    wrong.chmod(0o600)
+    probe = PulsectlProbe(pulseaudio.env)
+    with_cookie = probe.connect_as(1500, 1500, socket, str(cookie))
+    without = probe.connect_as(1500, 1500, socket, None)
+    with_wrong = probe.connect_as(1500, 1500, socket, str(wrong))
+    main_socket = probe.connect_as(1500, 1500, str(pulseaudio.native_socket), str(cookie))
+    assert (with_cookie.outcome, with_cookie.server_name) == (ConnectOutcome.OK, "pulseaudio")
+    assert without.outcome is ConnectOutcome.ACCESS_DENIED, without
+    assert with_wrong.outcome is ConnectOutcome.ACCESS_DENIED, with_wrong
+    assert main_socket.outcome is ConnectOutcome.ACCESS_DENIED  # cookies are per module (FACTS F1.8)
+    # The server really saw a foreign uid (the subordinate uid of container uid 1500), not ours.
+    seen = {int(uid) for uid in re.findall(r"Got credentials: uid=(\d+)", pulseaudio.log.read_text())}
+    assert seen - {os.getuid()}, seen
+
+
+def test_container_access_check_end_to_end(pulseaudio: servers.PulseServer, podman: str,
+                                           pause_cleanup: list[dict[str, str]]) -> None:
+    pause_cleanup.append(pulseaudio.env)
+    assert cli(pulseaudio.env, "fix", "pulse", *FAST).returncode == 0
+    result = cli_results(pulseaudio.env, "pulse.container-access")["pulse.container-access"]
+    assert result["status"] == "ok", result
+    assert result["summary"] == (f"container uid 1500 connects to {pulseaudio.runtime_dir}/pulse/pulse-socket "
+                                 "with the cookie and is refused without it (Access denied)")
+
+
+def test_container_access_fails_with_a_changed_cookie(pulseaudio: servers.PulseServer, podman: str,
+                                                      pause_cleanup: list[dict[str, str]]) -> None:
+    """The cookie file replaced after loading: the module still wants the old one."""
+    pause_cleanup.append(pulseaudio.env)
+    assert pulseaudio.pactl("load-module", "module-native-protocol-unix", "socket=pulse-socket",
+                            "auth-cookie=pulse-cookie").returncode == 0
+    cookie = pulseaudio.config_home / "pulse" / "pulse-cookie"
+    cookie.write_bytes(secrets.token_bytes(256))
+    results = run_checks(pulseaudio.env, "pulse.container-access")
+    result = results["pulse.container-access"]
+    assert result.status is Status.FAIL, result
+    assert "cannot use" in result.summary and "Access denied" in result.summary
+
+
+# -- PipeWire: the drop-in path -------------------------------------------------------------------
+
+def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, podman: str,
+                                                pause_cleanup: list[dict[str, str]]) -> None:
+    pause_cleanup.append(pipewire.env)
+    env, paths = pipewire.env, paths_of(pipewire)
+    before = cli_results(env, "pulse", *FAST)
+    assert before["pulse.container-socket"]["status"] == "fail"
+    assert before["pulse.container-socket"]["summary"] == "pipewire-pulse has no container socket configured"
+    assert [f["id"] for f in before["pulse.container-socket"]["fixes"]] == [
+        "pulse.write-pipewire-drop-in", "pulse.restart-pipewire-pulse"]
+
+    done = cli(env, "fix", "pulse", *FAST)
+    drop_in = Path(layout.pipewire_drop_in(paths))
+    assert drop_in.is_file(), done.stdout
+    assert 'server.address = [ "unix:native" "unix:pulse-socket" ]' in drop_in.read_text()
+    assert "manual: run the commands yourself" in done.stdout  # no systemd user unit here
+    middle = run_checks(env, "pulse.container-socket")["pulse.container-socket"]
+    assert middle.summary == "the container socket is configured but pipewire-pulse has not opened it yet"
+
+    servers.restart_pipewire_with_testsink(pipewire)
+    assert pipewire.native_socket.is_socket()  # "unix:native" was kept
+    second = cli(env, "fix", "pulse", *FAST)  # now the client config (it needed the socket first)
+    assert "pulse.write-client-config: fixed (verified)" in second.stdout, second.stdout
+    after = cli_results(env, "pulse")
+    assert {cid: r["status"] for cid, r in after.items()} == {
+        "pulse.server": "ok", "pulse.container-socket": "ok", "pulse.container-access": "ok",
+        "pulse.persistence": "ok", "pulse.leftovers": "ok", "pulse.output-api": "ok",
+        "pulse.client-config": "ok"}, after
+    socket = f"{pipewire.runtime_dir}/pulse/pulse-socket"
+    assert after["pulse.container-socket"]["facts"]["container_socket"] == socket
+    assert after["pulse.container-socket"]["facts"]["cookie_path"] is None
+    assert after["pulse.client-config"]["facts"]["cookie_copy"] is None
+    assert after["pulse.output-api"]["facts"] == {"audio_api": "pipewire",
+                                                  "pipewire_socket": f"{pipewire.runtime_dir}/pipewire-0"}
+    assert after["pulse.container-access"]["summary"] == (
+        f"container uid 1500 connects to {socket} (PipeWire: no cookie involved)")
+    assert "checks no cookie" in after["pulse.container-access"]["messages"][0]["text"]
+    state = snapshot(Path(env["HOME"]))
+    again = cli(env, "fix", "pulse", *FAST)
+    assert "→" not in again.stdout and snapshot(Path(env["HOME"])) == state
+
+
+def test_pipewire_has_no_socket_module(pipewire: servers.PulseServer) -> None:
+    """FACTS F2.2: the load-now fix cannot apply there; the probe says why."""
+    from spotidoctor.errors import ProbeUnavailable
+
+    with pytest.raises(ProbeUnavailable) as caught:
+        PulsectlProbe(pipewire.env).load_module("module-native-protocol-unix", "socket=x auth-cookie=y")
+    assert "Failed to load module" in caught.value.reason
+
+
+def test_pipewire_drop_in_without_native_fails(pipewire: servers.PulseServer) -> None:
+    conf_d = pipewire.config_home / "pipewire" / "pipewire-pulse.conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "50-mine.conf").write_text('pulse.properties = { server.address = [ "unix:pulse-socket" ] }\n')
+    result = run_checks(pipewire.env, "pulse.container-socket")["pulse.container-socket"]
+    assert result.status is Status.FAIL
+    assert result.summary == f'{conf_d / "50-mine.conf"} sets server.address without "unix:native"'
