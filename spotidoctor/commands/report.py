@@ -1,0 +1,160 @@
+"""``spotidoctor report``: a redacted bug report bundle, scanned for secrets before it exists.
+
+Flow: run all checks -> collect (global collectors + every check's ``collect()`` + launch
+logs) -> redact -> write a 0600 temporary archive -> scan it for cookies, Spotify
+credentials and (when redacting) the login and host names -> publish it, or delete it and
+fail closed. ``--preview`` stops before writing anything.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+from typing import Sequence
+
+from spotidoctor.api import Context
+from spotidoctor.bundle import archive
+from spotidoctor.bundle.build import Options, assemble, gather
+from spotidoctor.bundle.collect import Item, ItemStatus
+from spotidoctor.bundle.redact import KIND_LABEL, Redactor, TokenMap, default_map_path
+from spotidoctor.bundle.scan import Finding, gather_needles, scan_archive, scan_members
+from spotidoctor.errors import SpotidoctorError, UsageError
+from spotidoctor.exitcodes import ExitCode
+from spotidoctor.session import make_session
+
+NO_REDACT_WARNING = (
+    "\n"
+    "  !!! spotidoctor report --no-redact !!!\n"
+    "  User names, the host name, home directory paths, the machine id and IP/MAC addresses\n"
+    "  are KEPT in this report. Do not attach it to a public issue.\n"
+    "  (Cookies, Xauthority data, Spotify credentials and secret-looking environment\n"
+    "  variables are still never collected.)\n"
+)
+COVERAGE = ("Redaction is best effort: user and host names, home paths, machine id, IP and MAC addresses "
+            "become tokens; cookies, Xauthority data, Spotify credentials and secret-looking variables are "
+            "never collected. Look through the archive before you post it.")
+
+
+class LeakDetected(SpotidoctorError):
+    """The finished archive contained secret material; it was deleted (fail closed)."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        found = "; ".join(f"{f.label} in {f.where}" for f in self.findings[:10])
+        super().__init__(
+            f"refusing to write the report: the finished archive contained {found}. The archive was "
+            "deleted and nothing was written. This is a bug in spotidoctor's redaction or in a check's "
+            "collect(); please report it (without the archive).")
+
+
+def output_path(option: str | None, now: float) -> str:
+    """``-o FILE``, ``-o DIR`` (default name inside), or ``./spotidoctor-report-DATE.tar.gz``."""
+    name = archive.default_name(now) + ".tar.gz"
+    if not option:
+        return os.path.abspath(name)
+    path = os.path.abspath(os.path.expanduser(option))
+    if os.path.isdir(path) or option.endswith("/"):
+        path = os.path.join(path, name)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write the report: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the report: directory {directory} is not writable")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.include_logs < 0:
+        raise UsageError("--include-logs must be 0 or more")
+    options = Options(redact=not args.no_redact, include_logs=args.include_logs)
+    if not options.redact:
+        print(NO_REDACT_WARNING, file=sys.stderr)
+    now = time.time()
+    target = None if args.preview else output_path(args.output, now)
+    session = make_session(args)
+    ctx = session.ctx
+    bundle = gather(session, options, extra_hostnames=(socket.gethostname(),))
+    map_path = default_map_path(ctx.paths.state_dir)
+    redactor = Redactor(bundle.identity, TokenMap.load(ctx.probes.fs, map_path), identity_on=options.redact)
+    created = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
+    members = assemble(bundle, redactor, created=created)
+    needles = gather_needles(ctx, bundle.identity, include_names=options.redact)
+    if target is None:
+        print_preview(bundle.items, members, redactor, scan_members(members, needles), map_path)
+        return int(ExitCode.OK)
+    tmp = archive.write_temp(os.path.dirname(target), archive.default_name(now), members, now=now)
+    try:
+        findings = scan_archive(tmp, needles)
+    except BaseException:
+        archive.discard(tmp)
+        raise
+    if findings:
+        archive.discard(tmp)
+        raise LeakDetected(findings)
+    archive.publish(tmp, target)
+    _save_map(redactor, ctx, map_path)
+    print(target)
+    _print_done(bundle.items, redactor, map_path, options.redact)
+    return int(ExitCode.OK)
+
+
+def _save_map(redactor: Redactor, ctx: Context, map_path: str) -> None:
+    try:
+        redactor.tokens.save(ctx.probes.fs, map_path)
+    except OSError as exc:
+        print(f"spotidoctor: warning: could not save the token map {map_path}: {exc.strerror or exc}",
+              file=sys.stderr)
+
+
+def _tally(items: Sequence[Item]) -> str:
+    counts = {s: sum(1 for i in items if i.entry.status is s) for s in ItemStatus}
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+
+
+def _print_done(items: Sequence[Item], redactor: Redactor, map_path: str, redacted: bool) -> None:
+    err = sys.stderr
+    print(f"spotidoctor: report written (mode 0600); {len(items)} items: {_tally(items)}.", file=err)
+    replaced = redactor.summary()["replaced"]
+    if redacted:
+        done = ", ".join(f"{n} {label}" for label, n in replaced.items()) or "nothing to replace"
+        print(f"spotidoctor: redacted: {done}. Token map (private): {map_path}", file=err)
+        print(f"spotidoctor: {COVERAGE}", file=err)
+    else:
+        print(NO_REDACT_WARNING, file=err)
+
+
+def print_preview(items: Sequence[Item], members: Sequence[archive.Member], redactor: Redactor,
+                  findings: Sequence[Finding], map_path: str) -> None:
+    out = sys.stdout
+    names = {i.entry.name: redactor.name(i.entry.name) for i in items}
+    print("spotidoctor report --preview: nothing was written.\n", file=out)
+    print(f"Would write {len(members)} files ({sum(len(m.data) for m in members)} bytes before compression):", file=out)
+    for item in items:
+        if item.text is not None:
+            print(f"  {names[item.entry.name]}  ({item.entry.size} bytes, {item.entry.status.value})  "
+                  f"<- {redactor.text(item.entry.source)}", file=out)
+    for generated in ("summary.md", "results.json", "manifest.json", "redaction.json"):
+        print(f"  {generated}", file=out)
+    skipped = [i for i in items if i.text is None]
+    if skipped:
+        print(f"\nNot collected ({len(skipped)}):", file=out)
+        for item in skipped:
+            print(f"  {names[item.entry.name]}: {redactor.text(item.entry.reason)}", file=out)
+    summary = redactor.summary()
+    print("\nWould redact:" if redactor.identity_on else "\nRedaction is OFF (--no-redact); would still scrub:",
+          file=out)
+    for label in KIND_LABEL.values():
+        if label in summary["replaced"]:
+            print(f"  {label}: {summary['replaced'][label]} occurrence(s), "
+                  f"{summary['distinct_values'].get(label, 0)} distinct", file=out)
+    for label, count in summary["withheld"].items():
+        print(f"  withheld ({label}): {count}", file=out)
+    print(f"\nToken map (outside the archive): {map_path}", file=out)
+    if findings:
+        print(f"\nWARNING: the scan found {len(findings)} problem(s); writing would fail closed:", file=out)
+        for finding in findings:
+            print(f"  {redactor.text(finding.label)} in {finding.where}", file=out)
