@@ -257,7 +257,10 @@ class Collector:
         if reason:
             return Item(replace(entry, reason=reason))
         fs = self.ctx.probes.fs
-        st = fs.stat(path)
+        try:
+            st = fs.stat(path)
+        except OSError as exc:  # e.g. EACCES on a directory owned by the mapped subuid
+            return Item(replace(entry, status=ItemStatus.FAILED, reason=f"cannot read: {exc.strerror or exc}"))
         if st is None:
             return Item(replace(entry, reason="not found"))
         if not st.is_file:  # a FIFO or device would block or never end; a socket has no content
@@ -325,7 +328,10 @@ class Collector:
         started = self._clock()
         done = state.command_cache.get(key)
         if done is None:
-            done = self.ctx.probes.cmd.run(item.argv, timeout=timeout, env=dict(item.env) or None)
+            try:
+                done = self.ctx.probes.cmd.run(item.argv, timeout=timeout, env=dict(item.env) or None)
+            except Exception as exc:  # a plugin's runner, a fake: report it, keep collecting
+                return Item(replace(entry, status=ItemStatus.FAILED, reason=f"could not run: {type(exc).__name__}: {exc}"))
             state.command_cache[key] = done
         duration = done.duration_s or (self._clock() - started)
         if done.not_found:
@@ -371,10 +377,11 @@ class Collector:
 
 
 def _env_line(name: str, env: Mapping[str, str]) -> str:
+    # "NAME is ..." rather than "NAME: ...": the scrubber would take a value after "TOKEN:".
     if name not in env:
-        return f"{name}: not set\n"
+        return f"{name} is not set\n"
     if is_secret_name(name):
-        return f"{name}: set (value withheld: the name looks secret)\n"
+        return f"{name} is set; value withheld (the name looks secret)\n"
     return f"{name}={env[name]}\n"
 
 

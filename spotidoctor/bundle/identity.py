@@ -58,6 +58,29 @@ class PasswdEntry:
     home: str
 
 
+def _text(ctx: Context, path: str, limit: int) -> str:
+    """File text, or "" when missing or unreadable: identity is best effort, never fatal."""
+    try:
+        return ctx.probes.fs.read_text_or_none(path, limit) or ""
+    except OSError:
+        return ""
+
+
+def _listdir(ctx: Context, path: str) -> list[str]:
+    try:
+        return ctx.probes.fs.listdir(path)
+    except OSError:
+        return []
+
+
+def _is_file(ctx: Context, path: str) -> bool:
+    try:
+        st = ctx.probes.fs.stat(path)
+    except OSError:
+        return False
+    return st is not None and st.is_file
+
+
 def parse_passwd(text: str) -> list[PasswdEntry]:
     """Tolerant: malformed lines (NIS ``+``, comments, short lines) are skipped."""
     entries = []
@@ -101,14 +124,12 @@ def _homes(candidates: Iterable[str]) -> tuple[str, ...]:
 
 
 def hostnames(ctx: Context, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    fs = ctx.probes.fs
-    found = [fs.read_text_or_none("/proc/sys/kernel/hostname", 256) or "",
-             (fs.read_text_or_none("/etc/hostname", 256) or "").split("#")[0],
+    found = [_text(ctx, "/proc/sys/kernel/hostname", 256), _text(ctx, "/etc/hostname", 256).split("#")[0],
              ctx.env.get("HOSTNAME", ""), *extra]
     names = {n.strip().lower() for n in found} - PUBLIC_HOSTNAMES
     short = {n.split(".")[0] for n in names}
     # /etc/hosts: the FQDN and aliases listed next to our own name.
-    for line in (fs.read_text_or_none("/etc/hosts", 64 * 1024) or "").splitlines():
+    for line in _text(ctx, "/etc/hosts", 64 * 1024).splitlines():
         fields = line.split("#")[0].split()[1:]
         lowered = [f.lower() for f in fields]
         if any(f in names or f.split(".")[0] in short for f in lowered):
@@ -119,31 +140,25 @@ def hostnames(ctx: Context, extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 def machine_ids(ctx: Context) -> tuple[str, ...]:
-    fs = ctx.probes.fs
-    ids = [(fs.read_text_or_none(p, 128) or "").strip().lower()
-           for p in ("/etc/machine-id", "/var/lib/dbus/machine-id")]
+    ids = [_text(ctx, p, 128).strip().lower() for p in ("/etc/machine-id", "/var/lib/dbus/machine-id")]
     return _uniq(i for i in ids if _MACHINE_ID.match(i))
 
 
 def prefs_files(ctx: Context) -> tuple[str, ...]:
     """Spotify prefs: the launcher's storage, and a native install's ~/.config/spotify."""
-    fs = ctx.probes.fs
     roots = [layout.storage_config(ctx.storage_dir), os.path.join(ctx.paths.xdg_config_home, "spotify")]
     found = []
     for root in _uniq(roots):
         candidates = [os.path.join(root, "prefs")]
-        candidates += [os.path.join(root, "Users", d, "prefs") for d in fs.listdir(os.path.join(root, "Users"))]
-        found += [c for c in candidates if (st := fs.stat(c)) is not None and st.is_file]
+        candidates += [os.path.join(root, "Users", d, "prefs") for d in _listdir(ctx, os.path.join(root, "Users"))]
+        found += [c for c in candidates if _is_file(ctx, c)]
     return tuple(found)
 
 
 def spotify_users(ctx: Context, files: Iterable[str]) -> tuple[str, ...]:
     names = []
     for path in files:
-        try:
-            values = autologin_values(ctx.probes.fs.read_text(path, 256 * 1024))
-        except OSError:
-            continue
+        values = autologin_values(_text(ctx, path, 256 * 1024))
         names += [v for k, v in values.items() if k in ("autologin.username", "autologin.canonical_username")]
         parent = os.path.basename(os.path.dirname(path))
         if parent.endswith("-user"):  # Users/<spotify name>-user/prefs
@@ -152,9 +167,8 @@ def spotify_users(ctx: Context, files: Iterable[str]) -> tuple[str, ...]:
 
 
 def gather(ctx: Context, *, extra_hostnames: Iterable[str] = ()) -> Identity:
-    fs = ctx.probes.fs
-    entries = parse_passwd(fs.read_text_or_none("/etc/passwd", 4 * 1024 * 1024) or "")
-    low, high = uid_range(fs.read_text_or_none("/etc/login.defs", 256 * 1024))
+    entries = parse_passwd(_text(ctx, "/etc/passwd", 4 * 1024 * 1024))
+    low, high = uid_range(_text(ctx, "/etc/login.defs", 256 * 1024))
     logins = _uniq([ctx.user.name, ctx.env.get("USER", ""), ctx.env.get("LOGNAME", ""),
                     ctx.env.get("SUDO_USER", "")])
     mine = [e for e in entries if e.uid == ctx.user.uid or e.name in logins]

@@ -12,7 +12,7 @@ import os
 import platform
 import re
 import stat as stat_mod
-from typing import Sequence
+from typing import Callable, Sequence
 
 from spotidoctor import __version__, launchlog, layout
 from spotidoctor.api import Context
@@ -41,9 +41,32 @@ KERNEL_KNOBS = ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/ma
                 "/proc/sys/vm/max_map_count", "/proc/sys/fs/file-max", "/proc/sys/kernel/pid_max")
 
 
+def generated(spec: BundleSpec, name: str, compute: Callable[[], str]) -> None:
+    """A text computed now; a surprise (EACCES on a subuid-owned dir, ...) is noted, not raised."""
+    try:
+        text = compute()
+    except Exception as exc:
+        text = f"could not collect: {type(exc).__name__}: {exc}\n"
+    spec.add_text(name, text)
+
+
+def _lstat(ctx: Context, path: str) -> str:
+    try:
+        return describe(ctx.probes.fs.lstat(path))
+    except OSError as exc:
+        return f"not accessible ({exc.strerror or exc})"
+
+
+def _listdir(ctx: Context, path: str) -> list[str]:
+    try:
+        return ctx.probes.fs.listdir(path)
+    except OSError:
+        return []
+
+
 def global_spec(ctx: Context, identity: Identity, *, plugin_lines: Sequence[str] = ()) -> BundleSpec:
     spec = BundleSpec(origin="spotidoctor")
-    spec.add_text("spotidoctor.txt", spotidoctor_text(ctx, plugin_lines))
+    generated(spec, "spotidoctor.txt", lambda: spotidoctor_text(ctx, plugin_lines))
     _system(spec, ctx)
     _podman(spec, ctx)
     _pulse(spec, ctx)
@@ -67,10 +90,10 @@ def spotidoctor_text(ctx: Context, plugin_lines: Sequence[str]) -> str:
 def _system(spec: BundleSpec, ctx: Context) -> None:
     spec.add_file("/etc/os-release", "system/os-release", max_bytes=16 * 1024)
     spec.add_command(("uname", "-srvmo"), "system/uname.txt", timeout_s=5)
-    spec.add_text("system/cgroup.txt", cgroup_text(ctx))
-    spec.add_text("system/kernel-knobs.txt", knobs_text(ctx))
-    spec.add_text("system/dev-shm.txt", dev_shm_text(ctx))
-    spec.add_text("userns/newidmap.txt", newidmap_text(ctx))
+    generated(spec, "system/cgroup.txt", lambda: cgroup_text(ctx))
+    generated(spec, "system/kernel-knobs.txt", lambda: knobs_text(ctx))
+    generated(spec, "system/dev-shm.txt", lambda: dev_shm_text(ctx))
+    generated(spec, "userns/newidmap.txt", lambda: newidmap_text(ctx))
     own = rf"^({re.escape(ctx.user.name)}|{ctx.user.uid}):"  # this user's lines only
     spec.add_file("/etc/subuid", "userns/subuid", only_lines_matching=own)
     spec.add_file("/etc/subgid", "userns/subgid", only_lines_matching=own)
@@ -120,7 +143,7 @@ def newidmap_text(ctx: Context) -> str:
     lines = []
     for path in ("/usr/bin/newuidmap", "/usr/bin/newgidmap"):
         caps = fs.getxattr(path, "security.capability")
-        lines.append(f"{path}: {describe(fs.stat(path))}; file capabilities: {'yes' if caps else 'no'}")
+        lines.append(f"{path}: {_lstat(ctx, path)}; file capabilities: {'yes' if caps else 'no'}")
     return "\n".join(lines) + "\n"
 
 
@@ -175,10 +198,10 @@ def _pulse(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("pactl", "list", "modules", "short"), "pulse/native-protocol-modules.txt", timeout_s=5,
                      env=NO_AUTOSPAWN, only_lines_matching=NATIVE_PROTOCOL)
     socket = layout.pulse_socket(ctx.paths)
-    if socket and ctx.probes.fs.is_socket(socket):
+    if socket and _lstat(ctx, socket).startswith("socket"):
         spec.add_command(("pactl", "--server", f"unix:{socket}", "info"), "pulse/pactl-info-container-socket.txt",
                          timeout_s=5, env=NO_AUTOSPAWN)
-    spec.add_text("pulse/files.txt", pulse_files_text(ctx))
+    generated(spec, "pulse/files.txt", lambda: pulse_files_text(ctx))
     config_home = ctx.paths.xdg_config_home
     for path, name in ((os.path.join(config_home, "pulse", "client.conf"), "pulse/user-client.conf"),
                        ("/etc/pulse/client.conf", "pulse/etc-client.conf"),
@@ -203,7 +226,7 @@ def pulse_files_text(ctx: Context) -> str:
         ("client.conf for the container", layout.pulse_client_conf(paths)),
     ]
     return "".join(f"{label}: {path or '(no XDG_RUNTIME_DIR)'}: "
-                   f"{describe(ctx.probes.fs.lstat(path)) if path else 'n/a'}\n" for label, path in candidates)
+                   f"{_lstat(ctx, path) if path else 'n/a'}\n" for label, path in candidates)
 
 
 # -- X11 ---------------------------------------------------------------------------------------
@@ -220,22 +243,21 @@ def _x11(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("xdpyinfo",), "x11/xdpyinfo.txt", timeout_s=5, only_lines_matching=XDPYINFO_KEEP,
                      max_bytes=64 * 1024)
     spec.add_command(("xhost",), "x11/xhost.txt", timeout_s=5)
-    spec.add_text("x11/files.txt", x11_files_text(ctx))
+    generated(spec, "x11/files.txt", lambda: x11_files_text(ctx))
 
 
 def x11_files_text(ctx: Context) -> str:
     display = ctx.env.get("DISPLAY")
     number = display_number(display)
-    fs = ctx.probes.fs
     xauthority = ctx.env.get("XAUTHORITY") or os.path.join(ctx.user.home, ".Xauthority")
     lines = [f"DISPLAY: {display if display is not None else '(not set)'}"]
     if number is not None:
         socket = f"/tmp/.X11-unix/X{number}"
-        lines.append(f"socket {socket}: {describe(fs.lstat(socket))}")
+        lines.append(f"socket {socket}: {_lstat(ctx, socket)}")
         lines.append(f"container cookie file {layout.x11_cookie(ctx.paths, number)}: "
-                     f"{describe(fs.lstat(layout.x11_cookie(ctx.paths, number)))}")
-    lines.append(f"Xauthority {xauthority}: {describe(fs.lstat(xauthority))} (contents never collected)")
-    lines.append(f"/tmp/.X11-unix: {describe(fs.lstat('/tmp/.X11-unix'))}")
+                     f"{_lstat(ctx, layout.x11_cookie(ctx.paths, number))}")
+    lines.append(f"Xauthority {xauthority}: {_lstat(ctx, xauthority)} (contents never collected)")
+    lines.append(f"/tmp/.X11-unix: {_lstat(ctx, '/tmp/.X11-unix')}")
     return "\n".join(lines) + "\n"
 
 
@@ -247,26 +269,25 @@ def _spotify(spec: BundleSpec, ctx: Context, identity: Identity) -> None:
         try:
             logged_in |= bool(autologin_values(ctx.probes.fs.read_text(path, 256 * 1024)))
         except OSError:
-            pass
+            pass  # unreadable: the file item below says why
         name = "spotify/prefs" if index == 0 else f"spotify/prefs-{index + 1}"  # never the account dir name
         spec.add_file(path, name, max_bytes=64 * 1024, transform=sanitize_prefs)
     found = "yes" if logged_in else "no" if identity.prefs_files else "unknown (no prefs file yet)"
     spec.add_text("spotify/login.txt", f"logged in: {found}\nprefs files: {len(identity.prefs_files)}\n")
-    spec.add_text("spotify/storage.txt", storage_text(ctx))
+    generated(spec, "spotify/storage.txt", lambda: storage_text(ctx))
 
 
 def storage_text(ctx: Context) -> str:
     """One level of the storage tree with owners and modes (FACTS F5.3): enough to see
     who owns what, without file names from inside (the account directory names one)."""
-    fs = ctx.probes.fs
     root = ctx.storage_dir
-    lines = [f"{root}: {describe(fs.lstat(root))}"]
+    lines = [f"{root}: {_lstat(ctx, root)}"]
     for sub in (layout.storage_config(root), layout.storage_cache(root)):
-        lines.append(f"{sub}: {describe(fs.lstat(sub))}")
-        names = fs.listdir(sub)
+        lines.append(f"{sub}: {_lstat(ctx, sub)}")
+        names = _listdir(ctx, sub)
         for name in names[:50]:
-            shown = f"Users/ ({len(fs.listdir(os.path.join(sub, name)))} account dir(s))" if name == "Users" else name
-            lines.append(f"  {shown}: {describe(fs.lstat(os.path.join(sub, name)))}")
+            shown = f"Users/ ({len(_listdir(ctx, os.path.join(sub, name)))} account dir(s))" if name == "Users" else name
+            lines.append(f"  {shown}: {_lstat(ctx, os.path.join(sub, name))}")
         if len(names) > 50:
             lines.append(f"  ... {len(names) - 50} more")
     return "\n".join(lines) + "\n"
@@ -275,7 +296,11 @@ def storage_text(ctx: Context) -> str:
 # -- the last launch ---------------------------------------------------------------------------
 
 def _last_launch(spec: BundleSpec, ctx: Context) -> None:
-    records = launchlog.records(ctx.probes.fs, ctx.paths.launches_dir)
+    try:
+        records = launchlog.records(ctx.probes.fs, ctx.paths.launches_dir)
+    except OSError as exc:
+        spec.add_text("launch/last-launch.json", json.dumps({"last_launch": None, "error": str(exc)}) + "\n")
+        return
     if not records:
         spec.add_text("launch/last-launch.json", json.dumps({"last_launch": None, "note": "no launch recorded"}) + "\n")
         return

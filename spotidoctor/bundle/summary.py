@@ -107,15 +107,21 @@ def _first_line(text: str | None) -> str:
 
 
 def image_labels(texts: Mapping[str, str]) -> str:
+    text = texts.get("facts/image/inspect.json")
+    if text is None:
+        return UNKNOWN
+    body, _, stderr = text.partition("\n--- stderr ---")
     try:
-        data = json.loads(texts.get("facts/image/inspect.json", ""))
+        data = json.loads(body)
     except ValueError:
-        return "not present" if "image/inspect.json" in "".join(texts) else UNKNOWN
-    image = data[0] if isinstance(data, list) and data else {}
+        data = None
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        reason = _first_line(stderr) or _first_line(body if data is None else "")
+        return f"not available ({reason})" if reason else "not available"
+    image = data[0]
     labels = _get(image, "Labels") or _get(image, "Config", "Labels") or {}
-    created = _get(image, "Created") or "?"
     shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())[:8]) if isinstance(labels, dict) else ""
-    return f"created {created}; labels: {shown or 'none'}"
+    return f"created {image.get('Created') or '?'}; labels: {shown or 'none'}"
 
 
 def last_launch(texts: Mapping[str, str]) -> str:

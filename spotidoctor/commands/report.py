@@ -79,12 +79,13 @@ def run(args: argparse.Namespace) -> int:
     ctx = session.ctx
     bundle = gather(session, options, extra_hostnames=(socket.gethostname(),))
     map_path = default_map_path(ctx.paths.state_dir)
+    shown_map = tilde(map_path, ctx.user.home)
     redactor = Redactor(bundle.identity, TokenMap.load(ctx.probes.fs, map_path), identity_on=options.redact)
     created = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
     members = assemble(bundle, redactor, created=created)
     needles = gather_needles(ctx, bundle.identity, include_names=options.redact)
     if target is None:
-        print_preview(bundle.items, members, redactor, scan_members(members, needles), map_path)
+        print_preview(bundle.items, members, redactor, scan_members(members, needles), shown_map)
         return int(ExitCode.OK)
     tmp = archive.write_temp(os.path.dirname(target), archive.default_name(now), members, now=now)
     try:
@@ -98,8 +99,14 @@ def run(args: argparse.Namespace) -> int:
     archive.publish(tmp, target)
     _save_map(redactor, ctx, map_path)
     print(target)
-    _print_done(bundle.items, redactor, map_path, options.redact)
+    _print_done(bundle.items, redactor, shown_map, options.redact)
     return int(ExitCode.OK)
+
+
+def tilde(path: str, home: str) -> str:
+    """Paths we print: ``~/...`` keeps the home directory (and the user name) off screenshots."""
+    home = home.rstrip("/")
+    return "~" + path[len(home):] if home and (path == home or path.startswith(home + "/")) else path
 
 
 def _save_map(redactor: Redactor, ctx: Context, map_path: str) -> None:

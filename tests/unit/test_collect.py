@@ -63,7 +63,7 @@ def test_spec_executed_with_a_manifest_entry_per_item(tmp_path) -> None:
     assert [(i.entry.name, i.text) for i in items] == [
         (f"{base}/subuid", "alice:100000:65536\n"),
         (f"{base}/podman-version.txt", "podman version 4.3.1\n"),
-        (f"{base}/env.txt", "DISPLAY=:0\nWAYLAND_DISPLAY: not set\n"),
+        (f"{base}/env.txt", "DISPLAY=:0\nWAYLAND_DISPLAY is not set\n"),
         (f"{base}/note.txt", "hello\n"),
     ]
     entries = [i.entry for i in items]
@@ -205,13 +205,13 @@ def test_secret_looking_environment_variables_are_withheld(tmp_path) -> None:
     (item,) = Collector(ctx).run([spec])
     assert item.text == (
         "DISPLAY=:1\n"
-        "SPOTIFY_TOKEN: set (value withheld: the name looks secret)\n"
-        "MY_PASSWORD: set (value withheld: the name looks secret)\n"
-        "XAUTHORITY: set (value withheld: the name looks secret)\n"
-        "PULSE_COOKIE: set (value withheld: the name looks secret)\n"
-        "AWS_SECRET_ACCESS_KEY: set (value withheld: the name looks secret)\n"
-        "GITHUB_API_KEY: set (value withheld: the name looks secret)\n"
-        "UNSET_TOKEN: not set\n")
+        "SPOTIFY_TOKEN is set; value withheld (the name looks secret)\n"
+        "MY_PASSWORD is set; value withheld (the name looks secret)\n"
+        "XAUTHORITY is set; value withheld (the name looks secret)\n"
+        "PULSE_COOKIE is set; value withheld (the name looks secret)\n"
+        "AWS_SECRET_ACCESS_KEY is set; value withheld (the name looks secret)\n"
+        "GITHUB_API_KEY is set; value withheld (the name looks secret)\n"
+        "UNSET_TOKEN is not set\n")
     assert item.entry.reason == "6 value(s) withheld: the names look secret"
     assert not any(v in item.text for v in ("tok-123", "hunter2", "/x/auth"))
 
