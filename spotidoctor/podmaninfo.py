@@ -1,0 +1,395 @@
+"""Shared podman facts, asked once per run (``ctx.memo``) and bounded by timeouts.
+
+Several checks and the launcher need the same answers: ``podman info --format json`` and
+``podman unshare cat /proc/self/{uid,gid}_map`` are slow-ish (the first one may start
+podman's pause process), so each runs at most once per run however many callers ask.
+
+    info = podman_info(ctx)            # PodmanInfo | None (podman_info_error(ctx) says why)
+    maps = id_maps(ctx)                # IdMaps: the live uid/gid maps, or the reason why not
+    uid, gid = mapped_owner(ctx)       # host owner of container uid 1500 under the profile
+
+Everything goes through ``ctx.probes.cmd``; nothing here raises except ``mapped_owner``
+(``ProbeUnavailable`` with the reason) and the parsers (``ParseError``).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
+
+from spotidoctor.errors import ParseError, ProbeUnavailable
+from spotidoctor.model import JSONValue
+from spotidoctor.subids import IdMap, IdMapEntry, parse_id_map
+
+if TYPE_CHECKING:
+    from spotidoctor.api import Context
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["PodmanInfo", "ToolVersion", "IdMaps", "tool_version", "podman_info", "podman_info_error",
+           "id_maps", "mapped_owner", "namespace_owner", "parse_podman_info", "parse_version",
+           "containers_conf_path", "with_engine_runtime", "find_runc", "package_install_argv",
+           "INFO_TIMEOUT_S", "UNSHARE_TIMEOUT_S", "VERSION_TIMEOUT_S"]
+
+VERSION_TIMEOUT_S = 10.0
+# The first podman call of a session starts the pause process and may migrate storage.
+INFO_TIMEOUT_S = 60.0
+UNSHARE_TIMEOUT_S = 30.0
+_VERSION = re.compile(r"\bversion\s+v?([0-9]+(?:\.[0-9]+){0,3})", re.ASCII)
+# containers/common's default search list for the "runc" runtime.
+RUNC_PATHS = ("/usr/bin/runc", "/usr/sbin/runc", "/usr/local/bin/runc", "/usr/local/sbin/runc",
+              "/sbin/runc", "/bin/runc", "/usr/lib/cri-o-runc/sbin/runc", "/run/current-system/sw/bin/runc")
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """``podman version 4.3.1`` / ``buildah version 1.28.2 (image-spec ...)`` -> (4, 3, 1)."""
+    match = _VERSION.search(text)
+    return tuple(int(p) for p in match.group(1).split(".")) if match else None
+
+
+def _dotted(version: tuple[int, ...] | None) -> str:
+    return ".".join(str(p) for p in version) if version else ""
+
+
+# -- tool versions --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ToolVersion:
+    """``TOOL --version``: installed or not, and the version when it says one."""
+
+    tool: str
+    installed: bool
+    version: tuple[int, ...] | None = None
+    error: str | None = None  # set when installed but ``--version`` failed
+
+    @property
+    def text(self) -> str:
+        return _dotted(self.version)
+
+    def at_least(self, *wanted: int) -> bool:
+        return self.version is not None and self.version >= wanted
+
+
+def tool_version(ctx: Context, tool: str) -> ToolVersion:
+    """``podman --version`` / ``buildah --version`` (fast: no user namespace needed)."""
+    return ctx.memo.get(f"podmaninfo.version.{tool}", lambda: _tool_version(ctx, tool))
+
+
+def _tool_version(ctx: Context, tool: str) -> ToolVersion:
+    done = ctx.probes.cmd.run((tool, "--version"), timeout=VERSION_TIMEOUT_S)
+    if done.not_found:
+        return ToolVersion(tool, False)
+    if not done.ok:
+        return ToolVersion(tool, True, None, done.error_text())
+    return ToolVersion(tool, True, parse_version(done.stdout))
+
+
+# -- podman info ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PodmanInfo:
+    """The parts of ``podman info --format json`` spotidoctor uses."""
+
+    version: tuple[int, ...]
+    rootless: bool
+    oci_runtime: str  # "crun", "runc", ...
+    oci_runtime_path: str
+    cgroup_version: str  # "v1" / "v2"; rootless resource limits are ignored on v1
+    cgroup_manager: str
+    log_driver: str  # "k8s-file", "journald"
+    network_backend: str  # "netavark", "cni"
+    rootless_network_cmd: str  # "pasta"/"slirp4netns" when podman says (5.x); else ""
+    graph_driver: str
+    graph_root: str
+    buildah_version: str
+    slirp4netns_path: str
+    pasta_path: str
+    uid_map: IdMap | None  # host.idMappings (the live map podman runs with)
+    gid_map: IdMap | None
+
+    @property
+    def version_text(self) -> str:
+        return _dotted(self.version)
+
+    def at_least(self, *wanted: int) -> bool:
+        return self.version >= wanted
+
+    @property
+    def keep_groups_supported(self) -> bool:
+        """``--group-add keep-groups`` only works with crun; runc ignores it (FACTS F6.4)."""
+        return self.oci_runtime == "crun"
+
+    @property
+    def pasta_supported(self) -> bool:
+        """``--network pasta`` arrived in podman 4.4.0 (FACTS F6.7)."""
+        return self.at_least(4, 4)
+
+    @property
+    def default_network(self) -> str:
+        """The rootless network mode podman uses when none is given."""
+        if self.rootless_network_cmd:
+            return self.rootless_network_cmd
+        return "pasta" if self.at_least(5) else "slirp4netns"
+
+    def facts(self) -> dict[str, JSONValue]:
+        return {
+            "podman_version": self.version_text, "rootless": self.rootless,
+            "runtime": self.oci_runtime, "runtime_path": self.oci_runtime_path,
+            "keep_groups_supported": self.keep_groups_supported,
+            "cgroup_version": self.cgroup_version, "cgroup_manager": self.cgroup_manager,
+            "log_driver": self.log_driver, "network_backend": self.network_backend,
+            "default_network": self.default_network, "graph_driver": self.graph_driver,
+        }
+
+
+def _get(data: Mapping[str, object], *keys: str) -> object:
+    node: object = data
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _text(data: Mapping[str, object], *keys: str) -> str:
+    value = _get(data, *keys)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _json_map(value: object) -> IdMap | None:
+    if not isinstance(value, list) or not value:
+        return None
+    entries = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return None
+        numbers = [item.get(k) for k in ("container_id", "host_id", "size")]
+        if not all(type(n) is int and n >= 0 for n in numbers):
+            return None
+        inside, outside, size = (int(n) for n in numbers)  # type: ignore[arg-type]
+        entries.append(IdMapEntry(inside, outside, size))
+    return IdMap(tuple(entries))
+
+
+def parse_podman_info(text: str) -> PodmanInfo:
+    """Parse ``podman info --format json`` (4.x and 5.x key names); raises ``ParseError``."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"podman info did not print JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("host"), dict):
+        raise ParseError("podman info JSON has no 'host' object")
+    version = parse_version("version " + _text(data, "version", "Version"))
+    if version is None:
+        raise ParseError("podman info JSON has no version.Version")
+    return PodmanInfo(
+        version=version,
+        rootless=_get(data, "host", "security", "rootless") is True,
+        oci_runtime=_text(data, "host", "ociRuntime", "name"),
+        oci_runtime_path=_text(data, "host", "ociRuntime", "path"),
+        cgroup_version=_text(data, "host", "cgroupVersion"),
+        cgroup_manager=_text(data, "host", "cgroupManager"),
+        log_driver=_text(data, "host", "logDriver"),
+        network_backend=_text(data, "host", "networkBackend"),
+        rootless_network_cmd=_text(data, "host", "rootlessNetworkCmd"),
+        graph_driver=_text(data, "store", "graphDriverName"),
+        graph_root=_text(data, "store", "graphRoot"),
+        buildah_version=_text(data, "host", "buildahVersion"),
+        slirp4netns_path=_text(data, "host", "slirp4netns", "executable"),
+        pasta_path=_text(data, "host", "pasta", "executable"),
+        uid_map=_json_map(_get(data, "host", "idMappings", "uidmap")),
+        gid_map=_json_map(_get(data, "host", "idMappings", "gidmap")),
+    )
+
+
+@dataclass(frozen=True)
+class _InfoAnswer:
+    info: PodmanInfo | None
+    error: str | None
+
+
+def _podman_info_answer(ctx: Context) -> _InfoAnswer:
+    def compute() -> _InfoAnswer:
+        done = ctx.probes.cmd.run(("podman", "info", "--format", "json"), timeout=INFO_TIMEOUT_S)
+        if done.not_found:
+            return _InfoAnswer(None, "podman is not installed")
+        if not done.ok:
+            return _InfoAnswer(None, f"`podman info` failed: {done.error_text()}")
+        try:
+            return _InfoAnswer(parse_podman_info(done.stdout), None)
+        except ParseError as exc:
+            return _InfoAnswer(None, f"cannot read `podman info --format json`: {exc}")
+
+    return ctx.memo.get("podmaninfo.info", compute)
+
+
+def podman_info(ctx: Context) -> PodmanInfo | None:
+    """``podman info`` parsed, or None (``podman_info_error`` then says why)."""
+    return _podman_info_answer(ctx).info
+
+
+def podman_info_error(ctx: Context) -> str | None:
+    return _podman_info_answer(ctx).error
+
+
+# -- live id maps ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdMaps:
+    """``podman unshare cat /proc/self/{uid,gid}_map``: both maps, or why there are none."""
+
+    uid_map: IdMap | None
+    gid_map: IdMap | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.uid_map is not None and self.gid_map is not None
+
+
+def _read_map(ctx: Context, which: str) -> IdMap | str:
+    done = ctx.probes.cmd.run(("podman", "unshare", "cat", f"/proc/self/{which}"), timeout=UNSHARE_TIMEOUT_S)
+    if done.not_found:
+        return "podman is not installed"
+    if not done.ok:
+        return f"`podman unshare cat /proc/self/{which}` failed: {done.error_text()}"
+    try:
+        return parse_id_map(done.stdout)
+    except ParseError as exc:
+        return f"cannot read /proc/self/{which} from `podman unshare`: {exc}"
+
+
+def id_maps(ctx: Context) -> IdMaps:
+    """The live maps of podman's rootless user namespace (authoritative, FACTS F5.3)."""
+    def compute() -> IdMaps:
+        uid_map = _read_map(ctx, "uid_map")
+        if isinstance(uid_map, str):
+            return IdMaps(None, None, uid_map)
+        gid_map = _read_map(ctx, "gid_map")
+        if isinstance(gid_map, str):
+            return IdMaps(uid_map, None, gid_map)
+        return IdMaps(uid_map, gid_map)
+
+    return ctx.memo.get("podmaninfo.id_maps", compute)
+
+
+def namespace_owner(profile: str, container_uid: int) -> tuple[int, int]:
+    """The owner to give files *inside* ``podman unshare`` so the container user owns them.
+
+    isolated: the container uid itself (1500:1500 becomes the subordinate id on the host);
+    keep-id: 0:0, which inside ``podman unshare`` is the host user (FACTS F4.10).
+    """
+    return (0, 0) if profile == "keep-id" else (container_uid, container_uid)
+
+
+def mapped_owner(ctx: Context, container_uid: int | None = None,
+                 profile: str | None = None) -> tuple[int, int]:
+    """Host (uid, gid) that owns the container user's files under the run profile.
+
+    isolated (default): container uid N through the live maps, e.g. 1500 -> 101499 (F4.2);
+    keep-id: the user's own uid and gid. Raises ``ProbeUnavailable`` with the reason when
+    the maps cannot be read or N is not mapped (subordinate range too small, F4.3).
+    """
+    uid = ctx.config.container_uid if container_uid is None else container_uid
+    if (profile or ctx.config.profile) == "keep-id":
+        return ctx.user.uid, ctx.user.gid
+    maps = id_maps(ctx)
+    if maps.uid_map is None or maps.gid_map is None:
+        raise ProbeUnavailable(maps.error or "podman's id maps are unavailable")
+    host_uid, host_gid = maps.uid_map.to_host(uid), maps.gid_map.to_host(uid)
+    if host_uid is None or host_gid is None:
+        raise ProbeUnavailable(f"container uid {uid} is not mapped by podman's user namespace "
+                               f"(uid_map {maps.uid_map.render()}): the subordinate range is too small")
+    return host_uid, host_gid
+
+
+# -- containers.conf and packages -------------------------------------------------------------
+
+def containers_conf_path(ctx: Context) -> str:
+    """The containers.conf podman reads last for this user: ``$CONTAINERS_CONF`` when set
+    (it then replaces all others), else ``$XDG_CONFIG_HOME/containers/containers.conf``."""
+    override = ctx.env.get("CONTAINERS_CONF", "")
+    if override:
+        return override if override.startswith("/") else f"{ctx.user.home}/{override}"
+    return f"{ctx.paths.xdg_config_home}/containers/containers.conf"
+
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_RUNTIME_KEY = re.compile(r"^(\s*)runtime\s*=")
+
+
+def _table_of(line: str) -> str | None:
+    match = _HEADER.match(line.rstrip("\r\n"))
+    return match.group(1).strip().strip('"') if match and not line.lstrip().startswith("[[") else None
+
+
+def with_engine_runtime(text: str, runtime: str) -> str:
+    """``text`` with ``[engine] runtime = "<runtime>"``; everything else stays as written.
+
+    Raises ``ParseError`` when ``text`` is not valid TOML or the edit cannot be made
+    safely (the result is re-parsed and compared with the original).
+    """
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"not valid TOML: {exc}") from exc
+    lines = text.splitlines(keepends=True)
+    setting = f'runtime = "{runtime}"\n'
+    engine = next((i for i, ln in enumerate(lines) if _table_of(ln) == "engine"), None)
+    if engine is None:
+        prefix = text if not text or text.endswith("\n") else text + "\n"
+        new = prefix + ("\n" if prefix.strip() else "") + "[engine]\n" + setting
+    else:
+        if not lines[engine].endswith("\n"):
+            lines[engine] += "\n"
+        end = next((i for i in range(engine + 1, len(lines)) if _table_of(lines[i]) is not None), len(lines))
+        hit = next((i for i in range(engine + 1, end) if _RUNTIME_KEY.match(lines[i])), None)
+        if hit is None:
+            lines.insert(engine + 1, setting)
+        else:
+            lines[hit] = _RUNTIME_KEY.match(lines[hit]).group(1) + setting  # type: ignore[union-attr]
+        new = "".join(lines)
+    _verify_runtime_edit(before, new, runtime)
+    return new
+
+
+def _verify_runtime_edit(before: dict[str, object], new: str, runtime: str) -> None:
+    try:
+        after = tomllib.loads(new)
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"cannot add the runtime setting safely: {exc}") from exc
+    engine_before = before.get("engine", {})
+    expected = dict(before)
+    expected["engine"] = {**(engine_before if isinstance(engine_before, dict) else {}), "runtime": runtime}
+    if after != expected:
+        raise ParseError("cannot add the runtime setting without changing other settings")
+
+
+def find_runc(ctx: Context) -> str | None:
+    """Where runc is installed (podman's own search list, then PATH), or None."""
+    for path in RUNC_PATHS:
+        if ctx.probes.fs.exists(path):
+            return path
+    return ctx.probes.cmd.which("runc")
+
+
+# Package names per package manager (first one found wins).
+_MANAGERS = (("apt-get", ("apt-get", "install", "-y")), ("dnf", ("dnf", "install", "-y")),
+             ("zypper", ("zypper", "--non-interactive", "install")), ("pacman", ("pacman", "-S", "--noconfirm")))
+
+
+def package_install_argv(ctx: Context, packages: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The install command for this host's package manager, e.g. ``apt-get install -y runc``.
+
+    ``packages`` maps a package manager (``apt-get``, ``dnf``, ``zypper``, ``pacman``) to the
+    package name there; None when no known manager is installed or the package is unknown.
+    """
+    for manager, argv in _MANAGERS:
+        if manager in packages and ctx.probes.cmd.which(manager):
+            return (*argv, packages[manager])
+    return None
