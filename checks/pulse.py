@@ -51,6 +51,9 @@ MSG_PW_ISOLATION = (
     "full audio access (play, record the microphone, change volumes, see other streams). "
     "Isolation rests only on the socket file: it sits in your 0700 runtime dir and reaches the "
     "container through one bind mount, so keep it that way and do not hand it to other containers.")
+MSG_PW_GRAPH = (
+    "pipewire-0 is the whole PipeWire graph, not just audio: a client on it can also reach video "
+    "nodes (cameras, screen casts) that the pulse socket never exposes.")
 MSG_NO_INCLUDE = (
     "{path} exists but does not `.include /etc/pulse/default.pa`: PulseAudio then reads ONLY this "
     "file, which silently disables the whole system configuration (devices, the main socket) at "
@@ -794,7 +797,9 @@ class PulseLeftovers(Check):
 
 class SpotifyAudioApi(Check):
     """What it checks: whether Spotify can output through PipeWire directly: the server is
-    pipewire-pulse and `$XDG_RUNTIME_DIR/pipewire-0` exists and accepts connections. Records
+    pipewire-pulse and `$XDG_RUNTIME_DIR/pipewire-0` exists, accepts connections and, unless
+    the keep-id profile is used, lets another uid connect (mode o+w, as systemd's
+    pipewire.socket makes it; a hand-started pipewire leaves 0755). Records
     the result in the facts `audio_api` ("pipewire", or "pulseaudio": the launcher then adds
     `--audio-api=pulseaudio`) and `pipewire_socket` (path or null).
 
@@ -816,16 +821,24 @@ class SpotifyAudioApi(Check):
 
     def run(self, ctx: Context) -> CheckResult:
         path = pipewire_socket_path(ctx)
-        exists = path is not None and ctx.probes.fs.is_socket(path)
+        st = ctx.probes.fs.stat(path) if path else None
+        exists = st is not None and st.is_socket
         usable = exists and path is not None and ctx.probes.pulse.socket_accepts(path)
+        # Connecting needs write permission on the socket file, and the container's uid is "other"
+        # on the host (systemd's pipewire.socket makes it 0666; a hand-started pipewire uses the umask).
+        foreign_ok = ctx.config.profile == "keep-id" or (st is not None and bool(st.perms & stat_mod.S_IWOTH))
         kind = kind_of(ctx)
-        if kind is ServerKind.PIPEWIRE and usable:
-            return self.ok(f"PipeWire ({path})", facts={"audio_api": "pipewire", "pipewire_socket": path})
+        if kind is ServerKind.PIPEWIRE and usable and foreign_ok:
+            return self.ok(f"PipeWire ({path})", Message.info(MSG_PW_GRAPH),
+                           facts={"audio_api": "pipewire", "pipewire_socket": path})
         facts: dict[str, JSONValue] = {"audio_api": "pulseaudio", "pipewire_socket": None}
         if kind is ServerKind.PULSEAUDIO and exists:
             why = f"{path} exists but PulseAudio plays the sound (PipeWire there has no audio devices)"
         elif kind is ServerKind.PULSEAUDIO:
             why = "the server is PulseAudio"
+        elif usable and st is not None:
+            why = (f"{path} has mode {st.perms:04o}: the container's uid {ctx.config.container_uid} (another "
+                   "uid on the host) cannot connect to it")
         else:
             why = f"{path or 'pipewire-0'} is {'not accepting connections' if exists else 'missing'}"
         return self.ok("pulseaudio (the launcher adds --audio-api=pulseaudio)", Message.info(why), facts=facts)

@@ -294,8 +294,14 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
     assert after["pulse.container-socket"]["facts"]["container_socket"] == socket
     assert after["pulse.container-socket"]["facts"]["cookie_path"] is None
     assert after["pulse.client-config"]["facts"]["cookie_copy"] is None
-    assert after["pulse.output-api"]["facts"] == {"audio_api": "pipewire",
-                                                  "pipewire_socket": f"{pipewire.runtime_dir}/pipewire-0"}
+    # A hand-started pipewire leaves pipewire-0 at the umask's 0755: no use for another uid.
+    pipewire_0 = pipewire.runtime_dir / "pipewire-0"
+    assert after["pulse.output-api"]["facts"] == {"audio_api": "pulseaudio", "pipewire_socket": None}
+    assert after["pulse.output-api"]["messages"][0]["text"] == (
+        f"{pipewire_0} has mode 0755: the container's uid 1500 (another uid on the host) cannot connect to it")
+    pipewire_0.chmod(0o666)  # what systemd's pipewire.socket does
+    output = run_checks(env, "pulse.output-api")["pulse.output-api"]
+    assert output.facts == {"audio_api": "pipewire", "pipewire_socket": str(pipewire_0)}
     assert after["pulse.container-access"]["summary"] == (
         f"container uid 1500 connects to {socket} (PipeWire: no cookie involved)")
     assert "checks no cookie" in after["pulse.container-access"]["messages"][0]["text"]

@@ -11,7 +11,8 @@ import pytest
 from spotidoctor import fixer
 from spotidoctor.api import Context
 from spotidoctor.checks.pulse import (
-    CHECKS, FIX_CLIENT, FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW, MSG_PW_ISOLATION, CopyPulseCookie,
+    CHECKS, FIX_CLIENT, FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW, MSG_PW_GRAPH, MSG_PW_ISOLATION,
+    CopyPulseCookie,
     LoadPulseModule,
 )
 from spotidoctor.config import Config
@@ -581,32 +582,41 @@ def test_leftovers_pipewire(tmp_path: Path) -> None:
 
 # -- pulse.output-api ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, socket, listening, env, api, message", [
-    pytest.param("pipewire", True, True, {}, "pipewire", None, id="pipewire"),
-    pytest.param("pipewire", False, False, {}, "pulseaudio", f"{RUN}/pipewire-0 is missing", id="pw-no-socket"),
-    pytest.param("pipewire", True, False, {}, "pulseaudio", f"{RUN}/pipewire-0 is not accepting connections",
-                 id="pw-stale"),
-    pytest.param("pulseaudio", True, True, {}, "pulseaudio",
+@pytest.mark.parametrize("kind, mode, listening, profile, api, message", [
+    pytest.param("pipewire", 0o666, True, "isolated", "pipewire", MSG_PW_GRAPH, id="pipewire-systemd-socket"),
+    pytest.param("pipewire", 0o755, True, "keep-id", "pipewire", MSG_PW_GRAPH, id="pipewire-keep-id"),
+    pytest.param("pipewire", 0o755, True, "isolated", "pulseaudio",
+                 f"{RUN}/pipewire-0 has mode 0755: the container's uid 1500 (another uid on the host) cannot "
+                 "connect to it", id="pipewire-not-for-other-uids"),
+    pytest.param("pipewire", None, False, "isolated", "pulseaudio", f"{RUN}/pipewire-0 is missing",
+                 id="pw-no-socket"),
+    pytest.param("pipewire", 0o666, False, "isolated", "pulseaudio", f"{RUN}/pipewire-0 is not accepting "
+                                                                     "connections", id="pw-stale"),
+    pytest.param("pulseaudio", 0o666, True, "isolated", "pulseaudio",
                  f"{RUN}/pipewire-0 exists but PulseAudio plays the sound (PipeWire there has no audio devices)",
                  id="pa-with-pipewire-video"),
-    pytest.param("pulseaudio", False, False, {}, "pulseaudio", "the server is PulseAudio", id="pa"),
+    pytest.param("pulseaudio", None, False, "isolated", "pulseaudio", "the server is PulseAudio", id="pa"),
 ])
-def test_output_api(tmp_path: Path, kind: str, socket: bool, listening: bool, env: dict[str, str], api: str,
-                    message: str | None) -> None:
+def test_output_api(tmp_path: Path, kind: str, mode: int | None, listening: bool, profile: str, api: str,
+                    message: str) -> None:
     path = f"{RUN}/pipewire-0"
     pulse = FakePulse.pipewire() if kind == "pipewire" else FakePulse.pulseaudio()
     if listening:
         pulse.listening.add(path)
-    ctx = context(tmp_path, pulse, sockets=(NATIVE, path) if socket else (NATIVE,), env=env)
+    ctx = context(tmp_path, pulse, sockets=(NATIVE, path) if mode is not None else (NATIVE,),
+                  config=Config(profile=profile))
+    if mode is not None:
+        (root_of(ctx) / path.lstrip("/")).chmod(mode)
     result = run(ctx, "pulse.output-api")["pulse.output-api"]
     assert result.status is Status.OK
     assert result.facts == {"audio_api": api, "pipewire_socket": path if api == "pipewire" else None}
-    assert [m.text for m in result.messages] == ([message] if message else [])
+    assert [m.text for m in result.messages] == [message]
 
 
 def test_output_api_honours_pipewire_runtime_dir(tmp_path: Path) -> None:
     pulse = FakePulse.pipewire(listening={"/srv/pw/pipewire-0"})
     ctx = context(tmp_path, pulse, sockets=(NATIVE, "/srv/pw/pipewire-0"), env={"PIPEWIRE_RUNTIME_DIR": "/srv/pw"})
+    (root_of(ctx) / "srv/pw/pipewire-0").chmod(0o666)
     assert run(ctx, "pulse.output-api")["pulse.output-api"].facts["pipewire_socket"] == "/srv/pw/pipewire-0"
 
 
