@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--containerfile", metavar="PATH", help="build this recipe instead of the bundled one")
     build.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
     build.add_argument("--no-cache", action="store_true", help="do not reuse cached layers")
+    build.add_argument("--network", metavar="MODE", help="network for RUN steps (buildah --network; default: buildah's)")
 
     report = _add(sub, "report", "spotidoctor.commands.report:run", "write a redacted bug report bundle")
     report.add_argument("-o", "--output", metavar="PATH", help="archive path (default: ./spotidoctor-report-DATE.tar.gz)")

@@ -1,0 +1,286 @@
+"""``spotidoctor launch``: preflight, build the image when missing, run Spotify, diagnose a crash.
+
+1. Preflight: the checks tagged ``launch`` run; their safe fixes are offered (``--yes``
+   applies them without asking) under the fix lock; an error-severity problem that remains
+   refuses the launch unless ``--force``. The storage guard is never overridable.
+2. The image is built when it is missing (with the build's progress display).
+3. ``podman run`` (``spotidoctor.backend.runargs``) runs /usr/bin/spotify as the configured
+   uid, attached to the terminal; the launch record is written before and after, and a
+   non-zero exit runs the crash diagnosis. ``--dry-run`` prints the command with reasons.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import time
+from typing import Sequence, TextIO
+
+from spotidoctor import launchlog
+from spotidoctor.api import Context
+from spotidoctor.backend import host as hostfacts
+from spotidoctor.backend.build import BUILD_FIX_ID, request_from_config, run_build
+from spotidoctor.backend.images import PODMAN_TIMEOUT_S, Presence, lookup_image
+from spotidoctor.backend.limits import lift_address_space, limits_record
+from spotidoctor.backend.progress import make_display
+from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
+from spotidoctor.commands.build import print_failure
+from spotidoctor.commands.common import run_plan
+from spotidoctor.commands.fix import Confirm, fix_loop
+from spotidoctor.exitcodes import ExitCode
+from spotidoctor.fixer import FixPolicy, candidates
+from spotidoctor.fixes import Applicability, Fix, Privilege
+from spotidoctor.lock import exclusive
+from spotidoctor.memo import Memo
+from spotidoctor.model import CheckResult, JSONValue, Status
+from spotidoctor.runner import Plan, plan
+from spotidoctor.session import Session, make_session
+
+LAUNCH_TAG = "launch"
+# The build runs in step 2 with its own progress display, not as a preflight fix.
+DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
+# A missing image is built in step 2: not a reason to refuse the launch.
+BUILT_LATER = frozenset({"image.present"})
+PREFLIGHT_POLICY = FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
+STOPPED = (130, 143)  # Ctrl-C / `podman stop`: the user ended it, not a crash
+
+REFUSED = ("Launch refused: {count} problem(s) must be fixed first: {ids}.\n"
+           "  → `spotidoctor fix` applies the safe fixes; `spotidoctor check -v` explains the rest.\n"
+           "  → `spotidoctor launch --force` starts anyway (Spotify may fail to start, show nothing or "
+           "stay silent).")
+FORCED = ("WARNING: --force: launching although {count} check(s) fail: {ids}. "
+          "Spotify may fail to start, show no window or play no sound.")
+STORAGE_REFUSED = ("Launch refused: spotidoctor will not mount {path} into the container: {reason}.\n"
+                   "  → `spotidoctor fix storage` prepares the storage directory; --force does not "
+                   "override this guard.")
+BUSY_NAME = ("A container named {name} exists already (is Spotify running? see `podman ps -a`). "
+             "Stop it with `podman stop {name}`, or set another container_name.")
+
+
+def launch_plan(session: Session) -> Plan:
+    """The checks tagged ``launch``, their prerequisites, minus the configured ignores."""
+    tagged = [c.id for c in session.registry.checks if LAUNCH_TAG in c.tags]
+    if not tagged:
+        return Plan(())
+    return plan(session.registry.checks, tagged, session.ctx.config.ignore)
+
+
+def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.is_blocking and r.check_id not in BUILT_LATER]
+
+
+# -- preflight ----------------------------------------------------------------------------
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
+    def confirm(fix: Fix) -> bool:
+        if fix.id in DEFERRED_FIXES:
+            return False
+        if args.yes:
+            return True
+        if not _isatty(stdin):
+            print(f"  not applied: {fix.title} (no terminal to ask; --yes applies safe fixes)", file=out)
+            return False
+        print(f"Apply safe fix: {fix.title}? [y/N] ", end="", file=out, flush=True)
+        return stdin.readline().strip().lower() in ("y", "yes")
+
+    return confirm
+
+
+def preflight(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> list[CheckResult]:
+    """Run the launch checks; apply the safe fixes they offer (the lock only while fixing)."""
+    selection = launch_plan(session)
+    results = run_plan(session, selection).results
+    fixable = [c for c in candidates(results)
+               if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
+    if args.dry_run or not fixable:
+        return results
+    with exclusive(session.ctx.paths.lock_file, "launch"):
+        outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(args, stdin, out), out)
+    return outcome.results
+
+
+def show_preflight(session: Session, results: Sequence[CheckResult], verbose: bool, out: TextIO) -> None:
+    from spotidoctor.render import summary_line
+    from spotidoctor.render.text import emit, result_lines
+
+    lines = []
+    for result in results:
+        if verbose or result.status not in (Status.OK, Status.SKIP):
+            lines += result_lines(result, verbose)
+    lines.append(("bold", f"Preflight: {summary_line(results)}"))
+    emit(lines, out, session.ctx.env)
+
+
+# -- pieces of the launch -------------------------------------------------------------------
+
+def storage_refusal(ctx: Context) -> tuple[str, str] | None:
+    """(path, reason) when a storage directory must not be mounted; never overridable."""
+    from spotidoctor.storage import storage_refusal as refusal
+
+    for path in (ctx.storage_dir, *storage_paths(ctx.storage_dir)):
+        reason = refusal(ctx, path)
+        if reason:
+            return path, reason
+    return None
+
+
+def launch_dir(ctx: Context, launch_id: str) -> str:
+    return os.path.join(ctx.paths.launches_dir, launch_id)
+
+
+def make_spec(ctx: Context, args: argparse.Namespace, directory: str) -> RunSpec:
+    return RunSpec.from_config(ctx.config, home=ctx.user.home,
+                               log_path=os.path.join(directory, launchlog.CONTAINER_LOG),
+                               network=args.network, spotify_args=args.spotify_args or ())
+
+
+def print_dry_run(pairs: Sequence[Arg], out: TextIO) -> None:
+    width = min(60, max(len(shlex.quote(arg)) for arg, _ in pairs))
+    print("# spotidoctor launch --dry-run: the podman command, one argument per line with why", file=out)
+    for arg, why in pairs:
+        print(f"{shlex.quote(arg):<{width}}  # {why}", file=out)
+
+
+def ensure_image(ctx: Context, out: TextIO) -> int:
+    """Build the image when missing; an exit code when the launch cannot go on, else 0."""
+    found = lookup_image(dataclasses.replace(ctx, memo=Memo()))  # fresh: fixes may have changed it
+    if found.presence is Presence.PRESENT:
+        return 0
+    if found.presence is Presence.UNKNOWN:
+        print(f"podman cannot tell whether {found.name} exists: {found.error}", file=out)
+        return int(ExitCode.PROBLEMS)
+    print(f"{found.name} is not built yet: building it now (needs network, takes a few minutes).", file=out)
+    request = request_from_config(ctx.probes, ctx.config)
+    with exclusive(ctx.paths.lock_file, "launch"):
+        outcome = run_build(ctx.probes, ctx.paths, request, make_display(out, ctx.env))
+    if not outcome.ok:
+        print_failure(outcome, out)
+        return int(ExitCode.PROBLEMS)
+    return 0
+
+
+def name_in_use(ctx: Context) -> bool:
+    done = ctx.probes.cmd.run(("podman", "container", "exists", ctx.config.container_name),
+                              timeout=PODMAN_TIMEOUT_S)
+    return done.returncode == 0
+
+
+def new_record(ctx: Context, spec: RunSpec, pairs: Sequence[Arg], directory: str,
+               results: Sequence[CheckResult], host_extra: dict[str, JSONValue]) -> launchlog.LaunchRecord:
+    host = {**hostfacts.host_record(ctx, results), **host_extra}
+    return launchlog.LaunchRecord(
+        launch_id=os.path.basename(directory), directory=directory, started=time.time(),
+        argv=tuple(argv(pairs)), image=spec.image, container_name=spec.container_name, profile=spec.profile,
+        shm_size=spec.shm_size, spotify_args=(*spec.config_spotify_args, *spec.cli_spotify_args),
+        rlimits=limits_record(ctx.probes.procs), host=host)
+
+
+def diagnose(ctx: Context, record: launchlog.LaunchRecord, out: TextIO) -> None:
+    from spotidoctor.crashdiag import diagnose_launch
+    from spotidoctor.render.text import emit, result_lines
+
+    code = record.exit_code
+    if code in STOPPED:
+        print(f"Spotify was stopped (exit status {code}).", file=out)
+        return
+    print(f"Spotify exited with status {code}; diagnosing (container log: {record.log_path})", file=out)
+    try:
+        verdict = diagnose_launch(ctx, record)
+    except NotImplementedError:
+        print("  crash diagnosis is not available in this version; read the container log above.", file=out)
+        return
+    except Exception as exc:  # the diagnosis must never hide Spotify's own exit status
+        print(f"  crash diagnosis failed ({type(exc).__name__}: {exc}); read the container log.", file=out)
+        return
+    emit(result_lines(verdict, verbose=True), out, ctx.env)
+
+
+def run_container(ctx: Context, args: argparse.Namespace, results: Sequence[CheckResult], host: HostFacts,
+                  out: TextIO) -> int:
+    fs = ctx.probes.fs
+    directory = launch_dir(ctx, launchlog.new_launch_id())
+    fs.makedirs(directory, mode=0o700)
+    launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
+    lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
+    spec = make_spec(ctx, args, directory)
+    pairs = run_argv(spec, host)
+    extra: dict[str, JSONValue] = {"launch_profile": spec.profile, "network": spec.network or "podman default"}
+    if lifted is not None:
+        extra["rlimit_as_before"] = [lifted.before.soft, lifted.before.hard]
+    record = new_record(ctx, spec, pairs, directory, results, extra)
+    launchlog.save(fs, record)
+    for problem in missing_parts(host):
+        print(f"warning: {problem}", file=out)
+    print(f"Starting Spotify from {spec.image} (profile {spec.profile}); container log: {spec.log_path}",
+          file=out, flush=True)
+    sys.stderr.flush()
+    code = ctx.probes.cmd.interactive(argv(pairs))
+    record = dataclasses.replace(record, ended=time.time(), exit_code=code)
+    launchlog.save(fs, record)
+    if code != 0:
+        diagnose(ctx, record, out)
+    return code
+
+
+# -- the command ------------------------------------------------------------------------------
+
+def gate(results: Sequence[CheckResult], force: bool, out: TextIO, err: TextIO) -> int:
+    problems = blocking(results)
+    if not problems:
+        return 0
+    ids = ", ".join(r.check_id for r in problems)
+    if not force:
+        print(REFUSED.format(count=len(problems), ids=ids), file=out)
+        return int(ExitCode.PROBLEMS)
+    print(FORCED.format(count=len(problems), ids=ids), file=err, flush=True)
+    return 0
+
+
+def with_network(session: Session, network: str | None) -> Session:
+    """``--network`` becomes the config's ``network``, so the preflight checks the mode the
+    launch will use (a broken default network does not matter with ``--network none``)."""
+    if network is None:
+        return session
+    config = session.ctx.config.with_overrides(network=network)
+    return Session(dataclasses.replace(session.ctx, config=config), session.registry)
+
+
+def run(args: argparse.Namespace) -> int:
+    return launch(with_network(make_session(args), args.network), args, sys.stdin, sys.stdout, sys.stderr)
+
+
+def launch(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    ctx = session.ctx
+    results: list[CheckResult] = []
+    if not args.no_check:
+        results = preflight(session, args, stdin, err if args.dry_run else out)
+        show_preflight(session, results, args.verbose, err if args.dry_run else out)
+    refused = gate(results, args.force, err if args.dry_run else out, err)
+    guard = storage_refusal(ctx)
+    if args.dry_run:
+        host = hostfacts.gather(ctx, results)
+        print_dry_run(run_argv(make_spec(ctx, args, launch_dir(ctx, "<launch-id>")), host), out)
+        if guard:
+            print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
+        return int(ExitCode.PROBLEMS) if (refused or guard) else 0
+    if refused:
+        return refused
+    if guard:
+        print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
+        return int(ExitCode.PROBLEMS)
+    code = ensure_image(ctx, out)
+    if code:
+        return code
+    if name_in_use(ctx):
+        print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
+        return int(ExitCode.PROBLEMS)
+    return run_container(ctx, args, results, hostfacts.gather(ctx, results), out)
