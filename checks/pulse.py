@@ -450,7 +450,7 @@ class PulseContainerSocket(Check):
             return self.fail(f"module #{module.index} is loaded but its socket file is missing",
                              Message.error(f"{config.socket}: not a socket (deleted after loading?)", reload),
                              facts=facts)
-        problem = self._cookie_problem(ctx, config)
+        problem = _foreign_uid_problem(ctx, config.socket) or self._cookie_problem(ctx, config)
         if problem is not None:
             return self.fail(problem, Message.error(problem, reload), facts=facts)
         tested = ctx.probes.pulse.connect_test(f"unix:{config.socket}", config.cookie)
@@ -524,8 +524,20 @@ class PulseContainerSocket(Check):
         if not tested.ok:
             return self.fail(f"the container socket does not answer: {tested.detail}", *notes, facts=facts,
                              fixes=(restart_fix(ctx),))
+        problem = _foreign_uid_problem(ctx, socket)
+        if problem:
+            return self.fail(problem, *notes, facts=facts)
         return self.ok(f"{socket} (configured in {origin}; no cookie on PipeWire)",
                        Message.info(MSG_PW_ISOLATION), *notes, facts=facts)
+
+
+def _foreign_uid_problem(ctx: Context, socket: str) -> str | None:
+    """Connecting needs write permission on the socket file; the container's uid is "other"."""
+    st = ctx.probes.fs.stat(socket)
+    if ctx.config.profile == "keep-id" or st is None or st.perms & stat_mod.S_IWOTH:
+        return None
+    return (f"{socket} has mode {st.perms:04o}: the container's uid {ctx.config.container_uid} (another uid "
+            "on the host) cannot connect to it")
 
 
 def _size(ctx: Context, path: str) -> int:

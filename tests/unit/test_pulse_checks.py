@@ -1,6 +1,7 @@
 """pulse.* checks over FakePulse and a sysroot: every branch, the requires chain, the fixes applied."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -18,6 +19,7 @@ from spotidoctor.checks.pulse import (
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability, Instruction, RunCommand, WriteFile
+from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo
@@ -50,6 +52,7 @@ def make_socket(root: Path, path: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         os.mknod(target, stat.S_IFSOCK | 0o777)
+        target.chmod(0o777)  # what PulseAudio and pipewire-pulse make (mknod obeys the umask)
 
 
 def context(tmp_path: Path, pulse: FakePulse | None = None, files: Mapping[str, str | bytes] | None = None,
@@ -301,6 +304,18 @@ def test_socket_that_does_not_answer(tmp_path: Path) -> None:
     ctx.probes.pulse.connect_results[f"unix:{SOCKET}"] = REFUSED  # type: ignore[attr-defined]
     result = run(ctx, "pulse.container-socket")["pulse.container-socket"]
     assert result.summary == "the container socket does not answer: Connection failure: Connection refused"
+
+
+@pytest.mark.parametrize("kind", ["pulseaudio", "pipewire"])
+def test_socket_other_uids_cannot_connect_to(tmp_path: Path, kind: str) -> None:
+    ctx = loaded_pa(tmp_path) if kind == "pulseaudio" else pw(tmp_path, files={DROP_IN: DROP_IN_TEXT},
+                                                               sockets=(NATIVE, SOCKET))
+    (root_of(ctx) / SOCKET.lstrip("/")).chmod(0o755)
+    result = run(ctx, "pulse.container-socket")["pulse.container-socket"]
+    assert (result.status, result.summary) == (Status.FAIL, f"{SOCKET} has mode 0755: the container's uid 1500 "
+                                                            "(another uid on the host) cannot connect to it")
+    keep_id = dataclasses.replace(ctx, config=Config(profile="keep-id"), memo=Memo())
+    assert run(keep_id, "pulse.container-socket")["pulse.container-socket"].status is not Status.FAIL
 
 
 def test_anonymous_module_warns(tmp_path: Path) -> None:
