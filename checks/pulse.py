@@ -644,7 +644,10 @@ def scan_pa_scripts(ctx: Context, first: str, depth: int = 4) -> PaScriptScan:
         if fs.is_dir(path):
             todo[0:0] = [(os.path.join(path, n), level + 1) for n in fs.listdir(path) if n.endswith(".pa")]
             continue
-        text = fs.read_text_or_none(path)
+        try:
+            text = fs.read_text_or_none(path)
+        except OSError:  # unreadable: the daemon (same user) could not read it either
+            text = None
         if text is None:
             continue
         files.append(path)
@@ -692,7 +695,12 @@ class PulseSocketPersistent(Check):
     def _pulseaudio(self, ctx: Context) -> CheckResult:
         args, socket, loaded = self._target(ctx)
         path = user_default_pa(ctx)
-        text = ctx.probes.fs.read_text_or_none(path)
+        try:
+            text = ctx.probes.fs.read_text_or_none(path)
+        except OSError as exc:
+            return self.fail(f"cannot read {path}: {exc.strerror or exc}", Message.error(
+                "PulseAudio (running as you) cannot read it either, so it starts without any configuration.",
+                f"`ls -l {path}`: it must belong to you (was it written with sudo?)."))
         fix = persist_pa_fix(ctx, args)
         fixes = (fix,) if fix else ()
         if text is not None:
@@ -908,7 +916,10 @@ class PulseClientConfig(Check):
                                 layout.CONTAINER_PULSE_COOKIE if with_cookie else None)
 
     def _conf_problems(self, ctx: Context, conf: str, with_cookie: bool) -> list[str]:
-        text = ctx.probes.fs.read_text_or_none(conf)
+        try:
+            text = ctx.probes.fs.read_text_or_none(conf)
+        except OSError as exc:
+            return [f"cannot read {conf}: {exc.strerror or exc}"]
         if text is None:
             return [f"{conf} is missing"]
         try:

@@ -537,6 +537,24 @@ def test_persistence_of_a_custom_module_persists_its_own_arguments(tmp_path: Pat
         "load-module module-native-protocol-unix socket=/tmp/custom auth-cookie=pulse-cookie\n")
 
 
+class UnreadableDefaultPa(FakeFS):
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        if path in (DEFAULT_PA, "/etc/pulse/default.pa") and self.exists(path):
+            raise PermissionError(13, "Permission denied", path)
+        return super().read_bytes(path, limit)
+
+
+def test_persistence_unreadable_default_pa(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    ctx = loaded_pa(tmp_path, files={DEFAULT_PA: "x\n", "/etc/pulse/default.pa": "x\n"},
+                    fs=UnreadableDefaultPa(tmp_path / "root"))
+    result = run(ctx, "pulse.persistence")["pulse.persistence"]
+    assert (result.status, result.summary) == (Status.FAIL, f"cannot read {DEFAULT_PA}: Permission denied")
+    (root_of(ctx) / DEFAULT_PA.lstrip("/")).unlink()  # now only the unreadable system file is left
+    result = run(fixer.without_memo(ctx), "pulse.persistence")["pulse.persistence"]
+    assert result.summary.endswith("is loaded at runtime only: gone after the next PulseAudio restart")
+
+
 def test_persistence_not_configured_and_not_loaded(tmp_path: Path) -> None:
     result = run(context(tmp_path), "pulse.persistence")["pulse.persistence"]
     assert (result.status, result.summary) == (Status.WARN, "the container socket is not configured persistently")
