@@ -34,7 +34,7 @@ COOKIE_SIZE = 256  # PA_NATIVE_COOKIE_LENGTH
 NATIVE_SOCKET = "native"  # what the main module serves when socket= is absent
 DEFAULT_COOKIE = "cookie"  # what a module uses when auth-cookie= is absent
 
-_BARE_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
 _TRUE = {"1", "y", "yes", "t", "true", "on"}
 _FALSE = {"0", "n", "no", "f", "false", "off"}
 
@@ -68,9 +68,9 @@ def format_module_args(args: Mapping[str, str]) -> str:
     """The inverse of ``parse_module_args`` (values quoted only when they need it)."""
     parts = []
     for key, value in args.items():
-        if not key or not _BARE_VALUE.match(key) or "=" in key:
+        if not key or not _BARE_VALUE.fullmatch(key) or "=" in key:
             raise ParseError(f"bad module argument name {key!r}")
-        parts.append(f"{key}={value if _BARE_VALUE.match(value) else shlex.quote(value)}")
+        parts.append(f"{key}={value if _BARE_VALUE.fullmatch(value) else shlex.quote(value)}")
     return " ".join(parts)
 
 

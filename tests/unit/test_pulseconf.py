@@ -55,6 +55,7 @@ def test_parse_module_args_errors(text: str, why: str) -> None:
 def test_format_quotes_only_when_needed() -> None:
     assert format_module_args(OURS) == "socket=pulse-socket auth-cookie=pulse-cookie"
     assert format_module_args({"socket": "q socket", "x": ""}) == "socket='q socket' x=''"
+    assert format_module_args({"k": "0\n"}) == "k='0\n'"  # found by hypothesis: `$` matches before "\n"
     with pytest.raises(ParseError):
         format_module_args({"a b": "x"})
 
