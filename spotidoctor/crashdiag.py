@@ -728,8 +728,8 @@ def cause_dev_shm(s: Settings, nxt: Config, cef: CefFacts | None) -> Cause | Non
         f"fails when it is full (podman's default is 64 MB).{note}",
         (f"spotidoctor fix crash: sets shm_size = \"{SHM_FIX}\" (podman --shm-size={SHM_FIX}); "
          "/dev/shm is charged to memory only as it is used.",
-         "Alternatives: extra_run_args = [\"--ipc=host\"] (shares the host's /dev/shm), or "
-         "spotify_args = [\"--disable-dev-shm-usage\"] (untested with Spotify)."),
+         "Alternative: spotify_args = [\"--disable-dev-shm-usage\"] (shared memory in /tmp; untested with "
+         "Spotify)."),
         () if settled else (_set_config("crash.shm-size", f"give the container a {SHM_FIX} /dev/shm", "shm_size",
                                         SHM_FIX),),
         strength, settled, f"/dev/shm was only {human(s.shm_bytes)} ({s.shm_source})",
@@ -908,7 +908,8 @@ def no_cause(s: Settings, bucket: str, nxt: Config) -> Cause:
                              "spotify_args", (*nxt.spotify_args, "--disable-dev-shm-usage"), safe=False,
                              notes=("Untested with Spotify (CRASHES §3.1).",)),)
     return Cause("none-found", NO_CAUSE.format(summary=s.summary()), tuple(advice), fixes, Strength.POSSIBLE,
-                 short=f"none of the known limits (/dev/shm {s.shm_text()})")
+                 short=f"none of the known limits (/dev/shm {human(s.shm_bytes)})" if s.shm_bytes else
+                 "none of the known limits")
 
 
 # -- verdicts -----------------------------------------------------------------------------
@@ -1232,11 +1233,13 @@ def _gpu(nxt: Config) -> Cause:
 
 
 def _mit_shm() -> Cause:
-    commands = ("Add extra_run_args = [\"--ipc=host\"] to spotidoctor's config (it replaces --shm-size; it "
-                "shares the host's IPC namespace).",)
-    return Cause("mit-shm", "The X server cannot attach shared memory from the container's private IPC namespace.",
-                 commands, (_manual("crash.ipc-host", "share the host's IPC namespace", *commands),),
-                 Strength.POSSIBLE, short="MIT-SHM across IPC namespaces")
+    # The launcher's --ipc=private is deliberate (and --ipc=host conflicts with --shm-size),
+    # so there is no config fix to offer; Chromium usually falls back to plain X requests.
+    return Cause("mit-shm", "The X server cannot attach shared memory (MIT-SHM) from the container's private IPC "
+                 "namespace. Chromium normally falls back to plain X requests, so this is rarely what ends Spotify.",
+                 ("If the window stays blank, try spotify_args = [\"--disable-gpu\"]; the private IPC namespace "
+                  "keeps the host's shared memory out of the container's reach on purpose.",),
+                 strength=Strength.POSSIBLE, short="MIT-SHM across IPC namespaces")
 
 
 def _check_failed(hit: Hit) -> Cause:

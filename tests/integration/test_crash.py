@@ -1,0 +1,123 @@
+"""Crash diagnosis end to end: `spotidoctor launch` runs the stand-in image, whose
+/usr/bin/spotify prints Chromium's out-of-memory FATAL line and exits 133 (SIGTRAP); then
+`spotidoctor check crash` must fail, quote the line, and name the cause that matches how
+the launch ran — once with a 64m /dev/shm and once with 2g, so the verdicts differ.
+
+spotidoctor's own state is private (``--config`` file, ``XDG_STATE_HOME``, storage dir, a
+unique container name); podman runs with the test user's own configuration and storage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+OOM_LINE = "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144"
+CONTAINER_UID = 1500
+LAUNCH_TIMEOUT_S = 300
+CHECK_TIMEOUT_S = 300
+
+
+@dataclass
+class CrashSetup:
+    env: dict[str, str]
+    config: Path
+    storage: Path
+    name: str
+    image: str
+
+    def write_config(self, shm_size: str) -> None:
+        self.config.write_text(f'image = "{self.image}"\ncontainer_name = "{self.name}"\n'
+                               f'storage_dir = "{self.storage}"\nshm_size = "{shm_size}"\n')
+
+    def spotidoctor(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "spotidoctor", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def launch(self) -> subprocess.CompletedProcess[str]:
+        return self.spotidoctor("launch", "--config", str(self.config), "--image", self.image, "--network", "none",
+                                "--yes", "--no-check", "--", "--print-oom", "--exit=133", timeout=LAUNCH_TIMEOUT_S)
+
+    def check_crash(self) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
+        done = self.spotidoctor("check", "crash", "--config", str(self.config), "--json", timeout=CHECK_TIMEOUT_S)
+        document = json.loads(done.stdout)
+        return done, {r["id"]: r for r in document["results"]}
+
+
+def _podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def crash_setup(tmp_path: Path, standin_image: str) -> Iterator[CrashSetup]:
+    storage = tmp_path / "storage"
+    for sub in ("config", "cache"):
+        (storage / sub).mkdir(parents=True)
+    # The isolated profile's container user owns the storage (what `spotidoctor fix storage` does).
+    chown = _podman("unshare", "chown", "-R", f"{CONTAINER_UID}:{CONTAINER_UID}", str(storage))
+    assert chown.returncode == 0, chown.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "XAUTHORITY", "PULSE_SERVER")}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), NO_COLOR="1")
+    setup = CrashSetup(env, tmp_path / "config.toml", storage, f"sdtest-crash-{uuid.uuid4().hex[:8]}",
+                       standin_image)
+    yield setup
+    _podman("rm", "--force", "--ignore", setup.name)  # only when a launch was interrupted (--rm otherwise)
+    _podman("unshare", "chown", "-R", "0:0", str(storage))  # back to us, so tmp_path can be removed
+
+
+def _launch_crashes(setup: CrashSetup, shm_size: str) -> None:
+    setup.write_config(shm_size)
+    done = setup.launch()
+    output = done.stdout + done.stderr
+    assert done.returncode == 133, output
+    newest = sorted((Path(setup.env["XDG_STATE_HOME"]) / "spotidoctor" / "launches").glob("*/launch.json"))[-1]
+    assert f"--shm-size={shm_size}" in json.loads(newest.read_text())["argv"]
+    # The launcher ran the diagnosis itself and printed the verdict.
+    assert "crash.last-launch" in output and OOM_LINE in output, output
+
+
+def test_oom_crash_verdict_follows_the_shm_size_of_the_launch(crash_setup: CrashSetup) -> None:
+    _launch_crashes(crash_setup, "64m")
+    done, results = crash_setup.check_crash()
+    assert done.returncode == 1, done.stdout + done.stderr
+    small = results["crash.last-launch"]
+    facts = small["facts"]
+    assert small["status"] == "fail", small
+    assert facts["quote"] == OOM_LINE and facts["exit_code"] == 133 and facts["signal"] == "SIGTRAP"
+    assert facts["logged_at"], facts  # the k8s-file log's own timestamp
+    assert facts["cause"] == "dev-shm", facts
+    assert "64 MiB" in str(facts["cause_text"]) and facts["settings"]["shm_bytes"] == 64 * 1024 ** 2
+    assert [f["id"] for f in small["fixes"]] == ["crash.shm-size"]
+    assert results["crash.container"]["status"] == "ok"  # --rm: nothing left over
+    first_launch = facts["launch_id"]
+
+    _launch_crashes(crash_setup, "2g")
+    done, results = crash_setup.check_crash()
+    assert done.returncode == 1, done.stdout + done.stderr
+    large = results["crash.last-launch"]
+    facts = large["facts"]
+    assert large["status"] == "fail" and facts["quote"] == OOM_LINE, large
+    assert facts["launch_id"] != first_launch
+    assert facts["settings"]["shm_bytes"] == 2 * 1024 ** 3
+    assert facts["cause"] != "dev-shm" and "dev-shm" not in facts["also"], facts
+    assert "2 GiB" in str(facts["cause_text"]) or facts["cause"] in ("rlimit-as", "overcommit", "nofile"), facts
+    # The first crash is now history: a warning, not a failure.
+    history = results["crash.history"]
+    assert history["status"] == "warn", history
+    assert [c["launch_id"] for c in history["facts"]["crashes"]] == [first_launch]
+    assert history["facts"]["crashes"][0]["cause"] == "dev-shm"
+
+
+def test_text_output_quotes_the_line(crash_setup: CrashSetup) -> None:
+    _launch_crashes(crash_setup, "64m")
+    done = crash_setup.spotidoctor("check", "crash", "--config", str(crash_setup.config), timeout=CHECK_TIMEOUT_S)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f'"{OOM_LINE}"' in done.stdout
+    assert "likely cause: /dev/shm was only 64 MiB (--shm-size=64m)" in done.stdout
