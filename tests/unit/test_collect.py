@@ -3,6 +3,7 @@ forbidden paths, secret environment variables, a host where everything is broken
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -341,3 +342,55 @@ def test_global_collectors_keep_only_this_users_subuid_lines_and_no_credentials(
     assert items["facts/spotify/prefs"].text == (
         "# spotidoctor: 2 autologin.* line(s) withheld (credentials)\nstorage.size=2048\n")
     assert items["facts/spotify/login.txt"].text == "logged in: yes\nprefs files: 1\n"
+
+
+def test_image_summary_keeps_labels_and_withholds_secret_env() -> None:
+    from spotidoctor.bundle.sources import image_summary
+
+    inspect = json.dumps([{"Id": "abc", "Created": "2026-11-01", "Labels": {"version": "1.2.86"},
+                           "GraphDriver": {"Data": {"UpperDir": "/home/alice/x"}}, "History": ["..."],
+                           "Config": {"User": "1500:1500", "Env": ["PATH=/usr/bin", "SPOTIFY_TOKEN=abc"],
+                                      "Labels": {"version": "1.2.86"}, "Volumes": None}}])
+    assert json.loads(image_summary(inspect)) == [{
+        "Id": "abc", "Created": "2026-11-01", "Labels": {"version": "1.2.86"},
+        "Config": {"User": "1500:1500", "Labels": {"version": "1.2.86"},
+                   "Env": ["PATH=/usr/bin", "SPOTIFY_TOKEN=<withheld>"]}}]
+    assert image_summary("Error: not json") == "Error: not json"
+
+
+@pytest.mark.parametrize(("display", "number"), [
+    (":0", 0), (":71.0", 71), ("unix:5", 5), ("unix/:3", 3), ("localhost:10.0", 10), ("", None), ("garbage", None),
+    (None, None)])
+def test_display_number(display: str | None, number: int | None) -> None:
+    from spotidoctor.bundle.sources import display_number
+
+    assert display_number(display) == number
+
+
+@pytest.mark.parametrize(("files", "mode"), [
+    ({"/sys/fs/cgroup/cgroup.controllers": "cpu io memory\n"}, "v2 (unified)"),
+    ({"/sys/fs/cgroup/unified/cgroup.controllers": "", "/sys/fs/cgroup/memory/x": ""},
+     "v1 (hybrid: v1 controllers with a v2 hierarchy at /sys/fs/cgroup/unified)"),
+    ({"/sys/fs/cgroup/memory/x": ""}, "v1 (legacy)"),
+    ({}, "unknown (/sys/fs/cgroup missing)"),
+])
+def test_cgroup_mode(tmp_path, files: dict[str, str], mode: str) -> None:
+    from spotidoctor.bundle.sources import cgroup_mode
+
+    assert cgroup_mode(make_context(tmp_path, files=files)) == mode
+
+
+def test_generated_texts_survive_unreadable_directories(tmp_path) -> None:
+    """Storage owned by the mapped subuid with mode 0700 is unreadable for the user: say so."""
+    from spotidoctor.bundle.sources import storage_text
+
+    ctx = make_context(tmp_path, files={f"{HOME}/.spotify/config/prefs": "x=1\n"})
+    locked = tmp_path / "home/alice/.spotify/config"
+    locked.chmod(0o000)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        text = storage_text(ctx)
+    finally:
+        locked.chmod(0o755)
+    assert f"{HOME}/.spotify/config: directory" in text and "  prefs" not in text
