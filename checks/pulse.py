@@ -741,7 +741,8 @@ class PulseLeftovers(Check):
     Why it matters: duplicates hide which socket the container really uses, and a cookie
     file that changed under a loaded module no longer authenticates anyone.
 
-    Fix safety: manual (unloading a module another program uses would cut it off).
+    Fix safety: none automatic; the advice lists the exact `pactl unload-module N` commands
+    (unloading a module another program uses would cut it off).
     """
 
     id = LEFTOVERS
