@@ -6,6 +6,7 @@ redacted members. Reads only; writing and the leak scan are the command's job.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str]
     report = run_plan(session, selection)
     results = [*problem_rows(session.registry), *report.results]
     ident = identity_mod.gather(ctx, extra_hostnames=extra_hostnames)
-    specs, notes = check_specs(selection.checks, ctx, options.collect_timeout_s)
+    # collect() sees every result in ctx.prior, so a failed check can ask for more evidence.
+    with_results = dataclasses.replace(ctx, prior={r.check_id: r for r in results})
+    specs, notes = check_specs(selection.checks, with_results, options.collect_timeout_s)
     collector = Collector(ctx, limits=options.limits)
     items = collector.run([global_spec(ctx, ident, plugin_lines=plugin_lines(session.registry)), *specs])
     items += collector.admit(notes)
@@ -109,13 +112,13 @@ def _json(doc: object) -> str:
 
 
 def manifest_doc(bundle: Bundle, redactor: Redactor, created: str, extra: Sequence[ManifestEntry]) -> dict[str, JSONValue]:
-    entries = []
+    entries: list[JSONValue] = []
     for entry in [*(i.entry for i in bundle.items), *extra]:
         data = entry.to_json()
         data["name"] = redactor.name(entry.name)  # exactly the member's name
         entries.append(data)
     return {"schema": MANIFEST_SCHEMA, "spotidoctor_version": __version__, "created": created,
-            "redacted": redactor.identity_on, "items": entries}  # type: ignore[dict-item]
+            "redacted": redactor.identity_on, "items": entries}
 
 
 def assemble(bundle: Bundle, redactor: Redactor, *, created: str) -> list[Member]:

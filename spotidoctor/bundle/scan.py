@@ -80,7 +80,8 @@ def _read(ctx: Context, path: str) -> bytes | None:
 
 def pulse_cookie_paths(ctx: Context) -> list[str]:
     paths = ctx.paths
-    found = [os.path.join(paths.xdg_config_home, "pulse", "cookie"), os.path.join(ctx.user.home, ".pulse-cookie"),
+    found = [os.path.join(paths.xdg_config_home, "pulse", "cookie"), os.path.join(ctx.user.home, ".config", "pulse", "cookie"),
+             os.path.join(ctx.user.home, ".pulse-cookie"),
              layout.pulse_cookie(paths), layout.pulse_cookie_copy(paths)]
     if ctx.env.get("PULSE_COOKIE"):
         found.append(ctx.env["PULSE_COOKIE"])

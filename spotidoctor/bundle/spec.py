@@ -10,7 +10,8 @@ later with size caps, timeouts and redaction, and records every item in the mani
         spec.forbid("~/.config/pulse")  # never, even if another item names it
 
 Names are paths inside the archive (under ``facts/checks/<check id>/``); ``~`` in paths is
-the user's home. Whatever is declared, the collector refuses credential material (cookies,
+the user's home. During a report ``ctx.prior`` holds every check's result, so a check can
+declare more evidence when it failed. Whatever is declared, the collector refuses credential material (cookies,
 Xauthority, keys, Spotify ``autologin.*``) and redacts the rest.
 """
 from __future__ import annotations

@@ -200,6 +200,9 @@ class FailingCheck(Check):
         spec.add_text("note.txt", f"user {ctx.user.name} on host testhost, home {ctx.user.home}\n")
         spec.add_file("~/.config/pulse/cookie", "cookie")  # must be refused
         spec.add_env("DISPLAY", "SPOTIFY_TOKEN")
+        own = ctx.prior.get(self.id)
+        if own is not None and own.status is Status.FAIL:  # the report hands collect() every result
+            spec.add_text("more-evidence.txt", "collected because the check failed\n")
 
 
 class CrashVerdict(Check):
@@ -261,6 +264,7 @@ def test_gather_and_assemble_redacted_members(tmp_path) -> None:
     for secret in ("alice", "testhost", HOME, "canaryuser", "CANARYSECRET42XYZ", "tok-secret", "192.168.7.9",
                    "0123456789abcdef0123456789abcdef", COOKIE.hex(), "Liddell"):
         assert secret not in everything, secret
+    assert members["facts/checks/pulse.fake-socket/more-evidence.txt"] == "collected because the check failed\n"
     note = members["facts/checks/pulse.fake-socket/note.txt"]
     assert note == "user obfuscateduser0 on host host0, home /home/homedir0\n"
     assert members["facts/checks/pulse.fake-socket/environment.txt"] == (
