@@ -1,0 +1,101 @@
+"""userns.* against the real system, as the unprivileged test user: the real subordinate
+ranges, newuidmap, and podman's live mapping, checked against a file chowned inside
+`podman unshare` (an independent witness of what container uid 1500 becomes)."""
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from pathlib import Path
+from typing import Mapping
+
+import pytest
+
+from spotidoctor import podmaninfo, subids
+from spotidoctor.api import Context
+from spotidoctor.checks import podman as podman_checks
+from spotidoctor.checks import userns as userns_checks
+from spotidoctor.config import Config
+from spotidoctor.errors import ProbeUnavailable
+from spotidoctor.memo import Memo
+from spotidoctor.model import CheckResult, Status
+from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.probes import Probes
+from spotidoctor.runner import Runner, plan
+
+CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)
+
+
+def real_context(config: Config | None = None, env: Mapping[str, str] | None = None) -> Context:
+    full_env = {**os.environ, **(env or {})}
+    user = UserInfo.current(full_env)
+    return Context(probes=Probes.real(full_env), env=full_env, user=user,
+                   paths=Paths.from_env(full_env, user.home), config=config or Config(), memo=Memo())
+
+
+def run(ctx: Context, *selectors: str) -> dict[str, CheckResult]:
+    return {r.check_id: r for r in Runner(ctx).run(plan(CHECKS, selectors)).results}
+
+
+def witness_owner(tmp_path: Path, container_uid: int) -> tuple[int, int]:
+    """Host owner of a file chowned to container_uid inside podman's namespace."""
+    probe = tmp_path / "witness"
+    probe.write_text("x")
+    subprocess.run(["podman", "unshare", "chown", f"{container_uid}:{container_uid}", str(probe)],
+                   check=True, capture_output=True, timeout=60)
+    st = os.lstat(probe)
+    subprocess.run(["podman", "unshare", "rm", "-f", str(probe)], check=True, timeout=60)
+    return st.st_uid, st.st_gid
+
+
+def test_the_test_users_subordinate_ranges(podman):
+    results = run(real_context(), "userns.subid-ranges", "userns.subid-overlap", "userns.subid-shared",
+                  "userns.newuidmap", "userns.kernel")
+    assert {cid: r.status for cid, r in results.items()} == {cid: Status.OK for cid in results}
+    ranges = results["userns.subid-ranges"]
+    own = subids.parse_subid_text(Path("/etc/subuid").read_bytes()).for_user(getpass.getuser(), os.getuid())
+    assert ranges.facts["subuid_ranges"] == [[r.start, r.count] for r in own]
+    if getpass.getuser() == "sdtest":
+        assert ranges.facts["subuid_ranges"] == [[100000, 65536]]
+        assert ranges.facts["subuid_source"] == "getsubids"  # uidmap is installed by .ci/run
+
+
+def test_live_mapping_facts_match_a_real_chown(podman, tmp_path):
+    result = run(real_context(), "userns.mapping")["userns.mapping"]
+    assert result.status is Status.OK, result
+    host_ids = witness_owner(tmp_path, 1500)
+    assert (result.facts["host_uid"], result.facts["host_gid"]) == host_ids
+    live = subprocess.run(["podman", "unshare", "cat", "/proc/self/uid_map"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    assert result.facts["uid_map"] == subids.parse_id_map(live).to_json()
+    if getpass.getuser() == "sdtest":
+        assert host_ids == (101499, 101499)  # FACTS F4.2: 100000 + 1500 - 1
+        assert result.summary == "container uid 1500 is host 101499:101499"
+
+
+def test_another_container_uid_and_keep_id(podman, tmp_path):
+    other = run(real_context(Config(container_uid=1000)), "userns.mapping")["userns.mapping"]
+    assert (other.facts["host_uid"], other.facts["host_gid"]) == witness_owner(tmp_path, 1000)
+    keep = run(real_context(Config(profile="keep-id")), "userns.mapping")["userns.mapping"]
+    assert (keep.facts["host_uid"], keep.facts["host_gid"]) == (os.getuid(), os.getgid())
+    assert keep.facts["isolated_host_uid"] == other.facts["host_uid"] + 500
+
+
+def test_mapped_owner_api_agrees(podman, tmp_path):
+    ctx = real_context()
+    assert podmaninfo.mapped_owner(ctx) == witness_owner(tmp_path, 1500)
+    assert podmaninfo.mapped_owner(ctx, profile="keep-id") == (os.getuid(), os.getgid())
+    maps = podmaninfo.id_maps(ctx)
+    assert maps.ok and maps is podmaninfo.id_maps(ctx)
+    info = podmaninfo.podman_info(ctx)
+    assert info is not None and info.rootless
+    assert info.uid_map == maps.uid_map  # podman info's idMappings are the same live map
+
+
+def test_an_unmapped_container_uid_is_reported(podman):
+    ctx = real_context()
+    maps = podmaninfo.id_maps(ctx)
+    assert maps.uid_map is not None
+    beyond = maps.uid_map.size  # ids 0..size-1 are mapped
+    with pytest.raises(ProbeUnavailable, match=f"container uid {beyond} is not mapped"):
+        podmaninfo.mapped_owner(ctx, beyond)
