@@ -9,7 +9,6 @@ version (the bundled recipe does), a label-only second build adds it as a label.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import ClassVar, Mapping, Sequence
 from spotidoctor.backend.failures import BuildFailure, classify
 from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_display
 from spotidoctor.backend.recipe import (BUNDLED, LABEL_SPOTIFY_VERSION, Recipe, build_labels,
-                                        effective_build_args, load_recipe, parse_build_args)
+                                        VERSION_MARK, effective_build_args, load_recipe, parse_build_args)
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed
 from spotidoctor.fixes import Fix, Step, StepEnv
@@ -33,7 +32,6 @@ __all__ = ["BuildRequest", "BuildOutcome", "BuildImage", "build_argv", "run_buil
 BUILD_FIX_ID = "image.build"
 BUILD_TIMEOUT_S = 3600.0  # Debian base + Spotify's ~150 MB package on a slow line
 KEEP_BUILD_LOGS = 10
-_VERSION_MARK = re.compile(r"spotidoctor-spotify-version=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -154,9 +152,26 @@ def _add_version_label(probes: Probes, paths: Paths, request: BuildRequest, base
     return _read_iid(probes, paths)
 
 
+def current_id_argv(image: str) -> tuple[str, ...]:
+    return ("podman", "image", "inspect", "--format", "{{.Id}}", image)
+
+
+def _current_id(probes: Probes, image: str) -> str:
+    done = probes.cmd.run(current_id_argv(image), timeout=60)
+    return done.stdout.strip() if done.ok else ""
+
+
+def _drop_previous(probes: Probes, previous: str, new: str) -> None:
+    """The image the rebuild replaced is untagged now; remove it (best effort: a running
+    container still using it keeps it) so rebuilds do not pile up copies of Spotify."""
+    if previous and new and previous.removeprefix("sha256:") != new.removeprefix("sha256:"):
+        probes.cmd.run(("buildah", "rmi", previous.removeprefix("sha256:")), timeout=60)
+
+
 def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: BuildDisplay,
               now: datetime | None = None) -> BuildOutcome:
     """Build ``request.image``; the full output goes to a log under the state dir."""
+    previous = _current_id(probes, request.image)
     when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     log_path = os.path.join(logs_dir(paths), when.strftime("%Y%m%d-%H%M%S") + ".log")
     probes.fs.makedirs(work_dir(paths))  # buildah writes --iidfile there but does not create the dir
@@ -172,9 +187,10 @@ def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: Buil
         if rc != 0:
             return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out))
         image_id = _read_iid(probes, paths)
-        version = next((m.group(1) for m in map(_VERSION_MARK.search, lines) if m), None)
+        version = next((m.group(1) for m in map(VERSION_MARK.match, lines) if m), None)
         if version and image_id:
             image_id = _add_version_label(probes, paths, request, image_id, version, lines, display) or image_id
+        _drop_previous(probes, previous, image_id)
         ok = True
         return BuildOutcome(request.image, 0, log_path, image_id, version)
     finally:

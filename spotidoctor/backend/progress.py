@@ -8,13 +8,13 @@ import sys
 from typing import IO, TYPE_CHECKING, Any, Mapping, Protocol
 
 from spotidoctor.backend.failures import STEP_LINE
+from spotidoctor.backend.recipe import VERSION_MARK
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 __all__ = ["BuildDisplay", "PlainDisplay", "RichDisplay", "QuietDisplay", "make_display", "step_label"]
 
-_VERSION = re.compile(r"spotidoctor-spotify-version=(\S+)")
 
 
 class BuildDisplay(Protocol):
@@ -54,7 +54,7 @@ class PlainDisplay:
 
     def line(self, text: str) -> None:
         match = STEP_LINE.match(text)
-        version = None if match else _VERSION.search(text)
+        version = None if match else VERSION_MARK.match(text)
         if match:
             print(f"  {step_label(match)}", file=self._out, flush=True)
         elif version:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -19,7 +20,7 @@ from spotidoctor.probes.fs import RealFS
 __all__ = ["Recipe", "bundled_text", "load_recipe", "parse_build_args", "effective_build_args",
            "recipe_hash", "build_labels", "BUNDLED", "UID_ARG", "KEY_URL_ARG", "LABEL_VERSION",
            "LABEL_RECIPE", "LABEL_RECIPE_HASH", "LABEL_BUILD_DATE", "LABEL_SPOTIFY_VERSION",
-           "LABEL_UID", "SPOTIFY_DOWNLOAD_URL"]
+           "LABEL_UID", "SPOTIFY_DOWNLOAD_URL", "VERSION_MARK"]
 
 BUNDLED = "bundled"
 UID_ARG = "SPOTIFY_UID"
@@ -32,6 +33,9 @@ LABEL_RECIPE_HASH = "io.spotidoctor.recipe-hash"
 LABEL_BUILD_DATE = "io.spotidoctor.build-date"
 LABEL_UID = "io.spotidoctor.container-uid"
 LABEL_SPOTIFY_VERSION = "io.spotidoctor.spotify-version"
+# The bundled recipe prints this line (dpkg-query) after installing Spotify. Anchored: the
+# STEP line that runs the command contains the same text with ${Version} unexpanded.
+VERSION_MARK = re.compile(r"^spotidoctor-spotify-version=([0-9A-Za-z.+:~-]+)\s*$")
 
 
 @dataclass(frozen=True)

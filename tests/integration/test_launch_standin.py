@@ -110,30 +110,41 @@ def _default_sink_is_testsink(server: servers.PulseServer) -> bool:
     return "Default Sink: testsink" in server.pactl("info").stdout
 
 
+# pipewire first; wireplumber and pipewire-pulse only once its socket exists. Started all
+# at once (tests/servers.py), wireplumber or pipewire-pulse sometimes lose the race ("Failed
+# to connect to PipeWire", "can't connect: Host is down") and no default sink ever appears.
+PW_ORDERED = ('pipewire & while [ ! -S "$XDG_RUNTIME_DIR/pipewire-0" ]; do sleep 0.05; done; '
+              'wireplumber & pipewire-pulse & wait')
+
+
+def _start_pipewire_ordered(root: Path) -> servers.PulseServer:
+    env = servers.base_env(root)
+    paths = Paths.from_env(env, env["HOME"])
+    drop_in = Path(layout.pipewire_drop_in(paths))
+    drop_in.parent.mkdir(parents=True, exist_ok=True)
+    drop_in.write_text(PW_DROP_IN)
+    log = root / "pipewire.log"
+    proc = servers.start(["dbus-run-session", "--", "sh", "-c", PW_ORDERED], env, log)
+    server = servers.PulseServer("pipewire", env, proc, log)
+    try:
+        servers.wait_for(lambda: server.native_socket.is_socket() and server.pactl("info").returncode == 0,
+                         20, "pipewire-pulse", proc, log)
+        assert server.pactl("load-module", "module-null-sink", "sink_name=testsink").returncode == 0
+        servers.wait_for(lambda: _default_sink_is_testsink(server), 10, "testsink as default sink", proc, log)
+    except BaseException:
+        servers.stop(proc)
+        raise
+    return server
+
+
 @pytest.fixture
 def pipewire_with_socket(tmp_path: Path) -> Iterator[servers.PulseServer]:
     """pipewire-pulse started with the container socket's drop-in already in place (what the
-    audio fix writes), so no restart is needed. wireplumber, started at the same moment as
-    pipewire, sometimes fails with "Failed to connect to PipeWire" and then nothing sets the
-    default sink: such a start is retried once."""
+    audio fix writes), so no restart is needed."""
     servers.require("pipewire", "pipewire-pulse", "wireplumber", "dbus-run-session", "pactl")
-    for attempt in range(2):
-        root = tmp_path / f"pipewire{attempt}"
-        env = servers.base_env(root)
-        paths = Paths.from_env(env, env["HOME"])
-        drop_in = Path(layout.pipewire_drop_in(paths))
-        drop_in.parent.mkdir(parents=True, exist_ok=True)
-        drop_in.write_text(PW_DROP_IN)
-        server = servers.start_pipewire(root)
-        try:
-            servers.wait_for(lambda: _default_sink_is_testsink(server), 10, "testsink as default sink")
-        except RuntimeError:
-            servers.stop(server.proc)
-            continue
-        yield server
-        servers.stop(server.proc)
-        return
-    pytest.fail("pipewire did not come up with wireplumber twice in a row:\n" + server.log.read_text()[-3000:])
+    server = _start_pipewire_ordered(tmp_path / "pipewire")
+    yield server
+    servers.stop(server.proc)
 
 
 def _client_conf(paths: Paths) -> None:

@@ -11,7 +11,7 @@ import pytest
 from spotidoctor import __version__
 from spotidoctor.backend import recipe as recipe_mod
 from spotidoctor.backend.build import (BUILD_FIX_ID, BuildImage, BuildRequest, build_argv, build_fix,
-                                       request_from_config, run_build)
+                                       current_id_argv, request_from_config, run_build)
 from spotidoctor.backend.failures import FailureKind, classify
 from spotidoctor.backend.progress import PlainDisplay, QuietDisplay
 from spotidoctor.backend.recipe import (BUNDLED, LABEL_BUILD_DATE, LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_UID,
@@ -86,6 +86,12 @@ def _planned(image: str = "spotify_pod", args: dict[str, str] | None = None, **e
                       **extra)  # type: ignore[arg-type]
 
 
+def absent(image: str = "spotify_pod") -> FakeCommand:
+    """No image of that name yet (podman image inspect: rc 125, "image not known")."""
+    return FakeCommand(current_id_argv(image), returncode=125,
+                       stderr=f"Error: inspecting object: {image}: image not known\n")
+
+
 def _writes_iid(tmp_path: Path, image_id: str):  # type: ignore[no-untyped-def]
     def effect() -> None:
         target = tmp_path / WORK.lstrip("/") / "iid"
@@ -98,7 +104,7 @@ BUILD_OK = """\
 [1/2] STEP 2/2: RUN set -eu; apt-get update
 Get:1 http://deb.debian.org/debian bookworm InRelease [151 kB]
 [2/2] STEP 1/3: FROM docker.io/library/debian:bookworm-slim
-[2/2] STEP 2/3: RUN set -eu; apt-get install spotify-client
+[2/2] STEP 2/3: RUN set -eu; apt-get install spotify-client; dpkg-query -W -f='spotidoctor-spotify-version=${Version}\\n' spotify-client
 Setting up spotify-client (1:1.2.52.442.g01893f6b) ...
 spotidoctor-spotify-version=1:1.2.52.442.g01893f6b
 [2/2] STEP 3/3: ENTRYPOINT ["/usr/bin/spotify"]
@@ -112,9 +118,11 @@ def test_successful_build_labels_the_spotify_version_and_keeps_the_log(tmp_path:
                              labels={"io.spotidoctor.spotify-version": "1:1.2.52.442.g01893f6b"}, pull="never",
                              iidfile=f"{WORK}/iid")
     runner = FakeCommandRunner([
+        FakeCommand(current_id_argv("spotify_pod"), stdout="sha256:old\n"),
         FakeCommand(_planned(), stdout=BUILD_OK, effect=_writes_iid(tmp_path, "sha256:aaa\n")),
         FakeCommand(label_build, stdout="STEP 1/1: FROM aaa\n", effect=_writes_iid(tmp_path, "sha256:bbb")),
-        FakeCommand(("buildah", "rmi", "aaa")),
+        FakeCommand(("buildah", "rmi", "aaa")),  # the unlabelled image of this build
+        FakeCommand(("buildah", "rmi", "old")),  # the image this build replaced
     ], ordered=True)
     ctx = make_context(tmp_path, commands=runner)
     out = io.StringIO()
@@ -132,7 +140,8 @@ def test_successful_build_labels_the_spotify_version_and_keeps_the_log(tmp_path:
         "  stage 1/2 · step 1/2: FROM docker.io/library/debian:bookworm-slim AS keyring",
         "  stage 1/2 · step 2/2: RUN set -eu; apt-get update",
         "  stage 2/2 · step 1/3: FROM docker.io/library/debian:bookworm-slim",
-        "  stage 2/2 · step 2/3: RUN set -eu; apt-get install spotify-client",
+        "  stage 2/2 · step 2/3: RUN set -eu; apt-get install spotify-client; dpkg-query -W "
+        "-f='spotidoctor-spotify-version=${Version}\\n' spotify-client",
         "  Spotify 1:1.2.52.442.g01893f6b",
         '  stage 2/2 · step 3/3: ENTRYPOINT ["/usr/bin/spotify"]',
         "  step 1/1: FROM aaa",
@@ -145,7 +154,8 @@ def test_users_containerfile_builds_in_its_own_directory_without_a_version_label
     argv = build_argv(image="localhost/mine:test", containerfile="/src/Containerfile", context_dir="/src",
                       build_args=args, labels=build_labels(mine, args, "2026-11-29T22:51:11Z"), network="none",
                       iidfile=f"{WORK}/iid")
-    runner = FakeCommandRunner([FakeCommand(argv, stdout="STEP 1/2: FROM scratch\n",
+    runner = FakeCommandRunner([absent("localhost/mine:test"),
+                                FakeCommand(argv, stdout="STEP 1/2: FROM scratch\n",
                                             effect=_writes_iid(tmp_path, "sha256:ccc"))])
     ctx = make_context(tmp_path, commands=runner)
     outcome = run_build(ctx.probes, ctx.paths, BuildRequest.create("localhost/mine:test", mine, args, network="none"),
@@ -166,7 +176,8 @@ Error: building at STEP "RUN set -eu; apt-get update": while running runtime: ex
 
 
 def test_failed_build_is_classified_and_logged(tmp_path: Path) -> None:
-    runner = FakeCommandRunner([FakeCommand(_planned(), stdout=NO_PUBKEY_LOG, returncode=100)])
+    runner = FakeCommandRunner([FakeCommand(current_id_argv("spotify_pod"), stdout="sha256:old\n"),
+                                FakeCommand(_planned(), stdout=NO_PUBKEY_LOG, returncode=100)])
     ctx = make_context(tmp_path, commands=runner)
     outcome = run_build(ctx.probes, ctx.paths, BuildRequest.create("spotify_pod", RECIPE, {"SPOTIFY_UID": "1500"}),
                         QuietDisplay(), now=NOW)
@@ -180,7 +191,7 @@ def test_failed_build_is_classified_and_logged(tmp_path: Path) -> None:
 def test_build_logs_are_rotated(tmp_path: Path) -> None:
     old = {f"{STATE}/builds/2020010{i}-000000.log" if i < 10 else f"{STATE}/builds/2020-{i}.log": "x"
            for i in range(12)}
-    runner = FakeCommandRunner([FakeCommand(_planned(), returncode=1)])
+    runner = FakeCommandRunner([absent(), FakeCommand(_planned(), returncode=1)])
     ctx = make_context(tmp_path, files=old, commands=runner)
     outcome = run_build(ctx.probes, ctx.paths, BuildRequest.create("spotify_pod", RECIPE, {"SPOTIFY_UID": "1500"}),
                         QuietDisplay(), now=NOW)
@@ -241,7 +252,7 @@ def test_build_step_preview_and_apply(tmp_path: Path) -> None:
     assert isinstance(step, BuildImage)
     mine = Recipe("FROM scratch\n", "/src/Containerfile")
     args = {"SPOTIFY_UID": "1500"}
-    runner = FakeCommandRunner([FakeCommand(build_argv(
+    runner = FakeCommandRunner([absent(), FakeCommand(build_argv(
         image="spotify_pod", containerfile="/src/Containerfile", context_dir="/src", build_args=args,
         labels=build_labels(mine, args, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
         iidfile=f"{WORK}/iid"), returncode=1, stdout="E: boom\n")])
