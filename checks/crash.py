@@ -92,12 +92,12 @@ class CrashHistory(Check):
                         ) -> tuple[list[Verdict], list[SourceNote]]:
         verdicts: list[Verdict] = []
         notes: list[SourceNote] = []
+        nxt = crashdiag.next_launch_config(ctx)
         for record in records[1:]:
             scan, note = crashdiag.scan_launch_log(ctx, record, seconds=10.0)
             notes.append(note)
             inputs = crashdiag.Inputs(f"launch {record.launch_id}", record.launch_id, record.exit_code,
-                                      record.finished, scan,
-                                      crashdiag.settings_for(ctx, record, None, ctx.config), ctx.config)
+                                      record.finished, scan, crashdiag.settings_for(ctx, record, None, nxt), nxt)
             verdict = crashdiag.judge(inputs)
             if verdict.crashed:
                 verdicts.append(verdict)

@@ -696,15 +696,33 @@ def _manual(fix_id: str, title: str, *commands: str, notes: tuple[str, ...] = ()
     return Fix.manual(fix_id, title, *(Instruction(c, text=c) for c in commands), notes=notes)
 
 
+def _without_ipc_none(args: tuple[str, ...]) -> tuple[str, ...]:
+    """``args`` without ``--ipc=none`` / ``--ipc none``."""
+    kept: list[str] = []
+    skip = False
+    for index, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--ipc=none":
+            continue
+        if arg == "--ipc" and args[index + 1:index + 2] == ("none",):
+            skip = True
+            continue
+        kept.append(arg)
+    return tuple(kept)
+
+
 def cause_dev_shm(s: Settings, nxt: Config, cef: CefFacts | None) -> Cause | None:
     """CRASHES §2 cause 1 (and 9): a small, full, or missing /dev/shm."""
     if s.ipc == "none":
-        args = tuple(a for a in nxt.extra_run_args if a not in ("--ipc=none",))
+        args = _without_ipc_none(nxt.extra_run_args)
+        settled = args == nxt.extra_run_args
         fix = _set_config("crash.drop-ipc-none", "remove --ipc=none from extra_run_args", "extra_run_args", args,
                           safe=False)
         return Cause("dev-shm", "The container had no /dev/shm at all (--ipc=none): Chromium cannot create "
-                     "shared memory.", ("Remove --ipc=none from extra_run_args.",), (fix,),
-                     settled="--ipc=none" not in nxt.extra_run_args, short="no /dev/shm (--ipc=none)")
+                     "shared memory.", ("Remove --ipc=none from extra_run_args.",), () if settled else (fix,),
+                     settled=settled, short="no /dev/shm (--ipc=none)")
     if s.dev_shm_disabled:
         return None
     if s.shm_bytes is None:

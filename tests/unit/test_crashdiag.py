@@ -241,6 +241,17 @@ def test_ipc_none_means_no_dev_shm():
                               (("set", "extra_run_args", ("--tz=UTC",)),))]
 
 
+@pytest.mark.parametrize("extra,kept", [(("--ipc", "none", "--tz=UTC"), ("--tz=UTC",)),
+                                        (("--tz=UTC", "--ipc"), ("--tz=UTC", "--ipc"))])
+def test_ipc_none_as_two_arguments(extra, kept):
+    assert crashdiag._without_ipc_none(extra) == kept
+
+
+def test_ipc_none_from_somewhere_else_is_settled_for_the_config():
+    v = judge(inputs(OOM, s=settings(ipc="none"), nxt=Config(extra_run_args=("--tz=UTC",))))
+    assert v.cause.key == "dev-shm" and v.cause.settled and v.fixes == ()
+
+
 def test_disable_dev_shm_usage_takes_dev_shm_out():
     v = judge(inputs(OOM, s=settings(shm_bytes=64 * MiB, dev_shm_disabled=True)))
     assert v.cause.key == "none-found" and v.fixes == ()
