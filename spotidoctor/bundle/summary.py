@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from spotidoctor import __version__
-from spotidoctor.bundle.collect import Item, ItemStatus
+from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry
 from spotidoctor.fixes import Applicability, RunCommand
 from spotidoctor.model import CheckResult, MessageKind, Status
 from spotidoctor.render import summary_line
@@ -134,7 +134,30 @@ def last_launch(texts: Mapping[str, str]) -> str:
     return f"{data['launch_id']}: exit code {data.get('exit_code')}, image {data.get('image') or '?'}"
 
 
-def host_facts(texts: Mapping[str, str]) -> list[tuple[str, str]]:
+def _why_missing(entries: Mapping[str, ManifestEntry], name: str) -> str | None:
+    """"timed out after 5s" / "command not found" when the item behind a fact has no answer."""
+    entry = entries.get(name)
+    if entry is None or entry.status in (ItemStatus.COLLECTED, ItemStatus.TRUNCATED, ItemStatus.FAILED):
+        return None
+    return entry.reason.split(";")[0]
+
+
+def host_facts(texts: Mapping[str, str], entries: Mapping[str, ManifestEntry] | None = None) -> list[tuple[str, str]]:
+    facts = _host_facts(texts)
+    sources = {"podman": "facts/podman/version.txt", "buildah": "facts/podman/buildah-version.txt",
+               "OCI runtime": "facts/podman/info.json", "pulse server": "facts/pulse/pactl-info.txt",
+               "X server": "facts/x11/xdpyinfo.txt", "X access control": "facts/x11/xhost.txt",
+               "image": "facts/image/inspect.json"}
+    annotated = []
+    for label, value in facts:
+        why = _why_missing(entries or {}, sources.get(label, ""))
+        if why and value in (UNKNOWN, "not available", "not reachable"):
+            value = f"{value} ({why})"
+        annotated.append((label, value))
+    return annotated
+
+
+def _host_facts(texts: Mapping[str, str]) -> list[tuple[str, str]]:
     info = podman_info(texts)
     rows: list[tuple[str, Callable[[], object]]] = [
         ("distribution", lambda: distribution(texts)),
@@ -144,8 +167,8 @@ def host_facts(texts: Mapping[str, str]) -> list[tuple[str, str]]:
         ("buildah", lambda: _field(texts.get("facts/podman/buildah-version.txt"), "Version") or "not available"),
         ("OCI runtime", lambda: oci_runtime(info)),
         ("cgroups", lambda: _field(texts.get("facts/system/cgroup.txt"), "mode") or UNKNOWN),
-        ("cgroup manager / version (podman)", lambda: f"{_get(info, 'host', 'cgroupManager') or '?'} / "
-                                                      f"{_get(info, 'host', 'cgroupVersion') or '?'}"),
+        ("cgroup manager / version (podman)", lambda: f"{_get(info, 'host', 'cgroupManager')} / "
+                                                      f"{_get(info, 'host', 'cgroupVersion')}" if info else None),
         ("rootless", lambda: _get(info, "host", "security", "rootless")),
         ("storage driver", lambda: _get(info, "store", "graphDriverName")),
         ("subuid", lambda: texts.get("facts/userns/subuid", "").strip().replace("\n", "; ") or "no entry"),
@@ -201,6 +224,7 @@ def _result_block(result: CheckResult) -> list[str]:
 
 def render(data: SummaryInput) -> str:
     texts = {i.entry.name: i.text for i in data.items if i.text is not None}
+    entries = {i.entry.name: i.entry for i in data.items}
     results = list(data.results)
     problems = [r for r in results if r.status in (Status.WARN, Status.FAIL, Status.ERROR)
                 and not r.check_id.startswith(CRASH_NAMESPACE)]
@@ -211,7 +235,7 @@ def render(data: SummaryInput) -> str:
         f"- redaction: {'on (user and host names, home paths, machine id, IP/MAC addresses are tokens)' if data.redacted else 'OFF (--no-redact)'}",
         f"- result: {summary_line(results)}", "",
         "## Host", "", "| fact | value |", "|---|---|",
-        *(f"| {label} | {_cell(value)} |" for label, value in host_facts(texts)), "",
+        *(f"| {label} | {_cell(value)} |" for label, value in host_facts(texts, entries)), "",
         "## Crash verdicts", "",
     ]
     if crashes:

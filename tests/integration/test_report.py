@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -255,3 +257,48 @@ def test_preview_writes_nothing_and_no_redact_is_loud(setup: Setup) -> None:
         assert secret not in blob
     for cookie in setup.cookies:
         assert cookie not in blob and cookie.hex().encode() not in blob.lower()
+
+
+@pytest.fixture
+def broken_host(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """No podman/buildah on PATH, an X socket and a pulse socket that accept and never answer."""
+    servers.require("xdpyinfo", "xhost", "pactl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("xdpyinfo", "xhost", "pactl", "uname", "id", "getent", "cat", "ls", "df"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    number = servers.free_display()
+    hung_x = servers.hung_unix_server(Path(f"/tmp/.X11-unix/X{number}"))
+    hung_pulse = servers.hung_unix_server(tmp_path / "pulse-native")
+    env = {"HOME": str(home), "USER": pwd.getpwuid(os.getuid()).pw_name, "PATH": str(bin_dir),
+           "LANG": "C.UTF-8", "DISPLAY": f":{number}", "XAUTHORITY": str(tmp_path / "no-xauthority"),
+           "PULSE_SERVER": f"unix:{tmp_path / 'pulse-native'}", "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_STATE_HOME": str(home / ".local/state")}
+    (tmp_path / "run").mkdir(mode=0o700)
+    yield env
+    hung_x.close()
+    hung_pulse.close()
+
+
+def test_report_on_a_broken_host_still_writes_a_bundle(tmp_path: Path, broken_host: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-m", "spotidoctor", "report", "-o", str(out)], env=broken_host,
+                          cwd=out, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    members, _ = archive_contents(Path(done.stdout.strip()))
+    files = {name.split("/", 1)[1]: data.decode() for name, data in members.items()}
+    manifest = {e["name"]: e for e in json.loads(files["manifest.json"])["items"]}
+    for name in ("facts/podman/version.txt", "facts/podman/info.json", "facts/image/inspect.json"):
+        assert (manifest[name]["status"], manifest[name]["reason"]) == ("skipped", "command not found")
+    for name in ("facts/x11/xdpyinfo.txt", "facts/pulse/pactl-info.txt"):
+        assert manifest[name]["status"] in ("timed-out", "failed"), manifest[name]
+    summary = files["summary.md"]
+    assert "| podman | not available (command not found) |" in summary
+    assert "| X server | not reachable" in summary
+    assert "| pulse server | not reachable" in summary
+    assert json.loads(files["results.json"])["schema"] == 1

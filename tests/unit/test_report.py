@@ -444,3 +444,16 @@ def test_identity_only_real_users_and_no_public_words(tmp_path) -> None:
     assert identity == Identity(login_names=("alice",), other_users=("bob",), full_names=("Alice Liddell",),
                                 homes=("/home/spotify", "/home/alice", "/home/bob"),
                                 hostnames=("testhost.example.org", "testhost"))
+
+
+def test_host_facts_say_why_an_answer_is_missing() -> None:
+    entries = {
+        "facts/podman/version.txt": ManifestEntry("facts/podman/version.txt", "command", "podman version",
+                                                  "spotidoctor", ItemStatus.SKIPPED, "command not found"),
+        "facts/x11/xdpyinfo.txt": ManifestEntry("facts/x11/xdpyinfo.txt", "command", "xdpyinfo", "spotidoctor",
+                                                ItemStatus.TIMED_OUT, "timed out after 5s; partial output kept"),
+    }
+    facts = dict(host_facts({"facts/x11/xdpyinfo.txt": ""}, entries))
+    assert facts["podman"] == "not available (command not found)"
+    assert facts["X server"] == "not reachable (timed out after 5s)"
+    assert facts["cgroup manager / version (podman)"] == "unknown"
