@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 from spotidoctor import crashlog, launchlog
 from spotidoctor.config import Config, from_mapping
 from spotidoctor.crashlog import CefFacts, Hit, ScanResult, Wrapper
-from spotidoctor.errors import ConfigError
+from spotidoctor.errors import ConfigError, ProbeUnavailable
 from spotidoctor.fixes import Fix, Instruction, SetConfig
 from spotidoctor.model import CheckResult, JSONValue, Message, Severity, Status
 
@@ -601,7 +601,7 @@ def _address_space(ctx: Context, rlimits: Mapping[str, object]) -> Limit | None:
         return Limit(recorded[0], recorded[1], "recorded by the launch")
     try:
         current = ctx.probes.procs.rlimits().get("as")
-    except Exception:  # a probe that cannot tell; the limit is then unknown
+    except (ProbeUnavailable, OSError):  # the probe cannot tell: the limit is unknown
         return None
     return Limit(current.soft, current.hard, "this shell; not recorded by the launch") if current else None
 
