@@ -144,7 +144,7 @@ def make_spec(ctx: Context, args: argparse.Namespace, directory: str) -> RunSpec
 
 
 def print_dry_run(pairs: Sequence[Arg], out: TextIO) -> None:
-    width = min(60, max(len(shlex.quote(arg)) for arg, _ in pairs))
+    width = min(40, max(len(shlex.quote(arg)) for arg, _ in pairs))
     print("# spotidoctor launch --dry-run: the podman command, one argument per line with why", file=out)
     for arg, why in pairs:
         print(f"{shlex.quote(arg):<{width}}  # {why}", file=out)
@@ -268,7 +268,7 @@ def launch(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextI
     guard = storage_refusal(ctx)
     if args.dry_run:
         host = hostfacts.gather(ctx, results)
-        print_dry_run(run_argv(make_spec(ctx, args, launch_dir(ctx, "<launch-id>")), host), out)
+        print_dry_run(run_argv(make_spec(ctx, args, launch_dir(ctx, "LAUNCH_ID")), host), out)
         if guard:
             print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
         return int(ExitCode.PROBLEMS) if (refused or guard) else 0
