@@ -45,6 +45,7 @@ NO_PASTA = "network mode pasta needs the pasta program (package passt), which is
 NO_SLIRP = "network mode slirp4netns needs the slirp4netns program, which is not installed"
 NO_TUN = "slirp4netns needs /dev/net/tun, which is {problem}"
 NETWORK_OK = "network mode {mode} works"
+NO_PROBE_DIR = "cannot create the empty directory the probe container runs from: {error}"
 
 _PACKAGES_RUNC = {"apt-get": "runc", "dnf": "runc", "zypper": "runc", "pacman": "runc"}
 _PACKAGES_CRUN = {"apt-get": "crun", "dnf": "crun", "zypper": "crun", "pacman": "crun"}
@@ -232,7 +233,11 @@ class OciRuntimeStarts(Check):
         info = podmaninfo.podman_info(ctx)
         runtime = info.oci_runtime if info else "the OCI runtime"
         facts = self._facts(ctx, info)
-        done = ctx.probes.cmd.run(probe_argv(probe_rootfs(ctx)), timeout=PROBE_TIMEOUT_S)
+        try:
+            rootfs = probe_rootfs(ctx)
+        except OSError as exc:
+            return self.fail(NO_PROBE_DIR.format(error=exc.strerror or exc), facts=facts)
+        done = ctx.probes.cmd.run(probe_argv(rootfs), timeout=PROBE_TIMEOUT_S)
         if done.ok:
             notes = () if info is None or info.keep_groups_supported else (Message.info(KEEP_GROUPS_NOTE),)
             return self.ok(RUNTIME_OK.format(runtime=runtime), *notes, facts=facts)
@@ -355,7 +360,11 @@ class RootlessNetwork(Check):
             return static
         if mode not in ("slirp4netns", "pasta"):
             return self.ok(f"network mode {mode}: no helper needed", facts=facts)
-        done = ctx.probes.cmd.run(probe_argv(probe_rootfs(ctx), ctx.config.network or mode), timeout=PROBE_TIMEOUT_S)
+        try:
+            rootfs = probe_rootfs(ctx)
+        except OSError as exc:
+            return self.fail(NO_PROBE_DIR.format(error=exc.strerror or exc), facts=facts)
+        done = ctx.probes.cmd.run(probe_argv(rootfs, ctx.config.network or mode), timeout=PROBE_TIMEOUT_S)
         if done.ok:
             return self.ok(NETWORK_OK.format(mode=mode), facts=facts)
         return self._failed(ctx, classify(done.stderr + done.stdout, done.timed_out), done.error_text(),

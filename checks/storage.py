@@ -15,8 +15,8 @@ from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, M
 from spotidoctor.fixes import MakeDirs, Privilege, RunCommand, Step
 from spotidoctor.model import JSONValue, Severity
 from spotidoctor.podmaninfo import namespace_owner
-from spotidoctor.storage import (SAMPLE_PATHS, OwnershipScan, StorageGuard, UserNsChown, WrongOwner, guard_for,
-                                 refusals, scan_in_userns, scan_ownership)
+from spotidoctor.storage import (SAMPLE_PATHS, STRANGER, OwnershipScan, StorageGuard, UserNsChown, WrongOwner,
+                                 guard_for, refusals, scan_in_userns, scan_ownership)
 from spotidoctor.subids import IdMap, IdMapEntry
 
 LOW_SPACE_BYTES = 2 << 30  # Spotify's cache alone grows to several GiB
@@ -38,6 +38,7 @@ NOT_FIXING = "not fixing automatically: {reason}"
 UNMAPPED = ("some entries belong to ids outside your user namespace (e.g. root, or an earlier subordinate "
             "range): `podman unshare chown` cannot change them")
 UNCHECKED = "{count} director{ies} could not be listed, even inside `podman unshare`: {error}"
+PRIVATE_CHECKED = "the contents of {count} private director(ies) were checked inside `podman unshare`"
 MOUNTS_INSIDE = "{path} is another filesystem mounted inside the storage tree (not scanned)"
 LOW_SPACE = "only {free} free on the filesystem holding {root}"
 SPACE_OK = "{free} free on the filesystem holding {root}"
@@ -76,6 +77,10 @@ def _guard(ctx: Context) -> StorageGuard:
     return guard_for(ctx, owner_uids=() if isolated is None else (isolated,))
 
 
+def _is_stranger(reason: str) -> bool:
+    return reason.endswith(STRANGER.split("}", 2)[-1])
+
+
 def _subdirs(root: str) -> tuple[str, str]:
     return layout.storage_config(root), layout.storage_cache(root)
 
@@ -108,7 +113,7 @@ class StorageDirectory(Check):
         facts: dict[str, JSONValue] = {"storage_dir": root, "storage_config": _subdirs(root)[0],
                                        "storage_cache": _subdirs(root)[1]}
         for path in (root, *_subdirs(root)):
-            reasons = refusals(fs, guard, path, must_exist=fs.lstat(path) is not None)
+            reasons = self._refusals(ctx, guard, path, is_root=path == root)
             if reasons:
                 return self.fail(REFUSED.format(path=path), *(Message.error(r) for r in reasons),
                                  Message.hint(USE_DEDICATED), facts=facts)
@@ -117,6 +122,15 @@ class StorageDirectory(Check):
             return self.fail(MISSING.format(paths=", ".join(missing)), facts=facts,
                              fixes=(self._mkdir_fix(ctx, root, missing),))
         return self.ok(READY.format(root=root), facts=facts)
+
+    @staticmethod
+    def _refusals(ctx: Context, guard: StorageGuard, path: str, *, is_root: bool) -> list[str]:
+        st = ctx.probes.fs.lstat(path)
+        reasons = refusals(ctx.probes.fs, guard, path, must_exist=st is not None)
+        if not is_root:
+            # Who owns config/ and cache/ is storage.ownership's question (it offers the fix).
+            reasons = [r for r in reasons if not _is_stranger(r)]
+        return reasons
 
     @staticmethod
     def _mkdir_fix(ctx: Context, root: str, missing: list[str]) -> Fix:
@@ -214,6 +228,9 @@ class StorageOwnership(Check):
         bad = [s for s in scans if s.wrong]
         if not bad:
             checked = sum(s.scan.checked for s in scans)
+            private = sum(len(s.scan.unreadable) for s in scans if not s.userns_error)
+            if private:
+                notes.insert(0, Message.info(PRIVATE_CHECKED.format(count=private)))
             return self.ok(ALL_RIGHT.format(count=checked, owner=owner_text, who=who), *notes, facts=facts)
         total = sum(s.wrong for s in bad)
         count = str(total) if all(s.complete for s in bad) else f"at least {total}"
@@ -261,10 +278,11 @@ class StorageOwnership(Check):
         root_paths: list[str] = []
         for scan in bad:
             reasons = refusals(ctx.probes.fs, guard, scan.path)
-            if reasons:
+            unmapped = self._unmapped(scan.samples, uid_map, gid_map)
+            if unmapped and all(_is_stranger(r) for r in reasons):
+                root_paths.append(scan.path)  # owned by an old mapping: only root can change it
+            elif reasons:
                 messages += [Message.error(NOT_FIXING.format(reason=r)) for r in reasons]
-            elif self._unmapped(scan.samples, uid_map, gid_map):
-                root_paths.append(scan.path)
             else:
                 steps.append(UserNsChown(f"Give {scan.path} to {self._who(ctx)}", path=scan.path,
                                          owner=ns_owner, guard=guard))

@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from spotidoctor.model import JSONValue
 
 __all__ = ["StorageGuard", "storage_refusal", "refusals", "guard_for", "OwnershipScan", "WrongOwner",
-           "scan_ownership", "scan_in_userns", "UserNsChown", "chown_argv", "mount_points_under",
-           "SAMPLE_PATHS"]
+           "scan_ownership", "scan_in_userns", "UserNsScan", "UserNsChown", "chown_argv", "mount_points_under",
+           "SAMPLE_PATHS", "STRANGER"]
 
 SAMPLE_PATHS = 5  # wrong paths shown in messages
 CHOWN_TIMEOUT_S = 1800.0  # a cache of hundreds of thousands of files on a slow disk
 FIND_TIMEOUT_S = 120.0
+MAX_FIND_DIRS = 256  # directories per `find` call (argv stays far below ARG_MAX)
+STRANGER = "{path} is owned by uid {uid}, which is neither you nor the container user"
 MOUNTINFO_LIMIT = 4 << 20
 # Never the storage dir, nor anything inside them: the system's own trees.
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
@@ -163,7 +165,7 @@ def _target_refusals(fs: RealFS, guard: StorageGuard, path: str) -> list[str]:
     if not st.is_dir:
         return [f"{path} is not a directory"]
     if st.uid not in guard.accepted_uids:
-        return [f"{path} is owned by uid {st.uid}, which is neither you nor the container user"]
+        return [STRANGER.format(path=path, uid=st.uid)]
     if fs.ismount(path):
         return [f"{path} is a mount point"]
     inner = mount_points_under(fs, path)
@@ -318,7 +320,8 @@ def scan_in_userns(ctx: Context, directories: Sequence[str], ns_owner: tuple[int
     ``find`` inside ``podman unshare``, where the container user's private directories
     are readable. Paths only; the ids shown are namespace ids."""
     uid, gid = ns_owner
-    argv = ["podman", "unshare", "find", "-P", *directories, "-xdev", "-mindepth", "1",
+    truncated = len(directories) > MAX_FIND_DIRS
+    argv = ["podman", "unshare", "find", "-P", *directories[:MAX_FIND_DIRS], "-xdev", "-mindepth", "1",
             "(", "!", "-uid", str(uid), "-o", "!", "-gid", str(gid), ")",
             "-printf", r"%U:%G:%p\0"]
     if stop_early:
@@ -332,7 +335,9 @@ def scan_in_userns(ctx: Context, directories: Sequence[str], ns_owner: tuple[int
         ids, path = _split_ids(item)
         samples.append(WrongOwner(path, ids[0], ids[1]))
     error = f"`podman unshare find` reported: {done.error_text()}" if done.returncode != 0 else None
-    return UserNsScan(len(items), tuple(samples), error, not stop_early)
+    if truncated:
+        error = (error + "; " if error else "") + f"only the first {MAX_FIND_DIRS} of {len(directories)} directories were scanned"
+    return UserNsScan(len(items), tuple(samples), error, not stop_early and not truncated)
 
 
 def _split_ids(item: str) -> tuple[tuple[int, int], str]:

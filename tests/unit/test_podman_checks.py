@@ -17,6 +17,7 @@ from spotidoctor import podmaninfo
 from spotidoctor.api import Context
 from spotidoctor.checks.podman import (
     AS_ROOT, HUNG, HYBRID, KEEP_GROUPS_NOTE, KEEP_ID_TOO_OLD, NETWORK_OK, NO_BUILDAH, NO_INIT, NO_PASTA, NO_PODMAN,
+    NO_PROBE_DIR,
     NO_SLIRP, NO_TUN, NOT_ROOTLESS, PASTA_TOO_OLD, RUNC_FIX_ID, RUNTIME_MISSING, RUNTIME_OK, TUN_NO_ACCESS,
     USERNS_BROKEN, Failure, OciRuntimeStarts, PodmanInstalled, PodmanRootless, RootlessNetwork, classify, probe_argv,
 )
@@ -467,3 +468,17 @@ def test_pasta_works_on_new_podman(tmp_path):
 def test_network_none_needs_no_helper(tmp_path):
     result = RootlessNetwork().run(network_context(tmp_path, config=Config(network="none")))
     assert (result.status, result.summary) == (Status.OK, "network mode none: no helper needed")
+
+
+class ReadOnlyFS(FakeFS):
+    def makedirs(self, path: str, *, mode: int = 0o700) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+
+def test_probe_dir_that_cannot_be_created(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    ctx = context(tmp_path, fs=ReadOnlyFS(root))
+    result = OciRuntimeStarts().run(ctx)
+    assert (result.status, result.summary) == (Status.FAIL, NO_PROBE_DIR.format(error="Permission denied"))
+    assert PROBE not in runner_of(ctx).calls

@@ -326,3 +326,12 @@ def test_chown_failure_is_reported(tmp_path):
     host(tmp_path, STORE + "/config").mkdir()
     with pytest.raises(FixFailed, match="Invalid argument"):
         chown_step(ctx).apply(StepEnvironment.from_context(ctx))
+
+
+def test_scan_in_userns_caps_its_argv(tmp_path):
+    dirs = [f"/s/d{i}" for i in range(storage.MAX_FIND_DIRS + 3)]
+    argv = ("podman", "unshare", "find", "-P", *dirs[:storage.MAX_FIND_DIRS], *FIND[5:])
+    ctx = context(tmp_path, commands=[FakeCommand(argv, "")])
+    found = scan_in_userns(ctx, dirs, (1500, 1500), stop_early=False)
+    assert found.error == f"only the first {storage.MAX_FIND_DIRS} of {len(dirs)} directories were scanned"
+    assert not found.complete

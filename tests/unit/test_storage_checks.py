@@ -12,7 +12,8 @@ import pytest
 from spotidoctor import storage
 from spotidoctor.api import Context
 from spotidoctor.checks.storage import (
-    ALL_RIGHT, CHOWN_FIX_ID, LOW_SPACE, MIGRATE_FIX_ID, MISSING, MKDIR_FIX_ID, NOT_FIXING, READY, REFUSED,
+    ALL_RIGHT, CHOWN_FIX_ID, LOW_SPACE, MIGRATE_FIX_ID, MISSING, MKDIR_FIX_ID, NOT_FIXING, PRIVATE_CHECKED, READY,
+    REFUSED,
     ROOT_CHOWN_FIX_ID, UNMAPPED, USE_DEDICATED, WRONG, StorageDirectory, StorageFreeSpace, StorageOwnership,
 )
 from spotidoctor.config import Config
@@ -256,3 +257,28 @@ def test_free_space(tmp_path, free, total, status):
 def test_free_space_of_the_real_filesystem(tmp_path):
     result = StorageFreeSpace().run(context(tmp_path))
     assert result.status in (Status.OK, Status.WARN) and result.facts["total_bytes"] > 0
+
+
+def test_subdir_owned_by_an_old_mapping_gets_a_root_fix(tmp_path):
+    # e.g. the range moved from 100000 to 200000: config/ still belongs to the old 101499.
+    old = 4242
+    ctx = context(tmp_path, files={CONFIG + "/prefs": "x"},
+                  owners={CONFIG: (old, old), CONFIG + "/prefs": (old, old), CACHE: (SUB, SUB)})
+    assert StorageDirectory().run(ctx).status is Status.OK  # ownership is storage.ownership's question
+    result = StorageOwnership().run(ctx)
+    assert [f.id for f in result.fixes] == [ROOT_CHOWN_FIX_ID]
+    assert not any(m.text.startswith("not fixing") for m in result.messages)
+
+
+def test_private_directories_noted_when_all_is_well(tmp_path, monkeypatch):
+    private = CONFIG + "/Default"
+    find = ("podman", "unshare", "find", "-P", private, "-xdev", "-mindepth", "1",
+            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0", "-quit")
+    ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
+                  commands=[FakeCommand(find, "")])
+    real_scandir = os.scandir
+    monkeypatch.setattr(storage.os, "scandir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", p))
+                        if str(p).endswith("/config/Default") else real_scandir(p))
+    result = StorageOwnership().run(ctx)
+    assert result.status is Status.OK
+    assert result.messages == (Message.info(PRIVATE_CHECKED.format(count=1)),)
