@@ -335,7 +335,8 @@ def add_subids_fix(user: str, start: int, count: int, kinds: Sequence[str] = ("u
     argv.append(user)
     return Fix.manual(
         ADD_FIX_ID, f"Give {user} the subordinate ids {span} ({count} ids; overlaps nobody)",
-        _migrate_step("Stop podman's pause process first (usermod refuses to change ranges of a busy user)"),
+        _migrate_step("Stop podman's pause process first (it keeps the old mapping alive, and usermod "
+                      "refuses to remove ranges of a user whose processes run)"),
         RunCommand(f"Add {span} to {', '.join(f'/etc/sub{k}' for k in kinds)}", argv=tuple(argv),
                    run_as=Privilege.ROOT),
         _migrate_step("Restart podman's user namespace so the new range takes effect"),
