@@ -59,6 +59,7 @@ class Context:
     memo: Memo = field(default_factory=Memo, compare=False)
     prior: Mapping[str, CheckResult] = field(default_factory=dict)
     verbose: bool = False
+    config_overrides: Mapping[str, object] = field(default_factory=dict)  # from flags
 
     @property
     def storage_dir(self) -> str:

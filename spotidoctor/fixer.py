@@ -131,8 +131,18 @@ def affected(applied: Sequence[Applied]) -> list[str]:
     return ids
 
 
+def refreshed(ctx: Context) -> Context:
+    """The context after fixes: fresh shared probe answers (the system just changed) and
+    config.toml read again (a fix may have changed it), flags still overriding it."""
+    from spotidoctor.config import load
+    from spotidoctor.memo import Memo
+
+    config = load(ctx.paths.config_file).with_overrides(**ctx.config_overrides)
+    return dataclasses.replace(ctx, memo=Memo(), config=config)
+
+
 def without_memo(ctx: Context) -> Context:
-    """A context whose shared probe answers are fresh (the system just changed)."""
+    """A context whose shared probe answers are fresh (config unchanged)."""
     from spotidoctor.memo import Memo
 
     return dataclasses.replace(ctx, memo=Memo())

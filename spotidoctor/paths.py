@@ -34,10 +34,11 @@ class Paths:
     runtime_dir: str  # $XDG_RUNTIME_DIR/spotidoctor: cookie copies handed to the container
     xdg_config_home: str
     xdg_runtime_dir: str | None
+    config_override: str | None = None  # --config PATH
 
     @property
     def config_file(self) -> str:
-        return os.path.join(self.config_dir, "config.toml")
+        return self.config_override or os.path.join(self.config_dir, "config.toml")
 
     @property
     def dropin_dir(self) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -41,13 +42,14 @@ def make_context(args: argparse.Namespace, env: Mapping[str, str] | None = None,
                  probes: Probes | None = None) -> Context:
     env = dict(os.environ if env is None else env)
     user = UserInfo.current(env)
-    paths = Paths.from_env(env, user.home)
-    config_path = getattr(args, "config", None) or paths.config_file
-    cfg = config_mod.load(config_path).with_overrides(**config_overrides(args))
+    paths = dataclasses.replace(Paths.from_env(env, user.home),
+                                config_override=getattr(args, "config", None))
+    overrides = {k: v for k, v in config_overrides(args).items() if v is not None}
+    cfg = config_mod.load(paths.config_file).with_overrides(**overrides)
     return Context(
         probes=probes or Probes.real(env),
         env=env, user=user, paths=paths, config=cfg, memo=Memo(),
-        verbose=bool(getattr(args, "verbose", False)),
+        verbose=bool(getattr(args, "verbose", False)), config_overrides=overrides,
     )
 
 

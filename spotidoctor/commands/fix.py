@@ -70,7 +70,7 @@ def fix_loop(session: Session, selection: Plan, policy: fixer.FixPolicy, confirm
                 print(f"    {'✓' if record.ok else '✗'} {record.outcome}", file=out)
             for description in applied.not_run:
                 print(f"    - not run: {description}", file=out)
-        session = Session(fixer.without_memo(session.ctx), session.registry)
+        session = Session(fixer.refreshed(session.ctx), session.registry)
     return outcome
 
 
