@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if target is None:
         print_preview(bundle.items, members, redactor, scan_members(members, needles), shown_map)
         return int(ExitCode.OK)
-    tmp = archive.write_temp(os.path.dirname(target), archive.default_name(now), members, now=now)
+    # Through the redactor like every other name: a host called "report" must not stay in it.
+    top = redactor.name(archive.default_name(now))
+    tmp = archive.write_temp(os.path.dirname(target), top, members, now=now)
     try:
         findings = scan_archive(tmp, needles)
     except BaseException:

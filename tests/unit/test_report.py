@@ -233,9 +233,9 @@ class BrokenCollect(Check):
 
 
 def fake_session(tmp_path: Path, checks: tuple[type[Check], ...] = (FailingCheck, CrashVerdict, BrokenCollect),
-                 **env: str) -> Session:
+                 env_hostname: str = "testhost", **env: str) -> Session:
     prefs = f"{HOME}/.spotify/config/prefs"
-    files = {"/etc/passwd": PASSWD, "/proc/sys/kernel/hostname": "testhost\n", "/etc/hostname": "testhost\n",
+    files = {"/etc/passwd": PASSWD, "/proc/sys/kernel/hostname": f"{env_hostname}\n", "/etc/hostname": "testhost\n",
              "/etc/machine-id": "0123456789abcdef0123456789abcdef\n", "/etc/subuid": "alice:100000:65536\n",
              f"{HOME}/.config/pulse/cookie": COOKIE,
              prefs: 'autologin.username="canaryuser"\nautologin.saved_credentials="CANARYSECRET42XYZ"\n'}
@@ -457,3 +457,17 @@ def test_host_facts_say_why_an_answer_is_missing() -> None:
     assert facts["podman"] == "not available (command not found)"
     assert facts["X server"] == "not reachable (timed out after 5s)"
     assert facts["cgroup manager / version (podman)"] == "unknown"
+
+
+def test_host_named_like_the_archive_itself_is_still_consistent(tmp_path, monkeypatch) -> None:
+    """Every name in the archive goes through the redactor, even the top directory."""
+    BrokenCollect.leak = False
+    session = fake_session(tmp_path, env_hostname="report")
+    monkeypatch.setattr(report_cmd, "make_session", lambda a: session)
+    monkeypatch.setattr(report_cmd.socket, "gethostname", lambda: "report")
+    code, out, _ = run_command(args(output=str(tmp_path)))
+    assert code == 0
+    with tarfile.open(out.strip()) as tar:
+        tops = {m.name.split("/")[0] for m in tar.getmembers()}
+    (top,) = tops
+    assert top.startswith("spotidoctor-host") and "report" not in top
