@@ -19,7 +19,7 @@ from spotidoctor.bundle import archive
 from spotidoctor.bundle.build import Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus
 from spotidoctor.bundle.redact import KIND_LABEL, Redactor, TokenMap, default_map_path
-from spotidoctor.bundle.scan import Finding, gather_needles, scan_archive, scan_members
+from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members
 from spotidoctor.errors import SpotidoctorError, UsageError
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.session import make_session
@@ -88,7 +88,16 @@ def run(args: argparse.Namespace) -> int:
         print_preview(bundle.items, members, redactor, scan_members(members, needles), shown_map)
         return int(ExitCode.OK)
     # Through the redactor like every other name: a host called "report" must not stay in it.
-    top = redactor.name(archive.default_name(now))
+    write_scanned(target, redactor.name(archive.default_name(now)), members, needles, now)
+    _save_map(redactor, ctx, map_path)
+    print(target)
+    _print_done(bundle.items, redactor, shown_map, options.redact)
+    return int(ExitCode.OK)
+
+
+def write_scanned(target: str, top: str, members: Sequence[archive.Member], needles: Sequence[Needle],
+                  now: float) -> None:
+    """Write to a private temporary file, scan it, then publish it -- or delete it and raise."""
     tmp = archive.write_temp(os.path.dirname(target), top, members, now=now)
     try:
         findings = scan_archive(tmp, needles)
@@ -99,10 +108,6 @@ def run(args: argparse.Namespace) -> int:
         archive.discard(tmp)
         raise LeakDetected(findings)
     archive.publish(tmp, target)
-    _save_map(redactor, ctx, map_path)
-    print(target)
-    _print_done(bundle.items, redactor, shown_map, options.redact)
-    return int(ExitCode.OK)
 
 
 def tilde(path: str, home: str) -> str:
