@@ -6,6 +6,7 @@ what the real client needs: the X display, audio, both storage mounts, and crash
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,21 +15,27 @@ from pathlib import Path
 STANDIN_IMAGE = "localhost/spotidoctor-standin:test"
 BINARIES = ("/bin/sh", "/usr/bin/id", "/usr/bin/cat", "/usr/bin/touch", "/usr/bin/ls", "/usr/bin/stat",
             "/usr/bin/sleep", "/usr/bin/env", "/usr/bin/head", "/usr/bin/printf", "/usr/bin/kill",
-            "/usr/bin/df", "/usr/bin/pactl", "/usr/bin/paplay", "/usr/bin/parec", "/usr/bin/xdpyinfo")
+            "/usr/bin/df", "/usr/bin/pactl", "/usr/bin/paplay", "/usr/bin/parec", "/usr/bin/xdpyinfo",
+            "/usr/bin/tail", "/usr/bin/grep", "/usr/bin/tr")
+HASH_LABEL = "io.spotidoctor.standin-hash"
 
 # Arguments (anything else is ignored, like Spotify's own unknown flags):
 #   --probe-x11 --probe-audio --write-storage  exercise one part each (default: all three)
 #   --print-oom      print Chromium's out-of-memory FATAL line on stderr
+#   --probe-shm      print the size of /dev/shm (`standin: shm <1K-blocks>`)
+#   --probe-limits   print the address-space and open-files limits it got
 #   --exit=N         exit with N (e.g. 133 for the silent SIGTRAP crash)
 STANDIN_SPOTIFY = r"""#!/bin/sh
 echo "standin: uid=$(id -u) gid=$(id -g) args=$*"
-x11=0; audio=0; storage=0; oom=0; code=0; any=0
+x11=0; audio=0; storage=0; oom=0; shm=0; limits=0; code=0; any=0
 for arg in "$@"; do
   case "$arg" in
     --probe-x11) x11=1; any=1;;
     --probe-audio) audio=1; any=1;;
     --write-storage) storage=1; any=1;;
     --print-oom) oom=1; any=1;;
+    --probe-shm) shm=1; any=1;;
+    --probe-limits) limits=1; any=1;;
     --exit=*) code="${arg#--exit=}";;
   esac
 done
@@ -46,6 +53,13 @@ if [ "$storage" = 1 ]; then
   if touch "$HOME/.config/spotify/standin-config" "$HOME/.cache/spotify/standin-cache"; then echo "standin: storage ok"
   else echo "standin: storage FAILED"; [ "$code" = 0 ] && code=13; fi
 fi
+shm_kib() { set -- $(df -k /dev/shm | tail -n 1); echo "$2"; }
+if [ "$shm" = 1 ]; then
+  echo "standin: shm $(shm_kib)"
+fi
+if [ "$limits" = 1 ]; then
+  grep -E '^Max (address space|open files)' /proc/self/limits | tr -s ' ' | while read -r line; do echo "standin: limit $line"; done
+fi
 if [ "$oom" = 1 ]; then
   echo "[1129/235959.123456:ERROR:broker_posix.cc(46)] Received unexpected number of handles" >&2
   echo "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144" >&2
@@ -61,6 +75,25 @@ ENV HOME=/home/spotify_user
 LABEL org.opencontainers.image.title=spotidoctor-standin
 CMD ["/usr/bin/spotify"]
 """
+
+
+def standin_hash() -> str:
+    """What the image is made of: a stale cached stand-in is rebuilt when this changes."""
+    text = "\n".join([STANDIN_SPOTIFY, CONTAINERFILE, *BINARIES])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_current(tag: str = STANDIN_IMAGE) -> bool:
+    done = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode == 0 and done.stdout.strip() == standin_hash()
+
+
+def ensure_current(workdir: Path, tag: str = STANDIN_IMAGE) -> str:
+    """Rebuild a cached stand-in built from an older version of this file."""
+    if not is_current(tag):
+        build_standin(workdir, tag)
+    return tag
 
 
 def _copy_with_libs(root: Path, binary: str) -> None:
@@ -117,7 +150,8 @@ def build_standin(workdir: Path, tag: str = STANDIN_IMAGE, env: dict[str, str] |
     containerfile = workdir / "Containerfile"
     # The home must belong to the container user; buildah's COPY --chown does that.
     containerfile.write_text(CONTAINERFILE.replace(
-        "COPY rootfs/ /\n", "COPY rootfs/ /\nCOPY --chown=1500:1500 rootfs/home/spotify_user /home/spotify_user\n"))
+        "COPY rootfs/ /\n", "COPY rootfs/ /\nCOPY --chown=1500:1500 rootfs/home/spotify_user /home/spotify_user\n")
+        + f"LABEL {HASH_LABEL}={standin_hash()}\n")
     subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
                    check=True, capture_output=True, env=env)
     return tag

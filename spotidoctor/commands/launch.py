@@ -250,8 +250,11 @@ def with_network(session: Session, network: str | None) -> Session:
     launch will use (a broken default network does not matter with ``--network none``)."""
     if network is None:
         return session
-    config = session.ctx.config.with_overrides(network=network)
-    return Session(dataclasses.replace(session.ctx, config=config), session.registry)
+    ctx = session.ctx
+    # Also an override, so a config.toml re-read after fixes keeps it (fixer.refreshed).
+    overrides = {**ctx.config_overrides, "network": network}
+    ctx = dataclasses.replace(ctx, config=ctx.config.with_overrides(network=network), config_overrides=overrides)
+    return Session(ctx, session.registry)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,16 @@ import pytest
 from spotidoctor import layout
 from spotidoctor.paths import Paths
 from tests import servers
+from tests.standin import ensure_current
 
 CONTAINER_UID = 1500
 LAUNCH_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="session")
+def standin(standin_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The stand-in image, rebuilt if the cached one predates tests/standin.py's probes."""
+    return ensure_current(tmp_path_factory.mktemp("standin-current"), standin_image)
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +77,17 @@ class LaunchSetup:
     name: str
     pulse: servers.PulseServer
 
-    def launch(self, image: str, *extra: str, spotify_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def launch(self, image: str, *extra: str, spotify_args: tuple[str, ...] = (),
+               soft_address_space: int | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "spotidoctor", "launch", "--image", image, "--network", "none", "--yes",
                 "--storage-dir", str(self.storage), "--container-name", self.name, *extra, "--", *spotify_args]
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+
+        def limit_address_space() -> None:  # like `ulimit -S -v` in the shell that starts spotidoctor
+            if soft_address_space is not None:
+                resource.setrlimit(resource.RLIMIT_AS, (soft_address_space, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S,
+                              preexec_fn=limit_address_space)
 
     def records(self) -> list[dict[str, object]]:
         root = Path(self.paths.launches_dir)
@@ -211,6 +226,9 @@ class AudioWitness:
         return self.raw.read_bytes() if self.raw.exists() else b""
 
 
+ALL_PROBES = ("--probe-x11", "--probe-audio", "--write-storage", "--probe-shm", "--probe-limits")
+
+
 def _assert_standin_ran(done: subprocess.CompletedProcess[str]) -> None:
     out = done.stdout
     assert "standin: uid=1500 gid=1500" in out, out + done.stderr
@@ -227,12 +245,12 @@ def _owners(storage: Path) -> set[tuple[int, int]]:
 @pytest.mark.parametrize("server_kind", ["pulseaudio", "pipewire_with_socket"])
 def test_launch_runs_the_standin_with_display_audio_and_storage(
         request: pytest.FixtureRequest, server_kind: str, tmp_path: Path, xserver: servers.XServer,
-        standin_image: str, podman_store: dict[str, str]) -> None:
+        standin: str, podman_store: dict[str, str]) -> None:
     pulse: servers.PulseServer = request.getfixturevalue(server_kind)
     setup = prepare(tmp_path, xserver, pulse, "isolated", podman_store)
     witness = AudioWitness(pulse, tmp_path)
     try:
-        done = setup.launch(standin_image, spotify_args=("--exit=7",))
+        done = setup.launch(standin, spotify_args=ALL_PROBES + ("--exit=7",))
     finally:
         recorded = witness.stop()
     assert done.returncode == 7, done.stdout + done.stderr
@@ -245,27 +263,28 @@ def test_launch_runs_the_standin_with_display_audio_and_storage(
         # The server saw the container's client as the mapped subordinate uid (cookie auth).
         assert f"Got credentials: uid={host_uid}" in pulse.log.read_text(errors="replace")
     [record] = setup.records()
-    assert record["exit_code"] == 7 and record["image"] == standin_image
+    assert record["exit_code"] == 7 and record["image"] == standin
     assert "--shm-size=1g" in record["argv"] and "--user=1500:1500" in record["argv"]
+    assert "standin: shm 1048576" in done.stdout  # --shm-size=1g took effect inside (podman's default: 64000)
     log = Path(setup.paths.launches_dir) / str(record["launch_id"]) / "container.log"
     assert "standin: x11 ok" in log.read_text()
 
 
 def test_keep_id_profile_leaves_storage_owned_by_the_user(
-        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin_image: str,
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin: str,
         podman_store: dict[str, str]) -> None:
     setup = prepare(tmp_path, xserver, pulseaudio, "keep-id", podman_store)
-    done = setup.launch(standin_image, "--profile", "keep-id")
+    done = setup.launch(standin, "--profile", "keep-id")
     assert done.returncode == 0, done.stdout + done.stderr
     _assert_standin_ran(done)
     assert _owners(setup.storage) == {(os.getuid(), os.getgid())}
 
 
 def test_crashing_standin_exit_code_and_log_survive(
-        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin_image: str,
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin: str,
         podman_store: dict[str, str]) -> None:
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
-    done = setup.launch(standin_image, spotify_args=("--probe-x11", "--print-oom", "--exit=133"))
+    done = setup.launch(standin, spotify_args=("--probe-x11", "--print-oom", "--exit=133"))
     assert done.returncode == 133, done.stdout + done.stderr
     assert "Out of memory. size=262144" in done.stdout + done.stderr
     assert "Spotify exited with status 133" in done.stdout
@@ -273,3 +292,23 @@ def test_crashing_standin_exit_code_and_log_survive(
     log = Path(setup.paths.launches_dir) / str(record["launch_id"]) / "container.log"
     assert "FATAL:memory.cc(40)] Out of memory. size=262144" in log.read_text()
     assert record["exit_code"] == 133 and record["rlimits"]["as"][0] == record["rlimits"]["as"][1]
+
+
+@pytest.mark.parametrize("lift, expected", [
+    pytest.param("true", "Max address space unlimited unlimited bytes", id="lifted"),
+    pytest.param("false", "Max address space 4294967296 unlimited bytes", id="kept"),
+])
+def test_soft_address_space_limit_is_lifted_before_podman(
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin: str,
+        podman_store: dict[str, str], lift: str, expected: str) -> None:
+    """A shell's `ulimit -S -v 4194304` reaches Spotify through rootless podman (CRASHES §3.2)
+    unless the launcher lifts it; the launch record keeps the value it started with."""
+    setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
+    config = tmp_path / "config.toml"
+    config.write_text(f"lift_rlimit_as = {lift}\n")
+    done = setup.launch(standin, "--config", str(config), spotify_args=("--probe-limits",),
+                        soft_address_space=4 << 30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"standin: limit {expected}" in done.stdout, done.stdout
+    [record] = setup.records()
+    assert record["rlimits"]["as"][0] == (None if lift == "true" else 4 << 30)

@@ -369,10 +369,24 @@ def test_old_launch_dirs_are_rotated_and_rlimit_lifting_can_be_off(tmp_path: Pat
     assert no_real_side_effects == []
 
 
-def test_network_flag_reaches_the_preflight_config(tmp_path: Path) -> None:
+def test_network_flag_reaches_the_preflight_config_and_survives_fixes(tmp_path: Path, lock: list[bool]) -> None:
     sess = launch_mod.with_network(session(tmp_path, Podman([])), "none")
-    assert sess.ctx.config.network == "none"
+    assert sess.ctx.config.network == "none" and sess.ctx.config_overrides["network"] == "none"
     assert launch_mod.with_network(sess, None) is sess
+
+    class SeesNetwork(Check):
+        id = "podman.fake-network"
+        title = "network"
+        tags = frozenset({"launch"})
+
+        def run(self, ctx: Context) -> CheckResult:
+            return self.ok("none") if ctx.config.network == "none" else self.fail(f"network {ctx.config.network!r}")
+
+    # Fixable's fix triggers a second round, which re-reads config.toml (fixer.refreshed).
+    podman = Podman([*image_present(), *container_free()], code=0)
+    sess = launch_mod.with_network(session(tmp_path, podman, Fixable, SeesNetwork), "none")
+    code, out, _ = launch(sess, make_args(yes=True, network="none"))
+    assert code == 0, out
 
 
 def test_launch_plan_is_the_launch_tagged_checks(tmp_path: Path) -> None:
