@@ -201,7 +201,7 @@ def diagnose(ctx: Context, record: launchlog.LaunchRecord, out: TextIO) -> None:
     except Exception as exc:  # the diagnosis must never hide Spotify's own exit status
         print(f"  crash diagnosis failed ({type(exc).__name__}: {exc}); read the container log.", file=out)
         return
-    emit(result_lines(verdict, verbose=True), out, ctx.env)
+    emit(result_lines(verdict, verbose=ctx.verbose), out, ctx.env)
 
 
 def run_container(ctx: Context, args: argparse.Namespace, results: Sequence[CheckResult], host: HostFacts,

@@ -1,11 +1,14 @@
 """`spotidoctor launch` end to end: real Xvfb, real PulseAudio / PipeWire, rootless podman
-and the FROM-scratch stand-in image whose /usr/bin/spotify probes X11, audio and storage.
+and the FROM-scratch stand-in image whose /usr/bin/spotify probes X11, audio, storage,
+/dev/shm and its rlimits.
 
-The host side is prepared the way the other areas' fixes leave it (FamilyWild cookie file,
-the dedicated pulse socket + cookie copy, storage owned by the container user) so the
-launch's preflight passes and the test exercises the launcher itself. Audio is verified
-on the host: the null sink's monitor records what the stand-in played, and PulseAudio logs
-the container client's credentials (the mapped subordinate uid).
+Most tests prepare the host side the way the other areas' fixes leave it (FamilyWild
+cookie file, the dedicated pulse socket + cookie copy, storage owned by the container
+user), so they exercise the launcher itself; `test_preflight_fixes_prepare_a_fresh_host`
+prepares nothing and lets the real preflight's safe fixes do it. Audio is verified on the
+host: a stream of the stand-in shows up with the container's user name, PulseAudio logs
+the client's credentials (the mapped subordinate uid), and its null sink's monitor
+records what was played.
 """
 from __future__ import annotations
 
@@ -30,6 +33,17 @@ from tests.standin import ensure_current
 
 CONTAINER_UID = 1500
 LAUNCH_TIMEOUT_S = 300
+
+
+@pytest.fixture(autouse=True)
+def remove_container_owned_storage(tmp_path: Path) -> Iterator[None]:
+    """Storage the container user owns cannot be removed by pytest: remove it inside the
+    user namespace, where those files belong to (namespace) root's subordinates."""
+    yield
+    for name in ("spotify-storage", "fresh-storage"):
+        if (tmp_path / name).exists():
+            subprocess.run(["podman", "unshare", "rm", "-rf", "--", str(tmp_path / name)], capture_output=True,
+                           timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -238,8 +252,18 @@ def _assert_standin_ran(done: subprocess.CompletedProcess[str]) -> None:
 
 
 def _owners(storage: Path) -> set[tuple[int, int]]:
+    """Host owners of what the stand-in wrote. The files sit in directories that may be 0700
+    and owned by the container user, so they are stat'ed inside `podman unshare` and the
+    namespace ids mapped back to host ids through the live uid_map."""
     files = (storage / "config" / "standin-config", storage / "cache" / "standin-cache")
-    return {(f.stat().st_uid, f.stat().st_gid) for f in files}
+    done = subprocess.run(["podman", "unshare", "stat", "-c", "%u %g", *map(str, files)], capture_output=True,
+                          text=True, check=True, timeout=60)
+    inside = {tuple(int(x) for x in line.split()) for line in done.stdout.splitlines()}
+    return {(_to_host(uid), _to_host(gid)) for uid, gid in inside}
+
+
+def _to_host(ns_id: int) -> int:
+    return os.getuid() if ns_id == 0 else mapped_uid(ns_id)
 
 
 @pytest.mark.parametrize("server_kind", ["pulseaudio", "pipewire_with_socket"])
@@ -312,3 +336,21 @@ def test_soft_address_space_limit_is_lifted_before_podman(
     assert f"standin: limit {expected}" in done.stdout, done.stdout
     [record] = setup.records()
     assert record["rlimits"]["as"][0] == (None if lift == "true" else 4 << 30)
+
+
+def test_preflight_fixes_prepare_a_fresh_host(
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin: str,
+        podman_store: dict[str, str]) -> None:
+    """Nothing prepared by hand: `launch --yes` applies the other areas' safe fixes (X cookie
+    file, pulse socket module and cookie copy, client config, storage dirs and ownership)."""
+    env = {**pulseaudio.env, **xserver.env(), "NO_COLOR": "1"}
+    paths = Paths.from_env(env, env["HOME"])
+    _podman_config(env, podman_store)
+    setup = LaunchSetup(env, paths, tmp_path / "fresh-storage", f"sdtest-launch-{uuid.uuid4().hex[:8]}", pulseaudio)
+    setup.storage.mkdir()
+    done = setup.launch(standin, spotify_args=ALL_PROBES + ("--exit=7",))
+    assert done.returncode == 7, done.stdout + done.stderr
+    _assert_standin_ran(done)
+    host_uid = mapped_uid()
+    assert _owners(setup.storage) == {(host_uid, host_uid)}
+    assert f"Got credentials: uid={host_uid}" in pulseaudio.log.read_text(errors="replace")
