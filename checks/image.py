@@ -32,6 +32,14 @@ STALE_HINT = ("Spotify cannot update itself inside an immutable image: rebuild i
               "client and security fixes.")
 
 
+def _build_fixes(ctx: Context, title: str | None = None) -> tuple[Fix, ...]:
+    """The build fix, or none when config.toml's build_args cannot be used (image.recipe says why)."""
+    try:
+        return (build_fix(ctx.config, title),)
+    except UsageError:
+        return ()
+
+
 def _present(ctx: Context) -> ImageInfo | None:
     found = lookup_image(ctx)
     return found.info if found.presence is Presence.PRESENT else None
@@ -73,8 +81,8 @@ class ImagePresent(Check):
             return self.ok(self._summary(found.info), facts=self._facts(found.info))
         if found.presence is Presence.ABSENT:
             return self.fail(f"{image} is not built yet", Message.hint(
-                f"`spotidoctor launch` builds it before the first start; `spotidoctor build` builds it now."),
-                facts={"image": image, "present": False}, fixes=(build_fix(ctx.config),))
+                "`spotidoctor launch` builds it before the first start; `spotidoctor build` builds it now."),
+                facts={"image": image, "present": False}, fixes=_build_fixes(ctx))
         return self._unknown(found)
 
     @staticmethod
@@ -146,7 +154,7 @@ class ImageRecipe(Check):
             f"It was built from {info.labels.get(LABEL_RECIPE, '?')}; the current recipe is {recipe.source} "
             f"with {', '.join(f'{k}={v}' for k, v in sorted(args.items()))}.",
             "Rebuild so the image matches: `spotidoctor build`."),
-            facts=facts, fixes=(build_fix(ctx.config, f"Rebuild {info.name} from the current recipe"),))
+            facts=facts, fixes=_build_fixes(ctx, f"Rebuild {info.name} from the current recipe"))
 
 
 class ImageAge(Check):
@@ -181,7 +189,7 @@ class ImageAge(Check):
             return self.ok(f"built {days} day(s) ago (limit {limit})", facts=facts)
         if info.built_by_spotidoctor:
             return self.warn(f"{info.name} is {days} days old (limit {limit})", Message.hint(STALE_HINT),
-                             facts=facts, fixes=(build_fix(ctx.config, f"Rebuild {info.name} with the current Spotify"),))
+                             facts=facts, fixes=_build_fixes(ctx, f"Rebuild {info.name} with the current Spotify"))
         return self.warn(f"{info.name} is {days} days old (limit {limit})",
                          Message.hint(STALE_HINT + " " + NOT_OURS, *NOT_OURS_ADVICE), facts=facts)
 
@@ -238,9 +246,9 @@ class ImageUser(Check):
 
     @staticmethod
     def _fixes(ctx: Context, info: ImageInfo, uid: int) -> tuple[Fix, ...]:
-        fixes = []
+        fixes: list[Fix] = []
         if info.built_by_spotidoctor:
-            fixes.append(build_fix(ctx.config, f"Rebuild {info.name} for uid {ctx.config.container_uid}"))
+            fixes += _build_fixes(ctx, f"Rebuild {info.name} for uid {ctx.config.container_uid}")
         if uid != 0:
             fixes.append(Fix.unsafe("image.use-image-uid", f"Set container_uid = {uid} (the image's uid)",
                                     SetConfig(f"set container_uid = {uid} in config.toml", key="container_uid",

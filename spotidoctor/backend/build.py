@@ -20,7 +20,7 @@ from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_displa
 from spotidoctor.backend.recipe import (BUNDLED, LABEL_SPOTIFY_VERSION, Recipe, build_labels,
                                         VERSION_MARK, effective_build_args, load_recipe, parse_build_args)
 from spotidoctor.config import Config
-from spotidoctor.errors import FixFailed
+from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixes import Fix, Step, StepEnv
 from spotidoctor.model import JSONValue
 from spotidoctor.paths import Paths
@@ -220,12 +220,19 @@ class BuildImage(Step):
         return BuildRequest.create(self.image, recipe, parse_build_args(self.build_args))
 
     def preview(self, env: StepEnv) -> list[str]:
-        argv = planned_argv(env.paths, self._request(env), "<build time>")
+        try:
+            argv = planned_argv(env.paths, self._request(env), "<build time>")
+        except UsageError as exc:
+            return [f"(cannot build: {exc})"]
         return [f"$ {shlex.join(argv)}", f"(full log under {logs_dir(env.paths)}/)"]
 
     def apply(self, env: StepEnv) -> str:
+        try:
+            request = self._request(env)
+        except UsageError as exc:
+            raise FixFailed(str(exc)) from None
         display = make_display(sys.stderr, env.env) if sys.stderr.isatty() else QuietDisplay()
-        outcome = run_build(env.probes, env.paths, self._request(env), display)
+        outcome = run_build(env.probes, env.paths, request, display)
         if outcome.failure is not None:
             raise FixFailed(f"{outcome.failure.summary} (log: {outcome.log_path})")
         version = f", Spotify {outcome.spotify_version}" if outcome.spotify_version else ""

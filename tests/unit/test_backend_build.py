@@ -270,3 +270,11 @@ def test_request_from_config_uses_command_line_recipe_and_args(tmp_path: Path) -
                                   containerfile="/src/Containerfile", extra_args=["B=2"], no_cache=True)
     assert request == BuildRequest("img", Recipe("FROM scratch\n", "/src/Containerfile"),
                                    (("A", "1"), ("B", "2"), ("SPOTIFY_UID", "1500")), no_cache=True)
+
+
+def test_build_step_with_an_unreadable_recipe_fails_cleanly(tmp_path: Path) -> None:
+    step = BuildImage("build", image="spotify_pod", containerfile="/gone/Containerfile")
+    env = StepEnvironment.from_context(make_context(tmp_path))
+    assert step.preview(env) == ["(cannot build: cannot read Containerfile /gone/Containerfile: No such file or directory)"]
+    with pytest.raises(FixFailed, match="cannot read Containerfile /gone/Containerfile"):
+        step.apply(env)

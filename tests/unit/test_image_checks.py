@@ -284,3 +284,13 @@ def test_unparsable_inspect_output(tmp_path: Path) -> None:
                                     FakeCommand(("podman", "image", "inspect", STANDIN), stdout="garbage")])
     assert results["image.present"].status is Status.FAIL
     assert "invalid JSON" in results["image.present"].messages[0].text
+
+
+def test_unusable_build_args_never_crash_the_checks(tmp_path: Path) -> None:
+    config = Config(build_args=("bad key=1",))
+    results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", "spotify_pod"), returncode=1)],
+                         config=config)
+    assert results["image.present"].status is Status.FAIL and results["image.present"].fixes == ()
+    results = run_checks(tmp_path / "2", present("spotify_pod", inspect_json(labels=ours())), config=config)
+    assert results["image.recipe"].status is Status.FAIL
+    assert results["image.recipe"].summary == "cannot read the configured recipe: build argument 'bad key=1' is not KEY=VALUE"
