@@ -278,3 +278,19 @@ def test_build_step_with_an_unreadable_recipe_fails_cleanly(tmp_path: Path) -> N
     assert step.preview(env) == ["(cannot build: cannot read Containerfile /gone/Containerfile: No such file or directory)"]
     with pytest.raises(FixFailed, match="cannot read Containerfile /gone/Containerfile"):
         step.apply(env)
+
+
+def test_rich_display_shows_steps_without_taking_brackets_for_markup() -> None:
+    from spotidoctor.backend.progress import RichDisplay, make_display
+
+    out = io.StringIO()
+    display = RichDisplay(out)
+    display.start("spotify_pod", "/x.log")
+    for line in BUILD_OK.splitlines():
+        display.line(line)
+    display.finish(True)
+    text = out.getvalue()
+    assert "Building spotify_pod (full log: /x.log)" in text
+    assert 'stage 2/2 · step 3/3: ENTRYPOINT ["/usr/bin/spotify"]' in text  # brackets kept verbatim
+    assert "done" in text and "3/3" in text
+    assert isinstance(make_display(io.StringIO(), {}), PlainDisplay)  # not a terminal: plain
