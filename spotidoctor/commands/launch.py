@@ -30,7 +30,7 @@ from spotidoctor.commands.build import print_failure
 from spotidoctor.commands.common import run_plan
 from spotidoctor.commands.fix import Confirm, fix_loop
 from spotidoctor.exitcodes import ExitCode
-from spotidoctor.fixer import FixPolicy, candidates
+from spotidoctor.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.lock import exclusive
 from spotidoctor.memo import Memo
@@ -95,17 +95,24 @@ def confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
     return confirm
 
 
-def preflight(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> list[CheckResult]:
-    """Run the launch checks; apply the safe fixes they offer (the lock only while fixing)."""
+def preflight(session: Session, args: argparse.Namespace, stdin: TextIO,
+              out: TextIO) -> tuple[Session, list[CheckResult]]:
+    """Run the launch checks; apply the safe fixes they offer (the lock only while fixing).
+
+    Returns the session to launch with: after fixes, with config.toml read again (a fix
+    may have changed it) and fresh shared probe answers.
+    """
     selection = launch_plan(session)
     results = run_plan(session, selection).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if args.dry_run or not fixable:
-        return results
+        return session, results
     with exclusive(session.ctx.paths.lock_file, "launch"):
         outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(args, stdin, out), out)
-    return outcome.results
+    if outcome.applied:
+        session = Session(refreshed(session.ctx), session.registry)
+    return session, outcome.results
 
 
 def show_preflight(session: Session, results: Sequence[CheckResult], verbose: bool, out: TextIO) -> None:
@@ -262,11 +269,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def launch(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
-    ctx = session.ctx
     results: list[CheckResult] = []
     if not args.no_check:
-        results = preflight(session, args, stdin, err if args.dry_run else out)
+        session, results = preflight(session, args, stdin, err if args.dry_run else out)
         show_preflight(session, results, args.verbose, err if args.dry_run else out)
+    ctx = session.ctx
     refused = gate(results, args.force, err if args.dry_run else out, err)
     guard = storage_refusal(ctx)
     if args.dry_run:

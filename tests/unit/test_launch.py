@@ -170,8 +170,11 @@ def session(tmp_path: Path, podman: FakeCommandRunner, *checks: type[Check], con
     config = config or Config(image=IMAGE, container_name=NAME)
     ctx = make_context(tmp_path, commands=podman, config=config, env={"DISPLAY": ":0"},
                        files={**HOST_FILES, **(files or {})}, owners={f"{RUN}/spotidoctor/pulse-cookie": (1600, 1600)})
+    # As if given as flags, so they survive the config.toml re-read after fixes.
+    overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(Config)
+                 if f.name != "source" and getattr(config, f.name) != getattr(Config(), f.name)}
     registry = Registry(tuple(Loaded(c, "test") for c in (Mapping_, *checks, NotForLaunch)), ())
-    return Session(ctx, registry)
+    return Session(dataclasses.replace(ctx, config_overrides=overrides), registry)
 
 
 def launch(sess: Session, args: argparse.Namespace, stdin: str = "") -> tuple[int, str, str]:
