@@ -251,6 +251,12 @@ class _Session:
             pass
 
 
+def _sink_name(name: object) -> str | None:
+    """pipewire-pulse names a missing default sink ``@DEFAULT_SINK@`` (its placeholder), PulseAudio ''."""
+    text = str(name or "")
+    return None if not text or text == "@DEFAULT_SINK@" else text
+
+
 def _pulsectl() -> Any:
     try:
         import pulsectl
@@ -332,7 +338,7 @@ class PulsectlProbe:
         def work(session: _Session) -> ServerInfo:
             info = session.pulse.server_info()
             return ServerInfo(str(info.server_name), str(info.server_version),
-                              info.default_sink_name or None, str(info.user_name or ""),
+                              _sink_name(info.default_sink_name), str(info.user_name or ""),
                               str(info.host_name or ""))
 
         return self._bounded("server info", server, work)

@@ -66,6 +66,17 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     return found
 
 
+def subordinate_uid(container_uid: int) -> int:
+    """The host uid of ``container_uid`` in the default rootless mapping (0 -> you, 1.. -> subuids)."""
+    done = subprocess.run(["podman", "unshare", "cat", "/proc/self/uid_map"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    for line in done.stdout.splitlines():
+        inside, outside, count = map(int, line.split())
+        if inside <= container_uid < inside + count:
+            return outside + container_uid - inside
+    raise AssertionError(f"uid {container_uid} is not mapped: {done.stdout}")
+
+
 @pytest.fixture
 def pause_cleanup(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
     """Envs whose private podman pause process must be stopped at teardown."""
@@ -235,6 +246,35 @@ def test_other_uid_connects_only_with_the_cookie(pulseaudio: servers.PulseServer
     # The server really saw a foreign uid (the subordinate uid of container uid 1500), not ours.
     seen = {int(uid) for uid in re.findall(r"Got credentials: uid=(\d+)", pulseaudio.log.read_text())}
     assert seen - {os.getuid()}, seen
+
+
+def test_other_uid_on_a_hung_socket_times_out_and_leaves_nothing_behind(
+        podman: str, pause_cleanup: list[dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    from spotidoctor.probes import pulse as pulse_probe
+
+    env = servers.base_env(tmp_path / "hung-other")
+    pause_cleanup.append(env)
+    hung = servers.hung_unix_server(tmp_path / "hung.sock")
+    (tmp_path / "hung.sock").chmod(0o777)  # like a real pulse socket: connectable by other uids
+    monkeypatch.setattr(pulse_probe, "OTHER_UID_TIMEOUT_S", 3.0)
+
+    # An unusual container uid, so that other tests' containers (uid 1500) cannot be mistaken for ours.
+    uid = 1234
+    host_uid = subordinate_uid(uid)
+
+    def ours() -> list[str]:
+        found = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == host_uid]
+        _, alive = psutil.wait_procs(found, timeout=5)  # killed, maybe not reaped yet
+        return [f"{p.pid} {p.status()} {p.cmdline()}" for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        result = PulsectlProbe(env).connect_as(uid, uid, str(tmp_path / "hung.sock"), None)
+    finally:
+        hung.close()
+    assert (result.outcome, result.detail) == (ConnectOutcome.TIMEOUT, "pactl as uid 1234 got no answer within 3s")
+    assert ours() == []  # the whole process group was killed, pactl included
 
 
 def test_container_access_check_end_to_end(pulseaudio: servers.PulseServer, podman: str,

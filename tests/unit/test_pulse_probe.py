@@ -314,3 +314,8 @@ def test_real_hung_socket(libpulse: None, tmp_path: Path) -> None:
         assert probe.socket_accepts(str(path)) and not probe.socket_accepts(str(tmp_path / "none"))
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("raw, expected", [("", None), (None, None), ("@DEFAULT_SINK@", None), ("testsink", "testsink")])
+def test_default_sink_placeholders_mean_none(raw: object, expected: str | None) -> None:
+    assert pulse_mod._sink_name(raw) == expected
