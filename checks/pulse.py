@@ -285,6 +285,10 @@ def effective_addresses(settings: list[AddressSetting]) -> tuple[tuple[str, ...]
     return ("unix:native",), None
 
 
+def _listed(addresses: tuple[str, ...]) -> str:
+    return " ".join(f'"{a}"' for a in addresses)
+
+
 def address_socket(ctx: Context, address: str) -> str | None:
     if not address.startswith("unix:"):
         return None
@@ -506,7 +510,7 @@ class PulseContainerSocket(Check):
                 notes.append(Message.hint(f"{origin} is read after {ours} and sets server.address: "
                                           f"add \"{PW_ADDRESS}\" there, or the drop-in has no effect."))
             return self.fail("pipewire-pulse has no container socket configured", Message.error(
-                f"server.address is {list(current)} ({origin or 'built-in default'}).",
+                f"server.address is [ {_listed(current)} ] ({origin or 'built-in default'}).",
                 f"Write {ours} with server.address = [ \"unix:native\" \"{PW_ADDRESS}\" ] and restart "
                 "pipewire-pulse (`spotidoctor fix` writes it)."), *notes,
                 facts=facts, fixes=(drop_in_fix(ctx, current), restart_fix(ctx)))

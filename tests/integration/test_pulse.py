@@ -313,6 +313,9 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
     assert [f["id"] for f in before["pulse.container-socket"]["fixes"]] == [
         "pulse.write-pipewire-drop-in", "pulse.restart-pipewire-pulse"]
 
+    dry = cli(env, "fix", "--dry-run", "pulse", *FAST)
+    assert '     +    server.address = [ "unix:native" "unix:pulse-socket" ]' in dry.stdout.splitlines()
+    assert "[manual, user] — not applied (manual: run the commands yourself)" in dry.stdout
     done = cli(env, "fix", "pulse", *FAST)
     drop_in = Path(layout.pipewire_drop_in(paths))
     assert drop_in.is_file(), done.stdout

@@ -354,6 +354,7 @@ def pw(tmp_path: Path, files: Mapping[str, str | bytes] | None = None, sockets: 
 def test_pipewire_without_drop_in_fails_with_drop_in_and_manual_restart(tmp_path: Path) -> None:
     result = run(pw(tmp_path), "pulse.container-socket")["pulse.container-socket"]
     assert (result.status, result.summary) == (Status.FAIL, "pipewire-pulse has no container socket configured")
+    assert result.messages[0].text == 'server.address is [ "unix:native" ] (built-in default).'
     assert result.facts == {"server_kind": "pipewire", "server_name": "PulseAudio (on PipeWire 0.3.65)",
                             "container_socket": SOCKET, "cookie_path": None}
     drop_in, restart = result.fixes
