@@ -39,6 +39,7 @@ from spotidoctor.runner import Plan, plan
 from spotidoctor.session import Session, make_session
 
 LAUNCH_TAG = "launch"
+SLOW_TAG = "slow"
 # The build runs in step 2 with its own progress display, not as a preflight fix.
 DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
 # A missing image is built in step 2: not a reason to refuse the launch.
@@ -59,12 +60,18 @@ BUSY_NAME = ("A container named {name} exists already (is Spotify running? see `
              "Stop it with `podman stop {name}`, or set another container_name.")
 
 
-def launch_plan(session: Session) -> Plan:
-    """The checks tagged ``launch``, their prerequisites, minus the configured ignores."""
-    tagged = [c.id for c in session.registry.checks if LAUNCH_TAG in c.tags]
+def launch_plan(session: Session, *, slow: bool = True) -> Plan:
+    """The checks tagged ``launch``, their prerequisites, minus the configured ignores.
+
+    ``slow=False`` (dry runs) also leaves out checks tagged ``slow``, which start throwaway
+    containers; their dependents are then skipped.
+    """
+    checks = session.registry.checks
+    tagged = [c.id for c in checks if LAUNCH_TAG in c.tags]
     if not tagged:
         return Plan(())
-    return plan(session.registry.checks, tagged, session.ctx.config.ignore)
+    ignore = [*session.ctx.config.ignore, *([] if slow else [c.id for c in checks if SLOW_TAG in c.tags])]
+    return plan(checks, tagged, ignore)
 
 
 def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
@@ -102,7 +109,7 @@ def preflight(session: Session, args: argparse.Namespace, stdin: TextIO,
     Returns the session to launch with: after fixes, with config.toml read again (a fix
     may have changed it) and fresh shared probe answers.
     """
-    selection = launch_plan(session)
+    selection = launch_plan(session, slow=not args.dry_run)
     results = run_plan(session, selection).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]

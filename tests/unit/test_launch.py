@@ -82,6 +82,17 @@ class Warning_(Check):
         return self.fail("only a warning")
 
 
+class SlowForLaunch(Check):
+    """Starts a throwaway container, so a dry run leaves it out."""
+
+    id = "podman.fake-slow"
+    title = "slow"
+    tags = frozenset({"launch", "slow"})
+
+    def run(self, ctx: Context) -> CheckResult:
+        return self.ok("started a container")
+
+
 class NotForLaunch(Check):
     id = "crash.fake-slow"
     title = "never run by launch"
@@ -203,6 +214,14 @@ def test_dry_run_prints_every_argument_with_its_reason_and_runs_nothing(tmp_path
     assert all("  # " in line for line in lines[1:])
     assert "--shm-size=1g" in out and "Out of memory" in out
     assert "Preflight:" in err  # the preflight goes to stderr, so stdout is only the command
+
+
+def test_dry_run_leaves_out_slow_checks(tmp_path: Path) -> None:
+    sess = session(tmp_path, Podman([]), SlowForLaunch)
+    assert launch_mod.launch_plan(sess, slow=False).ignored == frozenset({"podman.fake-slow"})
+    assert launch_mod.launch_plan(sess).ignored == frozenset()
+    code, _, err = launch(sess, make_args(dry_run=True, verbose=True))
+    assert code == 0 and "podman.fake-slow" not in err
 
 
 def test_dry_run_says_when_the_launch_would_be_refused(tmp_path: Path) -> None:
