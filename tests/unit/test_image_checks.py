@@ -116,7 +116,8 @@ NOT_KNOWN = "Error: inspecting object: {name}: image not known\n"
 
 def inspect_json(*, days_old: float = 1, user: str = "1500:1500", labels: dict[str, str] | None = None) -> str:
     data = json.loads(STANDIN_INSPECT)
-    created = datetime.now(timezone.utc) - timedelta(days=days_old)
+    # A minute's margin: the fixed fraction below may move the time up to a second forward.
+    created = datetime.now(timezone.utc) - timedelta(days=days_old, minutes=1)
     data[0]["Created"] = created.strftime("%Y-%m-%dT%H:%M:%S.") + "123456789Z"  # podman's nanoseconds
     data[0]["Config"]["User"] = data[0]["User"] = user
     if labels is not None:
