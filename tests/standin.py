@@ -91,8 +91,13 @@ def is_current(tag: str = STANDIN_IMAGE) -> bool:
 
 def ensure_current(workdir: Path, tag: str = STANDIN_IMAGE) -> str:
     """Rebuild a cached stand-in built from an older version of this file."""
-    if not is_current(tag):
-        build_standin(workdir, tag)
+    if is_current(tag):
+        return tag
+    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
+                         text=True, timeout=120).stdout.strip()
+    build_standin(workdir, tag)
+    if old:  # now untagged; a container still using it keeps it (rmi then fails, harmlessly)
+        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
     return tag
 
 
