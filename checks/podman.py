@@ -1,5 +1,5 @@
 """Podman checks: installed tools, rootless mode, an OCI runtime that really starts a
-container, and the rootless network helper (FACTS F6).
+container, and the rootless network helper.
 
 Chain: podman.installed → podman.rootless → podman.runtime → podman.network. The runtime
 and network checks start a throw-away container from an empty directory (``--rootfs``)
@@ -70,7 +70,7 @@ class PodmanInstalled(Check):
     the keep-id profile, podman is at least 4.3.0.
 
     Why it matters: spotidoctor runs Spotify with rootless podman and builds its image with
-    buildah. `--userns=keep-id:uid=1500,gid=1500` arrived in podman 4.3.0 (FACTS F4.10).
+    buildah. `--userns=keep-id:uid=1500,gid=1500` arrived in podman 4.3.0.
 
     Fix safety: manual (installing packages needs root); switching a too-old podman back to
     the isolated profile is unsafe (it changes who must own the storage).
@@ -213,7 +213,7 @@ class OciRuntimeStarts(Check):
     `--group-add keep-groups`, crun only, is available for GPU access).
 
     Why it matters: on hosts with hybrid cgroups (v1 plus a cgroup2 mount with
-    controllers) crun fails with `cgroups in hybrid mode not supported` (FACTS F6.6), and
+    controllers) crun fails with `cgroups in hybrid mode not supported`, and
     buildah's RUN steps fail the same way.
 
     Fix safety: safe when runc is installed: `[engine] runtime = "runc"` is merged into your

@@ -47,7 +47,7 @@ SYSTEM_PW_DIRS = ("/usr/share/pipewire", "/etc/pipewire")
 PA_UNIT_HINT = "systemctl --user start pulseaudio.socket pulseaudio.service"
 
 MSG_PW_ISOLATION = (
-    "pipewire-pulse checks no cookie (FACTS F2.4): any process that can open this socket gets "
+    "pipewire-pulse checks no cookie: any process that can open this socket gets "
     "full audio access (play, record the microphone, change volumes, see other streams). "
     "Isolation rests only on the socket file: it sits in your 0700 runtime dir and reaches the "
     "container through one bind mount, so keep it that way and do not hand it to other containers.")
@@ -79,14 +79,14 @@ def loaded_modules(ctx: Context) -> tuple[ModuleInfo, ...]:
 
 
 def runtime_dir(ctx: Context) -> str | None:
-    """Where relative ``socket=`` values resolve (FACTS F1.1)."""
+    """Where relative ``socket=`` values resolve."""
     if ctx.env.get("PULSE_RUNTIME_PATH"):
         return ctx.env["PULSE_RUNTIME_PATH"]
     return os.path.join(ctx.paths.xdg_runtime_dir, "pulse") if ctx.paths.xdg_runtime_dir else None
 
 
 def config_dir(ctx: Context) -> str:
-    """Where relative ``auth-cookie=`` values and the user's default.pa live (FACTS F1.2)."""
+    """Where relative ``auth-cookie=`` values and the user's default.pa live."""
     return os.path.join(ctx.paths.xdg_config_home, "pulse")
 
 
@@ -241,7 +241,7 @@ def persist_pa_fix(ctx: Context, args: dict[str, str]) -> Fix | None:
                     recheck=(SOCKET, PERSIST))
 
 
-# -- PipeWire drop-ins (FACTS F2.3) ------------------------------------------------------------
+# -- PipeWire drop-ins ------------------------------------------------------------
 
 @dataclass(frozen=True)
 class AddressSetting:
@@ -348,7 +348,7 @@ def _unreachable_messages(ctx: Context, exc: PulseUnreachable) -> tuple[str, tup
     if not fs.access(os.path.dirname(path), os.X_OK):
         return ("cannot enter the pulse runtime directory", (Message.error(
             f"{os.path.dirname(path)} is not accessible to uid {ctx.user.uid}; libpulse reports this "
-            "as 'Connection refused' (FACTS F1.9)", "Run spotidoctor as the user who owns the session."),))
+            "as 'Connection refused'", "Run spotidoctor as the user who owns the session."),))
     return ("the pulse socket exists but nothing answers on it", (Message.error(
         f"{path}: connection refused (a stale socket of a server that died)",
         f"Restart the server: `{PA_UNIT_HINT}` (or `systemctl --user restart {PW_UNIT}`)."),))
@@ -467,7 +467,7 @@ class PulseContainerSocket(Check):
                                          f"Reload module #{module.index} without auth-anonymous=1."))
         if config.cookie and _size(ctx, config.cookie) > COOKIE_SIZE:
             messages.append(Message.hint(f"{config.cookie} is longer than {COOKIE_SIZE} bytes; only the "
-                                         "first 256 are the cookie (FACTS F1.3)."))
+                                         "first 256 are the cookie."))
         summary = f"{config.socket} (module #{module.index}, cookie {config.cookie or 'none'})"
         return (self.warn if messages else self.ok)(summary, *messages, facts=facts)
 
@@ -501,7 +501,7 @@ class PulseContainerSocket(Check):
         if native not in sockets:
             return self.fail(f"{origin} sets server.address without \"unix:native\"", Message.error(
                 "server.address replaces the default list: at the next pipewire-pulse start every other "
-                "application loses its sound (FACTS F2.3).", f"Add \"unix:native\" to the list in {origin}."),
+                "application loses its sound.", f"Add \"unix:native\" to the list in {origin}."),
                 *notes, facts=facts, fixes=(drop_in_fix(ctx, current), restart_fix(ctx)))
         if wanted.socket not in sockets:
             ours = layout.pipewire_drop_in(ctx.paths)
@@ -738,7 +738,7 @@ class PulseLeftovers(Check):
     """What it checks: leftovers of earlier setups. PulseAudio: the socket module loaded more
     than once (each run of the original script loaded another), a second module on the same
     socket path, module arguments that do not parse, modules whose socket file is gone, and
-    cookie files of the wrong size (the server rewrites shorter ones, FACTS F1.3).
+    cookie files of the wrong size (the server rewrites shorter ones).
     PipeWire: several drop-ins setting `server.address` (only the last counts), and a
     PulseAudio `default.pa` that pipewire-pulse never reads.
 
@@ -801,7 +801,7 @@ class PulseLeftovers(Check):
             if st is not None and st.is_file and st.size != COOKIE_SIZE:
                 found.append(Message.hint(f"{path} holds {st.size} bytes, not {COOKIE_SIZE}",
                                           "A cookie is exactly 256 bytes; a shorter file is rewritten by the "
-                                          "server, a longer one is only partly used (FACTS F1.3)."))
+                                          "server, a longer one is only partly used."))
         return found
 
     @staticmethod
@@ -880,11 +880,11 @@ def pipewire_socket_path(ctx: Context) -> str | None:
 class PulseClientConfig(Check):
     """What it checks: the files handed to the container. A client config
     (`$XDG_RUNTIME_DIR/spotidoctor/pulse-client.conf`) with `autospawn = no` and
-    `enable-shm = no` (SHM cannot work across the container boundary, FACTS F1.23); on
+    `enable-shm = no` (SHM cannot work across the container boundary); on
     PulseAudio a copy of the socket's cookie (`$XDG_RUNTIME_DIR/spotidoctor/pulse-cookie`),
     owned by you, mode 0644, exactly the server's 256 bytes, inside a directory other users
     cannot enter — it is mounted read-only, and a copy the container user owned would fail
-    there (FACTS F1.25).
+    there.
 
     Why it matters: without the cookie copy the container is refused ("Access denied");
     a stale copy (the cookie changed) fails the same way.
@@ -947,7 +947,7 @@ class PulseClientConfig(Check):
         problems = []
         if st.uid != ctx.user.uid:
             problems.append(f"{copy} belongs to uid {st.uid}, not you: a container-owned copy mounted "
-                            "read-only is refused (FACTS F1.25)")
+                            "read-only is refused")
         if st.perms != 0o644:
             problems.append(f"{copy} has mode {st.perms:04o}, must be 0644 (readable by the container user)")
         try:

@@ -1,5 +1,5 @@
 """Storage checks: the storage directory (default ~/.spotify with config/ and cache/), the
-owner of every entry in it, and free space (FACTS F5).
+owner of every entry in it, and free space.
 
 Chain: userns.mapping → storage.dir → {storage.ownership, storage.free-space}. The expected
 owner comes from userns.mapping's ``host_uid``/``host_gid`` facts: the container user's
@@ -93,7 +93,7 @@ class StorageDirectory(Check):
 
     Why it matters: both subdirectories are mounted into the container and get chowned to
     the container user; chowning the wrong directory (your home!) would lock you out of
-    your own files (FACTS F5.5).
+    your own files.
 
     Fix safety: safe: creates missing directories (mode 0700). A path that fails a guard
     rail is never changed; spotidoctor says why.
@@ -196,7 +196,7 @@ class StorageOwnership(Check):
 
     Why it matters: Spotify, as container uid 1500, cannot write its settings or cache
     otherwise ("Permission denied"), and a keep-id container cannot use files left owned by
-    the subordinate uid (FACTS F4.10, F5.3).
+    the subordinate uid.
 
     Fix safety: safe once the guard rails pass: `podman unshare chown -R -P --no-dereference
     --preserve-root 1500:1500 -- <dir>` (never follows symlinks; keep-id: `0:0`, back to you).

@@ -1,5 +1,5 @@
 """User namespace checks: kernel knobs, /etc/subuid and /etc/subgid, newuidmap/newgidmap, and
-the live mapping of podman's rootless namespace (FACTS F4).
+the live mapping of podman's rootless namespace.
 
 Chain: {userns.kernel, userns.newuidmap, userns.subid-ranges → userns.subid-overlap,
 podman.installed} → userns.mapping, which publishes ``host_uid``/``host_gid`` (what the
@@ -240,7 +240,7 @@ class SubordinateIdRanges(Check):
     counted together, totalling at least the container uid (1500 by default; 65536 is the
     recommended size); malformed lines are reported with their line numbers.
 
-    Why it matters: container uid N maps to the N-th subordinate id (FACTS F4.2, F4.3); with
+    Why it matters: container uid N maps to the N-th subordinate id; with
     fewer than N ids `podman run --user 1500` fails with `setgroups: invalid argument`.
     podman's own reader rejects the whole file when any line is malformed.
 
@@ -286,7 +286,7 @@ class SubordinateIdRanges(Check):
         fmt = dict(user=ctx.user.name, kind=r.kind.name, count=count, needed=needed, path=r.kind.path)
         if not r.mine:
             return [Message.error(NO_RANGE.format(**fmt),
-                                  f"Container uid {needed} cannot be mapped without one (FACTS F4.3).")]
+                                  f"Container uid {needed} cannot be mapped without one.")]
         if count < needed:
             return [Message.error(TOO_SMALL.format(**fmt), "`podman run --user 1500` would fail with "
                                   "`setgroups: invalid argument`.")]
@@ -350,7 +350,7 @@ class SubordinateIdsDisjoint(Check):
 
     Why it matters: the kernel rejects a uid_map whose lines overlap, so newuidmap fails with
     `write to uid_map failed: Invalid argument` and podman asks for `podman system migrate`
-    (FACTS F4.4). A duplicate line left over from an earlier `usermod` is the usual cause.
+   . A duplicate line left over from an earlier `usermod` is the usual cause.
 
     Fix safety: manual, needs root: remove the duplicate line, between two
     `podman system migrate` runs.
@@ -476,7 +476,7 @@ class NewIdMapHelpers(Check):
 
     Why it matters: they write the subordinate ranges into the namespace's uid_map/gid_map;
     without privilege podman fails with `newuidmap: write to uid_map failed: Operation not
-    permitted` (FACTS F4.5).
+    permitted`.
 
     Fix safety: manual, needs root (install the package, or restore the setuid bit / caps).
     """
@@ -549,10 +549,10 @@ class UserNamespaceMapping(Check):
     """What it checks: the live maps of podman's rootless namespace (`podman unshare cat
     /proc/self/uid_map` and `gid_map`) agree with your subordinate ranges, and which host
     uid/gid the container user becomes: under the `isolated` profile the subordinate id
-    (e.g. 1500 → 101499 for 100000:65536, FACTS F4.2), under `keep-id` your own ids.
+    (e.g. 1500 → 101499 for 100000:65536), under `keep-id` your own ids.
 
     Why it matters: podman keeps the namespace alive in a pause process, so edits to
-    /etc/subuid take effect only after `podman system migrate` (FACTS F4.6); storage must be
+    /etc/subuid take effect only after `podman system migrate`; storage must be
     owned by exactly the mapped ids. Publishes `host_uid`, `host_gid`, `uid_map`, `gid_map`.
 
     Fix safety: unsafe: `podman system migrate` stops your running containers.

@@ -1,5 +1,5 @@
 """X11 checks: the display, its socket, a bounded connection, the container's cookie, and
-the server's host access list (FACTS F3).
+the server's host access list.
 
 Chain: x11.display → x11.socket → x11.connect → {x11.container-cookie, x11.access-control},
 so one root cause (no DISPLAY, a dead server, a bad cookie) is reported once.
@@ -124,7 +124,7 @@ class DisplaySocket(Check):
 
     Why it matters: X servers also listen on an abstract socket, but abstract sockets belong
     to the host's network namespace, which the container does not share; only the socket
-    file can be bind-mounted into it (FACTS F3.2).
+    file can be bind-mounted into it.
 
     Fix safety: none (start the X server with its unix socket; do not create the file).
     """
@@ -159,7 +159,7 @@ class DisplayConnect(Check):
 
     Why it matters: tells apart a rejected cookie (`Authorization required`), a dead server's
     leftover socket (`Connection refused`) and a hung server (which would hang xdpyinfo and
-    Spotify forever: the probe gives up after a few seconds, FACTS F3.9).
+    Spotify forever: the probe gives up after a few seconds).
 
     Fix safety: none (restart the X server or fix XAUTHORITY; the advice says how).
     """
@@ -234,7 +234,7 @@ class ContainerCookie(Check):
 
     Why it matters: a normal entry is bound to the host name, which differs inside the
     container (`Authorization required`); python-xlib cannot write the FamilyWild form
-    (FACTS F3.3, F3.4). The container's uid 1500 is a subordinate uid on the host, so the
+   . The container's uid 1500 is a subordinate uid on the host, so the
     file must be readable by "others"; the 0700 directory keeps other host users out.
 
     Fix safety: safe. Writes the file atomically from your Xauthority at apply time.
@@ -314,7 +314,7 @@ class AccessControlAudit(Check):
 
     Why it matters: host grants admit clients without a cookie. The original design's
     `xhost local:root` leaves `LOCAL:`, which admits every local user and every container;
-    spotidoctor's container uses a cookie instead and needs no grant (FACTS F3.5).
+    spotidoctor's container uses a cookie instead and needs no grant.
 
     Fix safety: unsafe (`fix --unsafe`). Revokes the grants and re-enables access control;
     local programs that relied on them (no cookie) lose access to the display. Never offered

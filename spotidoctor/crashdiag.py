@@ -11,7 +11,7 @@ after Spotify exits non-zero. The reasoning follows CRASHES §6:
    or one of the other known killers (fd exhaustion, sandbox, display, GPU, ...).
 3. For out-of-memory, the launch's settings (its recorded podman argv, rlimits and host
    facts, ``podman container inspect`` while the container exists, the live host) are
-   checked cause by cause in the order the ``size=`` value suggests (CRASHES §1.3, §2).
+   checked cause by cause in the order the ``size=`` value suggests.
    A cause the launcher can remove is a fix plan that changes spotidoctor's config, so the
    next launch uses it; host-level causes are manual, with exact commands.
 """
@@ -55,10 +55,10 @@ CHECK_ID = "crash.last-launch"
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
-PODMAN_DEFAULT_SHM = 64 * MiB  # podman's default --shm-size (FACTS F6.4)
-SHM_TOO_SMALL = 256 * MiB  # below this Spotify is at high risk (CRASHES §3.1)
+PODMAN_DEFAULT_SHM = 64 * MiB  # podman's default --shm-size
+SHM_TOO_SMALL = 256 * MiB  # below this Spotify is at high risk
 SHM_FIX = "2g"
-NOFILE_LOW = 1024  # Chromium failed at 64..128 in the reproductions (CRASHES §5)
+NOFILE_LOW = 1024  # Chromium failed at 64..128 in the reproductions
 NOFILE_RECOMMENDED = 4096
 NOFILE_FIX = 65536
 AS_NEEDED = 128 * GiB  # new Chromium needs more than 64 GiB of address space
@@ -438,7 +438,7 @@ def cef_argv(image: str) -> tuple[str, ...]:
 
 
 def image_cef(ctx: Context, image: str) -> tuple[CefFacts | None, SourceNote]:
-    """Chromium facts of the image's libcef.so (CRASHES §3.0), memoized per image."""
+    """Chromium facts of the image's libcef.so, memoized per image."""
     return ctx.memo.get(f"crash.cef:{image}", lambda: _image_cef(ctx, image))
 
 
@@ -880,7 +880,7 @@ def cause_memory_limit(s: Settings) -> Cause | None:
 # -- out-of-memory reasoning ---------------------------------------------------------------
 
 def read_size(size: int | None, shm_precursors: bool) -> tuple[str, tuple[str, ...]]:
-    """(bucket, notes) for the ``size=`` of the OOM line (CRASHES §1.3, §6 step 2)."""
+    """(bucket, notes) for the ``size=`` of the OOM line."""
     if size is None:
         return "unknown", ()
     if size >= 2 ** 31:
@@ -924,7 +924,7 @@ def no_cause(s: Settings, bucket: str, nxt: Config) -> Cause:
     if bucket == "shm" and "--disable-dev-shm-usage" not in nxt.spotify_args and not s.dev_shm_disabled:
         fixes = (_set_config("crash.disable-dev-shm-usage", "let Chromium keep shared memory in /tmp instead",
                              "spotify_args", (*nxt.spotify_args, "--disable-dev-shm-usage"), safe=False,
-                             notes=("Untested with Spotify (CRASHES §3.1).",)),)
+                             notes=("Untested with Spotify.",)),)
     return Cause("none-found", NO_CAUSE.format(summary=s.summary()), tuple(advice), fixes, Strength.POSSIBLE,
                  short=f"none of the known limits (/dev/shm {human(s.shm_bytes)})" if s.shm_bytes else
                  "none of the known limits")
@@ -1219,7 +1219,7 @@ def _sandbox(nxt: Config) -> Cause:
                       "sandbox)", "spotify_args", (*nxt.spotify_args, "--no-sandbox"), safe=False)
     return Cause("sandbox", "Chromium's sandbox needs user namespaces or a setuid helper that a rootless "
                  "container does not offer.", ("spotify_args = [\"--no-sandbox\"]: the container already "
-                                               "isolates Spotify (CRASHES §3.11).",),
+                                               "isolates Spotify.",),
                  () if settled else (fix,), settled=settled, short="Chromium's sandbox")
 
 

@@ -1,9 +1,9 @@
 """Chromium/CEF crash logs: line prefixes, the k8s-file wrapper, crash signatures, fast scans.
 
 Spotify is CEF, so its stderr carries Chromium log lines
-(``[MMDD/HHMMSS.micro:LEVEL:file(line)] message``, CRASHES §4.1) in several prefix shapes;
+(``[MMDD/HHMMSS.micro:LEVEL:file(line)] message``) in several prefix shapes;
 podman's k8s-file log driver wraps every line as ``TIMESTAMP stdout|stderr F|P message``
-(FACTS F6.5) and splits long lines into partial (``P``) records that have to be joined.
+ and splits long lines into partial (``P``) records that have to be joined.
 
 Everything here streams and is bounded: lines are capped at ``MAX_LINE`` characters, hits
 at ``MAX_HITS``, so memory stays flat however large a log is. ``scan_file`` is the fast
@@ -232,7 +232,7 @@ def parse_log_time(value: str) -> datetime | None:
         return None
 
 
-# -- signatures (CRASHES §4.4) ---------------------------------------------------------
+# -- signatures ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -654,7 +654,7 @@ def scan_file(fh: LogFile, size: int, *, max_bytes: int | None = None, deadline:
                             incomplete=plan.incomplete)
 
 
-# -- Chromium build facts from libcef.so (CRASHES §3.0) --------------------------------
+# -- Chromium build facts from libcef.so --------------------------------
 
 VERSION_PATTERN = r"[0-9]{2,3}\.0\.[0-9]{4}\.[0-9]{1,3}"
 _VERSION = re.compile(rb"(?<![0-9.])" + VERSION_PATTERN.encode() + rb"(?![0-9.])")

@@ -37,7 +37,7 @@ def pulse_cookie(paths: Paths) -> str:
 
 
 def pulse_cookie_copy(paths: Paths) -> str:
-    """A host-owned 0644 copy of the cookie, mounted read-only (FACTS F1.25)."""
+    """A host-owned 0644 copy of the cookie, mounted read-only."""
     return os.path.join(paths.runtime_dir, "pulse-cookie")
 
 

@@ -121,12 +121,12 @@ class PodmanInfo:
 
     @property
     def keep_groups_supported(self) -> bool:
-        """``--group-add keep-groups`` only works with crun; runc ignores it (FACTS F6.4)."""
+        """``--group-add keep-groups`` only works with crun; runc ignores it."""
         return self.oci_runtime == "crun"
 
     @property
     def pasta_supported(self) -> bool:
-        """``--network pasta`` arrived in podman 4.4.0 (FACTS F6.7)."""
+        """``--network pasta`` arrived in podman 4.4.0."""
         return self.at_least(4, 4)
 
     @property
@@ -265,7 +265,7 @@ def _read_map(ctx: Context, which: str) -> IdMap | str:
 
 
 def id_maps(ctx: Context) -> IdMaps:
-    """The live maps of podman's rootless user namespace (authoritative, FACTS F5.3)."""
+    """The live maps of podman's rootless user namespace (authoritative)."""
     def compute() -> IdMaps:
         uid_map = _read_map(ctx, "uid_map")
         if isinstance(uid_map, str):
@@ -282,7 +282,7 @@ def namespace_owner(profile: str, container_uid: int) -> tuple[int, int]:
     """The owner to give files *inside* ``podman unshare`` so the container user owns them.
 
     isolated: the container uid itself (1500:1500 becomes the subordinate id on the host);
-    keep-id: 0:0, which inside ``podman unshare`` is the host user (FACTS F4.10).
+    keep-id: 0:0, which inside ``podman unshare`` is the host user.
     """
     return (0, 0) if profile == "keep-id" else (container_uid, container_uid)
 

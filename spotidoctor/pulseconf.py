@@ -39,7 +39,7 @@ _TRUE = {"1", "y", "yes", "t", "true", "on"}
 _FALSE = {"0", "n", "no", "f", "false", "off"}
 
 
-# -- module arguments (FACTS F1.11) --------------------------------------------------------
+# -- module arguments --------------------------------------------------------
 
 def parse_module_args(text: str | None) -> dict[str, str]:
     """``socket="q socket" auth-cookie=x`` -> {"socket": "q socket", "auth-cookie": "x"}.
@@ -84,7 +84,7 @@ def parse_bool(value: str) -> bool | None:
     return None
 
 
-# -- path resolution (FACTS F1.1, F1.2) ----------------------------------------------------
+# -- path resolution ----------------------------------------------------
 
 def pulse_runtime_dir(env: Mapping[str, str]) -> str | None:
     """Where relative ``socket=`` values live: $PULSE_RUNTIME_PATH, else $XDG_RUNTIME_DIR/pulse.
@@ -147,7 +147,7 @@ def native_socket_config(args: Mapping[str, str], runtime_dir: str | None,
     )
 
 
-# -- default.pa (FACTS F1.19) ----------------------------------------------------------------
+# -- default.pa ----------------------------------------------------------------
 
 @dataclass(frozen=True)
 class PaLine:
@@ -273,7 +273,7 @@ def ensure_default_pa(text: str | None, args: Mapping[str, str], runtime_dir: st
     return PaEdit("\n".join(lines) + "\n", tuple(changes), tuple(notes))
 
 
-# -- PipeWire server.address (FACTS F2.3) ----------------------------------------------------
+# -- PipeWire server.address ----------------------------------------------------
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}=:,]|[^\s\[\]{}=:,"#]+|#[^\n]*|\s+')
 
@@ -358,7 +358,7 @@ def pipewire_drop_in_text(addresses: Sequence[str]) -> str:
             "}\n")
 
 
-# -- client.conf (FACTS F1.21, F1.23) -------------------------------------------------------
+# -- client.conf -------------------------------------------------------
 
 def client_conf_text(server: str | None = None, cookie_file: str | None = None) -> str:
     """The container's client config: never spawn a daemon, never try SHM across the boundary."""

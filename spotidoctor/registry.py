@@ -76,7 +76,12 @@ def _checks_of(obj: object) -> list[type[Check]]:
 
 def bundled() -> Iterator[tuple[str, object]]:
     package = importlib.import_module("spotidoctor.checks")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    order = list(getattr(package, "ORDER", ()))
+
+    def rank(info: pkgutil.ModuleInfo) -> tuple[int, str]:
+        return (order.index(info.name) if info.name in order else len(order), info.name)
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=rank):
         name = f"{package.__name__}.{info.name}"
         try:
             yield "bundled", importlib.import_module(name)

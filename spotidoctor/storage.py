@@ -1,15 +1,15 @@
 """Spotify's storage directory: guard rails, a fast ownership scan, and the chown step.
 
 - ``storage_refusal(ctx, path)``: why spotidoctor must not chown (or mount) ``path``, or None
-  (FACTS F5.5). The storage fixes AND the launcher use it, and ``UserNsChown`` asks again
+ . The storage fixes AND the launcher use it, and ``UserNsChown`` asks again
   at apply time, so a path swapped for a symlink in between is still refused.
 - ``scan_ownership(fs, root, owner)``: an iterative ``os.scandir`` walk with lstat
-  semantics that never follows symlinks (FACTS F5.4): the count of entries not owned by
+  semantics that never follows symlinks: the count of entries not owned by
   ``owner`` and the first few paths; ``stop_after`` ends it early when a verdict is enough.
 - ``scan_in_userns``: the same question, asked inside ``podman unshare`` for directories the
   user cannot list (the container user's 0700 directories).
 - ``UserNsChown``: ``podman unshare chown -R -P --no-dereference --preserve-root U:G -- /abs``
-  (FACTS F5.1), a USERNS step that re-checks the guards before it runs.
+ , a USERNS step that re-checks the guards before it runs.
 """
 from __future__ import annotations
 
@@ -352,7 +352,7 @@ def _split_ids(item: str) -> tuple[tuple[int, int], str]:
 # -- the chown step ---------------------------------------------------------------------------
 
 def chown_argv(path: str, owner: tuple[int, int]) -> tuple[str, ...]:
-    """The one safe chown form (FACTS F5.1): recursive, never following any symlink."""
+    """The one safe chown form: recursive, never following any symlink."""
     return ("podman", "unshare", "chown", "-R", "-P", "--no-dereference", "--preserve-root",
             f"{owner[0]}:{owner[1]}", "--", path)
 

@@ -1,6 +1,6 @@
 """Subordinate ids: /etc/subuid and /etc/subgid, ``getsubids``, uid_map/gid_map, the mapping.
 
-Pure functions over text (FACTS F4.1-F4.9), so the checks, the storage fixes and the
+Pure functions over text, so the checks, the storage fixes and the
 launcher agree on one answer to "which host id does container uid 1500 become?".
 
 - ``parse_subid_text``: ``NAME_OR_UID:START:COUNT`` lines; malformed lines are collected as

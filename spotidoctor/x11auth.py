@@ -1,7 +1,7 @@
 """X11 names and cookies: DISPLAY parsing, Xauthority reading, FamilyWild cookie files.
 
 Pure functions over strings and bytes (no python-xlib: it ignores FamilyWild entries and
-has no writer, FACTS F3.4). Parsers raise only ``ParseError``. Cookie bytes live in
+has no writer). Parsers raise only ``ParseError``. Cookie bytes live in
 ``XauthEntry.data``, which is kept out of ``repr`` so they cannot leak into messages.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ MAX_SCREEN_NUMBER = 255
 MAX_XAUTHORITY_BYTES = 1 << 20
 X11_SOCKET_DIR = "/tmp/.X11-unix"
 
-# python-xlib's grammar (FACTS F3.1), with bounded digit runs.
+# python-xlib's grammar, with bounded digit runs.
 _DISPLAY_RE = re.compile(
     r"(?:(?P<proto>tcp|unix)/)?(?P<host>[-:a-zA-Z0-9._]*):(?P<number>[0-9]{1,9})(?:\.(?P<screen>[0-9]{1,9}))?"
 )
@@ -187,7 +187,7 @@ def cookie_entries(entries: Sequence[XauthEntry], number: int,
 
 
 def wild_cookie_file(entries: Sequence[XauthEntry], number: int, hostname: str | None) -> bytes:
-    """A FamilyWild Xauthority for display ``number`` (FACTS F3.3, F3.4).
+    """A FamilyWild Xauthority for display ``number``.
 
     Byte-identical to ``xauth nlist :n | sed 's/^..../ffff/' | xauth -f F nmerge -``.
     ``ParseError`` when the display has no cookie to copy.

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["WriteWildCookie", "RevokeHostAccess", "CONTAINER_COOKIE_MODE", "wanted_cookie_file"]
 
 # Host-owned and world-readable: the container's uid 1500 is a subordinate uid on the host,
-# i.e. "other" (FACTS F3.4). The 0700 runtime dir keeps other host users out.
+# i.e. "other". The 0700 runtime dir keeps other host users out.
 CONTAINER_COOKIE_MODE = 0o644
 PRIVATE_DIR_MODE = 0o700
 

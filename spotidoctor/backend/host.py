@@ -96,7 +96,7 @@ def selinux_enforcing(ctx: Context) -> bool:
 
 def dri_access(ctx: Context) -> DriAccess:
     """Can the container use a GPU node? World-open nodes work with any runtime; nodes open
-    only through the video/render group need crun's ``keep-groups`` (FACTS F6.4)."""
+    only through the video/render group need crun's ``keep-groups``."""
     fs = ctx.probes.fs
     if not fs.is_dir(DRI_DIR):
         return DriAccess.ABSENT

@@ -1,4 +1,4 @@
-"""Resource limits podman inherits from the launcher (CRASHES §3.2).
+"""Resource limits podman inherits from the launcher.
 
 Rootless podman passes the launching shell's RLIMIT_AS (``ulimit -v``) into the container,
 and ``podman run --ulimit as=...`` is rejected, so the only place to lift it is here:

@@ -7,7 +7,7 @@ Read through the filesystem probe (so tests use a sysroot) and the context's env
 - the login user's full name (GECOS), home directories, host names (kernel, /etc/hostname,
   /etc/hosts aliases of it), machine ids.
 - Spotify account names from ``prefs`` (``autologin.username``), scrubbed even with
-  ``--no-redact`` because they belong to the credential lines (FACTS F7.2).
+  ``--no-redact`` because they belong to the credential lines.
 """
 from __future__ import annotations
 

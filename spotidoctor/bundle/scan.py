@@ -28,7 +28,7 @@ WINDOW = 16  # bytes; any leaked run of >= WINDOW + STRIDE - 1 bytes contains a 
 STRIDE = 8
 MIN_SECRET_BYTES = 4
 READ_LIMIT = 64 * 1024
-# prefs keys whose values are credentials or the account name (FACTS F7.2); other
+# prefs keys whose values are credentials or the account name; other
 # autologin values are looked for only when long enough not to be a common word.
 CREDENTIAL_KEYS = frozenset({"autologin.username", "autologin.canonical_username",
                              "autologin.saved_credentials", "autologin.blob"})

@@ -129,7 +129,7 @@ _RULES: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]],
 )
 
 
-# -- Spotify prefs (FACTS F7.2) ------------------------------------------------------------
+# -- Spotify prefs ------------------------------------------------------------
 
 _PREFS_LINE = re.compile(r"^[ \t]*(autologin\.[\w.-]+)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)
 
@@ -149,7 +149,7 @@ def sanitize_prefs(prefs_text: str) -> str:
     return scrub(prefs_text).text
 
 
-# -- Xauthority (FACTS F3.3, F3.4) ---------------------------------------------------------
+# -- Xauthority ---------------------------------------------------------
 
 @dataclass(frozen=True)
 class XauthEntry:

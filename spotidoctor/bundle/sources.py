@@ -27,7 +27,7 @@ ENV_NAMES = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE", "XDG_CURRENT_DESK
              "PULSE_CLIENTCONFIG", "PIPEWIRE_REMOTE", "PIPEWIRE_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS",
              "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINER_HOST", "CI")
 # pactl autospawns a daemon when none answers; the daemon binary comes from PULSE_BINARY
-# (FACTS F1.17 lists it among the env libpulse honours), so point it at a no-op.
+#, so point it at a no-op.
 NO_AUTOSPAWN = {"PULSE_BINARY": "/bin/false"}
 NO_COMMENTS = r"^\s*[^#;\s]"
 NATIVE_PROTOCOL = r"module-native-protocol"
@@ -278,7 +278,7 @@ def _spotify(spec: BundleSpec, ctx: Context, identity: Identity) -> None:
 
 
 def storage_text(ctx: Context) -> str:
-    """One level of the storage tree with owners and modes (FACTS F5.3): enough to see
+    """One level of the storage tree with owners and modes: enough to see
     who owns what, without file names from inside (the account directory names one)."""
     root = ctx.storage_dir
     lines = [f"{root}: {_lstat(ctx, root)}"]

@@ -1,6 +1,6 @@
 """Pulse probe: PulseAudio / pipewire-pulse through pulsectl (imported lazily).
 
-Owned by the pulse.* checks. The traps (FACTS F1.12-F1.17, F2.1) and what this does:
+Owned by the pulse.* checks. The traps and what this does:
 
 - ``pulsectl.Pulse()`` autospawns a daemon and waits without a timeout: we always build
   it with ``connect=False`` and connect with ``PA_CONTEXT_NOAUTOSPAWN`` and a deadline.
@@ -54,7 +54,7 @@ PA_ERR_ACCESS = 1
 PA_ERR_CONNECTIONREFUSED = 6
 PA_ERR_TIMEOUT = 8
 PA_ERR_INVALIDSERVER = 13
-# What libpulse reads from the environment while connecting (FACTS F1.17, F1.21, F1.22).
+# What libpulse reads from the environment while connecting.
 LIBPULSE_ENV = ("PULSE_SERVER", "PULSE_COOKIE", "PULSE_CLIENTCONFIG", "PULSE_RUNTIME_PATH",
                 "PULSE_STATE_PATH", "HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME")
 _ENV_LOCK = threading.Lock()
@@ -455,7 +455,7 @@ def _pactl_reason(stderr: str) -> str:
 
 
 def classify_pactl(returncode: int, stdout: str, stderr: str) -> ConnectResult:
-    """Turn ``pactl info`` output into an outcome (FACTS F1.9 has the strings)."""
+    """Turn ``pactl info`` output into an outcome."""
     if returncode == 0:
         name = next((line.split(":", 1)[1].strip() for line in stdout.splitlines()
                      if line.startswith("Server Name:")), "")

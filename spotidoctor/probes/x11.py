@@ -40,7 +40,7 @@ class SetupStatus(str, Enum):
 
 @dataclass(frozen=True)
 class Handshake:
-    """The outcome of the raw connection setup (FACTS F3.9)."""
+    """The outcome of the raw connection setup."""
 
     status: SetupStatus
     reason: str = ""  # the server's reason text, or the OS error
@@ -75,7 +75,7 @@ class ServerInfo:
 
     @property
     def xwayland(self) -> bool:
-        # Recent Xwayland advertises the XWAYLAND extension (FACTS F3.10).
+        # Recent Xwayland advertises the XWAYLAND extension.
         return "XWAYLAND" in self.extensions
 
 

@@ -695,7 +695,7 @@ def test_client_config_missing_then_fixed_then_idempotent(tmp_path: Path) -> Non
     pytest.param(None, COOKIE_BYTES, 0o600, 1600, f"{COPY} has mode 0600, must be 0644 (readable by the container "
                                                   "user)", id="mode-0600"),
     pytest.param(None, COOKIE_BYTES, 0o644, 101499, f"{COPY} belongs to uid 101499, not you: a container-owned copy "
-                                                    "mounted read-only is refused (FACTS F1.25)", id="container-owned"),
+                                                    "mounted read-only is refused", id="container-owned"),
 ])
 def test_client_config_problems(tmp_path: Path, conf: str | None, copy: bytes, mode: int, owner: int,
                                 problem: str) -> None:
