@@ -5,11 +5,16 @@ diagnoses right after Spotify exits non-zero); the log parser in ``spotidoctor.c
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from spotidoctor import crashdiag, crashlog
 from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message, Severity
 from spotidoctor.crashdiag import ContainerInfo, SourceNote, Verdict
 from spotidoctor.launchlog import LaunchRecord
 from spotidoctor.model import JSONValue
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 NO_RECORDS = "no launch recorded yet (`spotidoctor launch` keeps a record and a log of each)"
 
@@ -42,6 +47,12 @@ class LastLaunchCrash(Check):
     severity = Severity.ERROR
     timeout_s = 150.0  # log scan 30 s + podman inspect 15 s + libcef.so scan 60 s, with slack
     fix_availability = FixAvailability.SOMETIMES
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: the last launch's record (argv, limits, exit code)."""
+        from spotidoctor.bundle.sources import last_launch_evidence
+
+        last_launch_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         records = crashdiag.recent_records(ctx)

@@ -8,6 +8,7 @@ fix builds the image; an image spotidoctor did not build is explained, never ove
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message, Severity
 from spotidoctor.backend.build import build_fix
@@ -18,6 +19,9 @@ from spotidoctor.backend.recipe import (LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_S
 from spotidoctor.errors import UsageError
 from spotidoctor.fixes import Fix, SetConfig
 from spotidoctor.model import JSONValue
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 PASSWD_TIMEOUT_S = 20.0
 
@@ -73,6 +77,12 @@ class ImagePresent(Check):
     tags = frozenset({"launch"})
     timeout_s = 2 * PODMAN_TIMEOUT_S + 5
     fix_availability = FixAvailability.ALWAYS
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: the image's labels, ids and run config."""
+        from spotidoctor.bundle.sources import image_evidence
+
+        image_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         found = lookup_image(ctx)

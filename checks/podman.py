@@ -13,12 +13,17 @@ import re
 import stat as stat_mod
 from enum import Enum
 
+from typing import TYPE_CHECKING
+
 from spotidoctor import podmaninfo
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Instruction, Privilege, RunCommand, SetConfig, Step, WriteFile
 from spotidoctor.model import JSONValue
 from spotidoctor.podmaninfo import PodmanInfo
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 PROBE_TIMEOUT_S = 60.0
 PROBE_DIR_NAME = "podman-probe-rootfs"
@@ -129,6 +134,12 @@ class PodmanRootless(Check):
     requires = ("podman.installed",)
     tags = frozenset({"launch"})
     timeout_s = 75.0
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: podman/buildah versions, podman info, the unshare id maps, containers.conf."""
+        from spotidoctor.bundle.sources import podman_evidence
+
+        podman_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         if ctx.user.uid == 0:

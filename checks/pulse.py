@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Message
@@ -24,6 +24,9 @@ from spotidoctor.pulseconf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, 
     client_conf_text, ensure_default_pa, format_module_args, merged_addresses, native_socket_config, \
     parse_client_conf, parse_module_args, parse_server_addresses, pipewire_drop_in_text, read_default_pa, \
     resolve_socket
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 SERVER = "pulse.server"
 SOCKET = "pulse.container-socket"
@@ -371,6 +374,12 @@ class PulseServerReachable(Check):
     category = "audio"
     timeout_s = 15.0
     tags = frozenset({"launch"})
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: pactl info, native-protocol modules, socket/cookie states (never bytes), client configs."""
+        from spotidoctor.bundle.sources import pulse_evidence
+
+        pulse_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.fixes import MakeDirs, Privilege, RunCommand, Step
@@ -18,6 +20,9 @@ from spotidoctor.podmaninfo import namespace_owner
 from spotidoctor.storage import (SAMPLE_PATHS, STRANGER, OwnershipScan, StorageGuard, UserNsChown, WrongOwner,
                                  guard_for, refusals, scan_in_userns, scan_ownership)
 from spotidoctor.subids import IdMap, IdMapEntry
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 LOW_SPACE_BYTES = 2 << 30  # Spotify's cache alone grows to several GiB
 LOW_SPACE_FRACTION = 0.05
@@ -105,6 +110,12 @@ class StorageDirectory(Check):
     requires = ("userns.mapping",)
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.SOMETIMES
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: the storage tree one level deep and prefs without autologin.* lines."""
+        from spotidoctor.bundle.sources import spotify_evidence
+
+        spotify_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         root = ctx.storage_dir

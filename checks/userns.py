@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import struct
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 
 from spotidoctor import podmaninfo, subids
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message, MessageKind
@@ -20,6 +20,9 @@ from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Instruction, Privilege, RunCommand, Step
 from spotidoctor.model import JSONValue
 from spotidoctor.subids import IdMap, SubIdFile, SubIdRange
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 SUBUID = "/etc/subuid"
 SUBGID = "/etc/subgid"
@@ -255,6 +258,12 @@ class SubordinateIdRanges(Check):
     timeout_s = 20.0
     fix_availability = FixAvailability.SOMETIMES
 
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: this user's /etc/subuid and /etc/subgid lines."""
+        from spotidoctor.bundle.sources import subid_evidence
+
+        subid_evidence(spec, ctx)
+
     def run(self, ctx: Context) -> CheckResult:
         needed = ctx.config.container_uid
         both = (_ranges(ctx, UID_KIND), _ranges(ctx, GID_KIND))
@@ -486,6 +495,12 @@ class NewIdMapHelpers(Check):
     category = "system"
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.SOMETIMES
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: newuidmap/newgidmap modes and file capabilities."""
+        from spotidoctor.bundle.sources import newidmap_evidence
+
+        newidmap_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         problems: list[Message] = []

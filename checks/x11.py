@@ -7,7 +7,7 @@ so one root cause (no DISPLAY, a dead server, a bad cookie) is reported once.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, TYPE_CHECKING
 
 from spotidoctor import layout, x11auth
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
@@ -15,6 +15,9 @@ from spotidoctor.errors import ParseError, ProbeTimeout
 from spotidoctor.model import JSONValue, Severity
 from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, SetupStatus
 from spotidoctor.x11fixes import CONTAINER_COOKIE_MODE, RevokeHostAccess, WriteWildCookie, wanted_cookie_file
+
+if TYPE_CHECKING:
+    from spotidoctor.bundle.spec import BundleSpec
 
 CONNECT_TIMEOUT_S = 3.0
 COOKIE_FIX_ID = "x11.write-container-cookie"
@@ -74,6 +77,12 @@ class DisplaySet(Check):
     title = "DISPLAY names a local X display"
     category = "x11"
     tags = frozenset({"launch"})
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        """For bug reports: xdpyinfo (visuals dropped), the xhost listing, socket and cookie file states."""
+        from spotidoctor.bundle.sources import x11_evidence
+
+        x11_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         raw = ctx.env.get("DISPLAY", "")

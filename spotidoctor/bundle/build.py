@@ -63,7 +63,7 @@ def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str]
     with_results = dataclasses.replace(ctx, prior={r.check_id: r for r in results})
     specs, notes = check_specs(selection.checks, with_results, options.collect_timeout_s)
     collector = Collector(ctx, limits=options.limits)
-    items = collector.run([global_spec(ctx, ident, plugin_lines=plugin_lines(session.registry)), *specs])
+    items = collector.run([global_spec(ctx, plugin_lines=plugin_lines(session.registry)), *specs])
     items += collector.admit(notes)
     items += collector.admit(launch_logs(ctx, options.include_logs))
     return Bundle(results, items, ident, int(exit_code(results)))

@@ -230,8 +230,7 @@ class Collector:
 
     def _one(self, origin: str, item: object, forbidden: Forbidden, state: _State) -> list[Item]:
         # ``object``: a plugin may put anything into ``spec.items``.
-        prefix = "facts" if origin == GLOBAL_ORIGIN else f"facts/checks/{safe_name(origin)}"
-        name = f"{prefix}/{safe_name(str(getattr(item, 'name', 'item')))}"
+        name = f"{_prefix(origin, str(getattr(item, 'name', 'item')))}/{safe_name(str(getattr(item, 'name', 'item')))}"
         if isinstance(item, FileItem):
             return [self._file(origin, name, item.path, item.max_bytes, item.only_lines_matching,
                                item.transform, forbidden)]
@@ -403,3 +402,13 @@ def _unique(name: str, taken: set[str]) -> str:
         n += 1
     taken.add(candidate)
     return candidate
+
+
+def _prefix(origin: str, name: str) -> str:
+    """``facts/`` for the report's own items and for a check's items inside its own
+    namespace (``x11.display`` may write ``x11/...``); anything else goes below
+    ``facts/checks/<check id>/`` so two checks can never overwrite each other."""
+    namespace = origin.split(".", 1)[0]
+    if origin == GLOBAL_ORIGIN or (namespace and name.split("/", 1)[0] == namespace):
+        return "facts"
+    return f"facts/checks/{safe_name(origin)}"

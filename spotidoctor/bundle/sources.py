@@ -1,6 +1,8 @@
-"""The report's own collectors: a useful bundle even before (or without) any check's
-``collect()``. Declared as one ``BundleSpec``; small facts that need no command are
-computed here through the probes and added as text.
+"""What goes into a report. ``global_spec`` is the report's own part (versions, system,
+environment); the domain parts (``x11_evidence``, ``pulse_evidence``, ...) are declared by
+the checks' ``collect()`` methods, which call these functions, so a new check brings its
+own evidence without touching the report code. Small facts that need no command are
+computed through the probes and added as text.
 
 Every command has a timeout; ``pactl`` never autospawns a daemon; ``xhost`` is only
 listed, never changed; no cookie, Xauthority or prefs credential is read into the spec.
@@ -16,7 +18,7 @@ from typing import Callable, Sequence
 
 from spotidoctor import __version__, launchlog, layout
 from spotidoctor.api import Context
-from spotidoctor.bundle.identity import Identity
+from spotidoctor.bundle.identity import prefs_files
 from spotidoctor.bundle.secrets import autologin_values, is_secret_name, sanitize_prefs
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.probes.fs import StatInfo
@@ -64,16 +66,11 @@ def _listdir(ctx: Context, path: str) -> list[str]:
         return []
 
 
-def global_spec(ctx: Context, identity: Identity, *, plugin_lines: Sequence[str] = ()) -> BundleSpec:
+def global_spec(ctx: Context, *, plugin_lines: Sequence[str] = ()) -> BundleSpec:
     spec = BundleSpec(origin="spotidoctor")
     generated(spec, "spotidoctor.txt", lambda: spotidoctor_text(ctx, plugin_lines))
     _system(spec, ctx)
-    _podman(spec, ctx)
-    _pulse(spec, ctx)
-    _x11(spec, ctx)
     spec.add_env(*ENV_NAMES, *sorted(n for n in ctx.env if n.startswith("SPOTIDOCTOR_")), name="environment.txt")
-    _spotify(spec, ctx, identity)
-    _last_launch(spec, ctx)
     return spec
 
 
@@ -93,10 +90,18 @@ def _system(spec: BundleSpec, ctx: Context) -> None:
     generated(spec, "system/cgroup.txt", lambda: cgroup_text(ctx))
     generated(spec, "system/kernel-knobs.txt", lambda: knobs_text(ctx))
     generated(spec, "system/dev-shm.txt", lambda: dev_shm_text(ctx))
-    generated(spec, "userns/newidmap.txt", lambda: newidmap_text(ctx))
+
+
+# -- user namespaces ---------------------------------------------------------------------------
+
+def subid_evidence(spec: BundleSpec, ctx: Context) -> None:
     own = rf"^({re.escape(ctx.user.name)}|{ctx.user.uid}):"  # this user's lines only
     spec.add_file("/etc/subuid", "userns/subuid", only_lines_matching=own)
     spec.add_file("/etc/subgid", "userns/subgid", only_lines_matching=own)
+
+
+def newidmap_evidence(spec: BundleSpec, ctx: Context) -> None:
+    generated(spec, "userns/newidmap.txt", lambda: newidmap_text(ctx))
 
 
 def cgroup_mode(ctx: Context) -> str:
@@ -149,7 +154,7 @@ def newidmap_text(ctx: Context) -> str:
 
 # -- podman ------------------------------------------------------------------------------------
 
-def _podman(spec: BundleSpec, ctx: Context) -> None:
+def podman_evidence(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("podman", "version"), "podman/version.txt", timeout_s=20)
     spec.add_command(("buildah", "version"), "podman/buildah-version.txt", timeout_s=20)
     spec.add_command(("podman", "info", "--format", "json"), "podman/info.json", timeout_s=30,
@@ -161,6 +166,9 @@ def _podman(spec: BundleSpec, ctx: Context) -> None:
                       only_lines_matching=NO_COMMENTS, max_bytes=64 * 1024)
         spec.add_file(f"/etc/containers/{name}", f"podman/etc-{name}", only_lines_matching=NO_COMMENTS,
                       max_bytes=64 * 1024)
+
+
+def image_evidence(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("podman", "image", "inspect", ctx.config.image), "image/inspect.json", timeout_s=20,
                      max_bytes=256 * 1024, transform=image_summary)
 
@@ -193,7 +201,7 @@ def _env_entry(entry: str) -> str:
 
 # -- audio -------------------------------------------------------------------------------------
 
-def _pulse(spec: BundleSpec, ctx: Context) -> None:
+def pulse_evidence(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("pactl", "info"), "pulse/pactl-info.txt", timeout_s=5, env=NO_AUTOSPAWN)
     spec.add_command(("pactl", "list", "modules", "short"), "pulse/native-protocol-modules.txt", timeout_s=5,
                      env=NO_AUTOSPAWN, only_lines_matching=NATIVE_PROTOCOL)
@@ -239,7 +247,7 @@ def display_number(display: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _x11(spec: BundleSpec, ctx: Context) -> None:
+def x11_evidence(spec: BundleSpec, ctx: Context) -> None:
     spec.add_command(("xdpyinfo",), "x11/xdpyinfo.txt", timeout_s=5, only_lines_matching=XDPYINFO_KEEP,
                      max_bytes=64 * 1024)
     spec.add_command(("xhost",), "x11/xhost.txt", timeout_s=5)
@@ -263,18 +271,19 @@ def x11_files_text(ctx: Context) -> str:
 
 # -- Spotify storage ---------------------------------------------------------------------------
 
-def _spotify(spec: BundleSpec, ctx: Context, identity: Identity) -> None:
+def spotify_evidence(spec: BundleSpec, ctx: Context) -> None:
+    files = prefs_files(ctx)
     logged_in = False
-    for index, path in enumerate(identity.prefs_files):
+    for index, path in enumerate(files):
         try:
             logged_in |= bool(autologin_values(ctx.probes.fs.read_text(path, 256 * 1024)))
         except OSError:
             pass  # unreadable: the file item below says why
-        name = "spotify/prefs" if index == 0 else f"spotify/prefs-{index + 1}"  # never the account dir name
+        name = "storage/spotify-prefs" if index == 0 else f"storage/spotify-prefs-{index + 1}"  # never the account dir name
         spec.add_file(path, name, max_bytes=64 * 1024, transform=sanitize_prefs)
-    found = "yes" if logged_in else "no" if identity.prefs_files else "unknown (no prefs file yet)"
-    spec.add_text("spotify/login.txt", f"logged in: {found}\nprefs files: {len(identity.prefs_files)}\n")
-    generated(spec, "spotify/storage.txt", lambda: storage_text(ctx))
+    found = "yes" if logged_in else "no" if files else "unknown (no prefs file yet)"
+    spec.add_text("storage/spotify-login.txt", f"logged in: {found}\nprefs files: {len(files)}\n")
+    generated(spec, "storage/tree.txt", lambda: storage_text(ctx))
 
 
 def storage_text(ctx: Context) -> str:
@@ -295,13 +304,13 @@ def storage_text(ctx: Context) -> str:
 
 # -- the last launch ---------------------------------------------------------------------------
 
-def _last_launch(spec: BundleSpec, ctx: Context) -> None:
+def last_launch_evidence(spec: BundleSpec, ctx: Context) -> None:
     try:
         records = launchlog.records(ctx.probes.fs, ctx.paths.launches_dir)
     except OSError as exc:
-        spec.add_text("launch/last-launch.json", json.dumps({"last_launch": None, "error": str(exc)}) + "\n")
+        spec.add_text("crash/last-launch.json", json.dumps({"last_launch": None, "error": str(exc)}) + "\n")
         return
     if not records:
-        spec.add_text("launch/last-launch.json", json.dumps({"last_launch": None, "note": "no launch recorded"}) + "\n")
+        spec.add_text("crash/last-launch.json", json.dumps({"last_launch": None, "note": "no launch recorded"}) + "\n")
         return
-    spec.add_text("launch/last-launch.json", json.dumps(records[0].to_json(), indent=2, default=str) + "\n")
+    spec.add_text("crash/last-launch.json", json.dumps(records[0].to_json(), indent=2, default=str) + "\n")

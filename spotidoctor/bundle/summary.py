@@ -126,7 +126,7 @@ def image_labels(texts: Mapping[str, str]) -> str:
 
 def last_launch(texts: Mapping[str, str]) -> str:
     try:
-        data = json.loads(texts.get("facts/launch/last-launch.json", ""))
+        data = json.loads(texts.get("facts/crash/last-launch.json", ""))
     except ValueError:
         return UNKNOWN
     if not isinstance(data, dict) or not data.get("launch_id"):
@@ -179,7 +179,7 @@ def _host_facts(texts: Mapping[str, str]) -> list[tuple[str, str]]:
         ("X access control", lambda: x_access_control(texts)),
         ("image", lambda: image_labels(texts)),
         ("last launch", lambda: last_launch(texts)),
-        ("Spotify logged in", lambda: _field(texts.get("facts/spotify/login.txt"), "logged in") or UNKNOWN),
+        ("Spotify logged in", lambda: _field(texts.get("facts/storage/spotify-login.txt"), "logged in") or UNKNOWN),
     ]
     facts = []
     for label, compute in rows:

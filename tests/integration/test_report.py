@@ -197,7 +197,7 @@ def test_report_has_the_facts_and_none_of_the_canaries(setup: Setup) -> None:
     assert files["facts/x11/xhost.txt"].decode().startswith("access control enabled")
     assert "spotidoctor-standin" in files["facts/image/inspect.json"].decode()
     assert files["facts/userns/subuid"].decode().splitlines() == ["obfuscateduser0:100000:65536"]
-    assert json.loads(files["facts/launch/last-launch.json"])["argv"][4] == "MY_SERVICE_TOKEN=<withheld>"
+    assert json.loads(files["facts/crash/last-launch.json"])["argv"][4] == "MY_SERVICE_TOKEN=<withheld>"
     results = json.loads(files["results.json"])
     assert results["schema"] == 1 and results["command"] == "report"
     assert "crash.reportdev-canary" in {r["id"] for r in results["results"]}
@@ -220,7 +220,7 @@ def test_report_has_the_facts_and_none_of_the_canaries(setup: Setup) -> None:
     assert raw_prefs.startswith("# spotidoctor: 3 autologin.* line(s) withheld") and "storage.size=2048" in raw_prefs
     assert files[f"{base}/env.txt"].decode().endswith("MY_SERVICE_TOKEN is set; value withheld (the name looks secret)\n")
     assert files[f"{base}/who.txt"].decode() == "obfuscateduser0@host0 in /home/homedir0\n"
-    assert files["facts/spotify/login.txt"].decode().startswith("logged in: yes")
+    assert files["facts/storage/spotify-login.txt"].decode().startswith("logged in: yes")
     assert set(files) - {"summary.md", "results.json", "manifest.json", "redaction.json"} <= set(manifest)
 
     # -- the token map: outside the archive, private, and it correlates --------------------------

@@ -312,11 +312,41 @@ def test_admit_counts_outside_items_against_the_cap_and_names(tmp_path) -> None:
     assert admitted.entry.name == "facts/x-2.txt" and admitted.entry.status is ItemStatus.SKIPPED
 
 
+def all_specs(ctx):
+    """The report's own spec plus what every bundled check declares in ``collect()``."""
+    from spotidoctor.bundle.build import check_specs
+    from spotidoctor.registry import discover
+
+    specs, notes = check_specs(discover(plugins=False).checks, ctx, 5.0)
+    assert notes == []
+    return [global_spec(ctx), *specs]
+
+
+def test_checks_declare_their_own_evidence(tmp_path) -> None:
+    """The domain evidence comes from the checks' collect(), not from the report code."""
+    ctx = make_context(tmp_path)
+    own = {item.name for _, item in global_spec(ctx).items}
+    assert not any(name.startswith(("x11/", "pulse/", "podman/", "userns/", "storage/", "crash/"))
+                   for name in own)
+    from spotidoctor.bundle.build import check_specs
+    from spotidoctor.registry import discover
+
+    specs, _ = check_specs(discover(plugins=False).checks, ctx, 5.0)
+    declared = {spec.origin: {item.name for _, item in spec.items} for spec in specs}
+    assert "x11/xdpyinfo.txt" in declared["x11.display"]
+    assert "pulse/pactl-info.txt" in declared["pulse.server"]
+    assert "userns/subuid" in declared["userns.subid-ranges"]
+    assert "podman/info.json" in declared["podman.rootless"]
+    assert "image/inspect.json" in declared["image.present"]
+    assert "storage/spotify-login.txt" in declared["storage.dir"]
+    assert "crash/last-launch.json" in declared["crash.last-launch"]
+
+
 def test_global_collectors_survive_a_host_where_everything_is_missing(tmp_path) -> None:
     """No podman, no pulse, no X, no /etc files: facts and manifest entries, no exception."""
     runner = FakeCommandRunner(missing=("podman", "buildah", "pactl", "xdpyinfo", "xhost", "uname"))
     ctx = make_context(tmp_path, commands=runner, env={"DISPLAY": ":7"})
-    items = by_name(Collector(ctx).run([global_spec(ctx, Identity())]))
+    items = by_name(Collector(ctx).run(all_specs(ctx)))
     for name in ("facts/podman/version.txt", "facts/podman/info.json", "facts/pulse/pactl-info.txt",
                  "facts/x11/xdpyinfo.txt", "facts/x11/xhost.txt", "facts/image/inspect.json"):
         assert (items[name].entry.status, items[name].entry.reason) == (ItemStatus.SKIPPED, "command not found")
@@ -325,8 +355,8 @@ def test_global_collectors_survive_a_host_where_everything_is_missing(tmp_path) 
         "DISPLAY: :7\nsocket /tmp/.X11-unix/X7: missing\n"
         "container cookie file /run/user/1600/spotidoctor/Xauthority-7: missing\n"
         f"Xauthority {HOME}/.Xauthority: missing (contents never collected)\n/tmp/.X11-unix: missing\n")
-    assert items["facts/spotify/login.txt"].text == "logged in: unknown (no prefs file yet)\nprefs files: 0\n"
-    assert "no launch recorded" in (items["facts/launch/last-launch.json"].text or "")
+    assert items["facts/storage/spotify-login.txt"].text == "logged in: unknown (no prefs file yet)\nprefs files: 0\n"
+    assert "no launch recorded" in (items["facts/crash/last-launch.json"].text or "")
     assert ("pactl", "info") in runner.calls and runner.envs[runner.calls.index(("pactl", "info"))] == NO_AUTOSPAWN
 
 
@@ -336,12 +366,11 @@ def test_global_collectors_keep_only_this_users_subuid_lines_and_no_credentials(
              prefs: 'autologin.username="canary"\nautologin.saved_credentials="CANARYSECRET"\nstorage.size=2048\n'}
     ctx = make_context(tmp_path, files=files, commands=FakeCommandRunner(
         missing=("podman", "buildah", "pactl", "xdpyinfo", "xhost", "uname")))
-    identity = Identity(prefs_files=(prefs,))
-    items = by_name(Collector(ctx).run([global_spec(ctx, identity)]))
+    items = by_name(Collector(ctx).run(all_specs(ctx)))
     assert items["facts/userns/subuid"].text == "alice:165536:65536\n1600:300000:10\n"
-    assert items["facts/spotify/prefs"].text == (
+    assert items["facts/storage/spotify-prefs"].text == (
         "# spotidoctor: 2 autologin.* line(s) withheld (credentials)\nstorage.size=2048\n")
-    assert items["facts/spotify/login.txt"].text == "logged in: yes\nprefs files: 1\n"
+    assert items["facts/storage/spotify-login.txt"].text == "logged in: yes\nprefs files: 1\n"
 
 
 def test_image_summary_keeps_labels_and_withholds_secret_env() -> None:

@@ -26,6 +26,7 @@ from spotidoctor.bundle.summary import SummaryInput, host_facts, render
 from spotidoctor.cli import main
 from spotidoctor.commands import report as report_cmd
 from spotidoctor.model import CheckResult, Message, Severity, Status
+from spotidoctor.bundle.sources import pulse_evidence, spotify_evidence
 from spotidoctor.registry import Loaded, Registry
 from spotidoctor.session import Session
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
@@ -129,8 +130,8 @@ def test_host_facts_from_collected_outputs() -> None:
         "facts/x11/xhost.txt": "access control enabled, only authorized clients can connect\nSI:localuser:alice\n",
         "facts/image/inspect.json": json.dumps([{"Created": "2026-11-01T00:00:00Z",
                                                  "Labels": {"org.opencontainers.image.title": "spotidoctor-standin"}}]),
-        "facts/launch/last-launch.json": json.dumps({"launch_id": "20261129-1", "exit_code": 133, "image": "spotify_pod"}),
-        "facts/spotify/login.txt": "logged in: yes\n",
+        "facts/crash/last-launch.json": json.dumps({"launch_id": "20261129-1", "exit_code": 133, "image": "spotify_pod"}),
+        "facts/storage/spotify-login.txt": "logged in: yes\n",
     }
     facts = dict(host_facts(texts))
     assert facts["distribution"] == "Debian GNU/Linux 12 (bookworm)"
@@ -203,6 +204,20 @@ class FailingCheck(Check):
         own = ctx.prior.get(self.id)
         if own is not None and own.status is Status.FAIL:  # the report hands collect() every result
             spec.add_text("more-evidence.txt", "collected because the check failed\n")
+        pulse_evidence(spec, ctx)  # what the real pulse.server declares
+
+
+class StorageEvidence(Check):
+    """What it checks: nothing; declares what the real storage.dir declares."""
+
+    id = "storage.fake-dir"
+    title = "fake storage"
+
+    def run(self, ctx: Context) -> CheckResult:
+        return self.ok("fine")
+
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+        spotify_evidence(spec, ctx)
 
 
 class CrashVerdict(Check):
@@ -232,7 +247,8 @@ class BrokenCollect(Check):
         raise RuntimeError("boom")
 
 
-def fake_session(tmp_path: Path, checks: tuple[type[Check], ...] = (FailingCheck, CrashVerdict, BrokenCollect),
+def fake_session(tmp_path: Path, checks: tuple[type[Check], ...] = (FailingCheck, CrashVerdict, BrokenCollect,
+                                                                    StorageEvidence),
                  env_hostname: str = "testhost", **env: str) -> Session:
     prefs = f"{HOME}/.spotify/config/prefs"
     files = {"/etc/passwd": PASSWD, "/proc/sys/kernel/hostname": f"{env_hostname}\n", "/etc/hostname": "testhost\n",
@@ -276,7 +292,8 @@ def test_gather_and_assemble_redacted_members(tmp_path) -> None:
     assert set(members) - {"summary.md", "results.json", "manifest.json", "redaction.json"} <= set(by_name)
     results = json.loads(members["results.json"])
     assert results["schema"] == 1 and results["command"] == "report"
-    assert [r["id"] for r in results["results"]] == ["pulse.fake-socket", "crash.fake-verdict", "x11.broken-collect"]
+    assert [r["id"] for r in results["results"]] == ["pulse.fake-socket", "crash.fake-verdict", "x11.broken-collect",
+                                                     "storage.fake-dir"]
     assert results["results"][0]["summary"] == "socket missing in /home/homedir0/run"
     summary = members["summary.md"]
     assert "killed by SIGTRAP (133)" in summary.split("## Crash verdicts")[1].split("## Problems")[0]
@@ -379,7 +396,7 @@ def test_preview_writes_nothing(tmp_path, patched) -> None:
     assert not os.path.exists(session.ctx.probes.fs.host(default_map_path(session.ctx.paths.state_dir)))
     assert "nothing was written" in out and "facts/environment.txt" in out
     assert "user names:" in out and "host names:" in out and "withheld (credential value)" in out
-    assert "  facts/spotify/prefs  (" in out and "Token map (outside the archive): ~/.local/state/spotidoctor/" in out
+    assert "  facts/storage/spotify-prefs  (" in out and "Token map (outside the archive): ~/.local/state/spotidoctor/" in out
     assert "facts/checks/pulse.fake-socket/cookie: forbidden: the name looks like credential material" in out
     assert "alice" not in out and "testhost" not in out
 
