@@ -862,11 +862,15 @@ class SpotifyAudioApi(Check):
         # on the host (systemd's pipewire.socket makes it 0666; a hand-started pipewire uses the umask).
         foreign_ok = ctx.config.profile == "keep-id" or (st is not None and bool(st.perms & stat_mod.S_IWOTH))
         kind = kind_of(ctx)
-        if kind is ServerKind.PIPEWIRE and usable and foreign_ok:
+        if kind is ServerKind.PIPEWIRE and usable and foreign_ok and ctx.config.share_pipewire:
             return self.ok(f"PipeWire ({path})", Message.info(MSG_PW_GRAPH),
                            facts={"audio_api": "pipewire", "pipewire_socket": path})
         facts: dict[str, JSONValue] = {"audio_api": "pulseaudio", "pipewire_socket": None}
-        if kind is ServerKind.PULSEAUDIO and exists:
+        if kind is ServerKind.PIPEWIRE and usable and foreign_ok:
+            why = (f"{path} would work, but it is not shared: it exposes the whole PipeWire graph "
+                   "(cameras, screen casts, every application's streams), while the pulse socket carries "
+                   "audio only. Set share_pipewire = true in config.toml to share it anyway.")
+        elif kind is ServerKind.PULSEAUDIO and exists:
             why = f"{path} exists but PulseAudio plays the sound (PipeWire there has no audio devices)"
         elif kind is ServerKind.PULSEAUDIO:
             why = "the server is PulseAudio"

@@ -41,6 +41,7 @@ class Config:
     spotify_args: tuple[str, ...] = ()
     ulimits: tuple[str, ...] = ()  # passed as --ulimit, e.g. "nofile=65536:65536"
     lift_rlimit_as: bool = True  # raise the soft address-space limit to the hard one before podman
+    share_pipewire: bool = False  # mount pipewire-0: the whole PipeWire graph, not just audio
     image_max_age_days: int = 30
     keep_launch_logs: int = 10
     containerfile: str = ""  # empty: the bundled recipe
@@ -87,6 +88,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "spotify_args": ("a list of strings", _is_str_tuple),
     "ulimits": ("a list like ['nofile=65536:65536']", _is_ulimit_list),
     "lift_rlimit_as": ("true or false", lambda v: isinstance(v, bool)),
+    "share_pipewire": ("true or false", lambda v: isinstance(v, bool)),
     "image_max_age_days": ("a positive integer", lambda v: type(v) is int and v > 0),
     "keep_launch_logs": ("a positive integer", lambda v: type(v) is int and v > 0),
     "containerfile": ("a path string", lambda v: isinstance(v, str)),

@@ -344,6 +344,12 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
         f"{pipewire_0} has mode 0755: the container's uid 1500 (another uid on the host) cannot connect to it")
     pipewire_0.chmod(0o666)  # what systemd's pipewire.socket does
     output = run_checks(env, "pulse.output-api")["pulse.output-api"]
+    assert output.facts == {"audio_api": "pulseaudio", "pipewire_socket": None}  # not shared by default
+    assert "it is not shared: it exposes the whole PipeWire graph" in output.messages[0].text
+    config = Path(env["XDG_CONFIG_HOME"]) / "spotidoctor" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("share_pipewire = true\n")
+    output = run_checks(env, "pulse.output-api")["pulse.output-api"]
     assert output.facts == {"audio_api": "pipewire", "pipewire_socket": str(pipewire_0)}
     assert after["pulse.container-access"]["summary"] == (
         f"container uid 1500 connects to {socket} (PipeWire: no cookie involved)")

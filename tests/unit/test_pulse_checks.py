@@ -616,9 +616,16 @@ def test_leftovers_pipewire(tmp_path: Path) -> None:
 
 # -- pulse.output-api ---------------------------------------------------------------------------
 
+SHARE = {"share_pipewire": True}
+NOT_SHARED = (f"{RUN}/pipewire-0 would work, but it is not shared: it exposes the whole PipeWire graph (cameras, "
+              "screen casts, every application's streams), while the pulse socket carries audio only. Set "
+              "share_pipewire = true in config.toml to share it anyway.")
+
+
 @pytest.mark.parametrize("kind, mode, listening, profile, api, message", [
-    pytest.param("pipewire", 0o666, True, "isolated", "pipewire", MSG_PW_GRAPH, id="pipewire-systemd-socket"),
-    pytest.param("pipewire", 0o755, True, "keep-id", "pipewire", MSG_PW_GRAPH, id="pipewire-keep-id"),
+    pytest.param("pipewire", 0o666, True, ("isolated", SHARE), "pipewire", MSG_PW_GRAPH, id="pipewire-systemd-socket"),
+    pytest.param("pipewire", 0o666, True, "isolated", "pulseaudio", NOT_SHARED, id="pipewire-not-shared-by-default"),
+    pytest.param("pipewire", 0o755, True, ("keep-id", SHARE), "pipewire", MSG_PW_GRAPH, id="pipewire-keep-id"),
     pytest.param("pipewire", 0o755, True, "isolated", "pulseaudio",
                  f"{RUN}/pipewire-0 has mode 0755: the container's uid 1500 (another uid on the host) cannot "
                  "connect to it", id="pipewire-not-for-other-uids"),
@@ -631,14 +638,15 @@ def test_leftovers_pipewire(tmp_path: Path) -> None:
                  id="pa-with-pipewire-video"),
     pytest.param("pulseaudio", None, False, "isolated", "pulseaudio", "the server is PulseAudio", id="pa"),
 ])
-def test_output_api(tmp_path: Path, kind: str, mode: int | None, listening: bool, profile: str, api: str,
-                    message: str) -> None:
+def test_output_api(tmp_path: Path, kind: str, mode: int | None, listening: bool, profile: str | tuple[str, dict],
+                    api: str, message: str) -> None:
+    profile, extra = profile if isinstance(profile, tuple) else (profile, {})
     path = f"{RUN}/pipewire-0"
     pulse = FakePulse.pipewire() if kind == "pipewire" else FakePulse.pulseaudio()
     if listening:
         pulse.listening.add(path)
     ctx = context(tmp_path, pulse, sockets=(NATIVE, path) if mode is not None else (NATIVE,),
-                  config=Config(profile=profile))
+                  config=Config(profile=profile, **extra))
     if mode is not None:
         (root_of(ctx) / path.lstrip("/")).chmod(mode)
     result = run(ctx, "pulse.output-api")["pulse.output-api"]
@@ -649,7 +657,8 @@ def test_output_api(tmp_path: Path, kind: str, mode: int | None, listening: bool
 
 def test_output_api_honours_pipewire_runtime_dir(tmp_path: Path) -> None:
     pulse = FakePulse.pipewire(listening={"/srv/pw/pipewire-0"})
-    ctx = context(tmp_path, pulse, sockets=(NATIVE, "/srv/pw/pipewire-0"), env={"PIPEWIRE_RUNTIME_DIR": "/srv/pw"})
+    ctx = context(tmp_path, pulse, sockets=(NATIVE, "/srv/pw/pipewire-0"), env={"PIPEWIRE_RUNTIME_DIR": "/srv/pw"},
+                  config=Config(share_pipewire=True))
     (root_of(ctx) / "srv/pw/pipewire-0").chmod(0o666)
     assert run(ctx, "pulse.output-api")["pulse.output-api"].facts["pipewire_socket"] == "/srv/pw/pipewire-0"
 
