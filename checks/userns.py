@@ -264,6 +264,12 @@ class SubordinateIdRanges(Check):
 
         subid_evidence(spec, ctx)
 
+    def applies(self, ctx: Context) -> str | None:
+        if ctx.user.uid == 0:  # root's podman is rootful: it maps no subordinate ids
+            return ("running as root: subordinate ids matter for the user who runs Spotify; "
+                    "run spotidoctor as that user")
+        return None
+
     def run(self, ctx: Context) -> CheckResult:
         needed = ctx.config.container_uid
         both = (_ranges(ctx, UID_KIND), _ranges(ctx, GID_KIND))

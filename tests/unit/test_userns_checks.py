@@ -451,3 +451,14 @@ def test_unshare_runs_once_for_all_checks(tmp_path):
     run(ctx, "userns", "storage.ownership")
     assert calls(ctx).count(("podman", "unshare", "cat", "/proc/self/uid_map")) == 1
     assert calls(ctx).count(("podman", "unshare", "cat", "/proc/self/gid_map")) == 1
+
+
+def test_subid_ranges_do_not_advise_giving_root_subordinate_ids(tmp_path) -> None:
+    from spotidoctor.paths import UserInfo
+    from spotidoctor.runner import Runner, plan
+
+    ctx = make_context(tmp_path, user=UserInfo(0, 0, "root", "/root"), files={"/etc/subuid": "", "/etc/subgid": ""})
+    (result,) = Runner(ctx).run(plan(CHECKS, ["userns.subid-ranges"])).results
+    assert result.status is Status.SKIP
+    assert result.summary.startswith("running as root: subordinate ids matter for the user who runs Spotify")
+    assert result.fixes == ()
