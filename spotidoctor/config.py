@@ -16,6 +16,7 @@ from spotidoctor.errors import ConfigError
 
 if TYPE_CHECKING:
     from spotidoctor.fixes import StepEnv
+    from spotidoctor.probes.fs import RealFS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -123,6 +124,22 @@ def load(path: str) -> Config:
         return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return parse(raw, path)
+
+
+def reload(fs: RealFS, path: str, overrides: Mapping[str, object]) -> Config:
+    """config.toml as it is now (a fix may just have changed it), read through the fs probe,
+    with the command-line overrides applied again."""
+    try:
+        raw = fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return Config().with_overrides(**overrides)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return parse(raw, path).with_overrides(**overrides)
+
+
+def parse(raw: bytes, path: str) -> Config:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

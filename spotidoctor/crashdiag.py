@@ -21,14 +21,13 @@ import json
 import os
 import re
 import signal
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from spotidoctor import crashlog, launchlog
-from spotidoctor.config import Config, from_mapping
+from spotidoctor.config import Config, reload
 from spotidoctor.crashlog import CefFacts, Hit, ScanResult, Wrapper
 from spotidoctor.errors import ConfigError, ProbeUnavailable
 from spotidoctor.fixes import Fix, Instruction, SetConfig
@@ -460,25 +459,13 @@ def _image_cef(ctx: Context, image: str) -> tuple[CefFacts | None, SourceNote]:
 
 def next_launch_config(ctx: Context) -> Config:
     """The config the next launch will use: config.toml as it is now (a fix may just have
-    changed it; ``ctx.config`` was loaded before). An explicit ``--config`` file wins."""
-    if ctx.config.source not in (None, ctx.paths.config_file):
-        return ctx.config
-    text = ctx.probes.fs.read_text_or_none(ctx.paths.config_file)
-    if text is None:
+    changed it), flags still overriding it; the loaded one when the file is unreadable now."""
+    if not ctx.probes.fs.exists(ctx.paths.config_file):
         return ctx.config
     try:
-        return from_mapping(_toml(text), ctx.paths.config_file)
-    except (ValueError, ConfigError):
+        return reload(ctx.probes.fs, ctx.paths.config_file, ctx.config_overrides)
+    except ConfigError:
         return ctx.config
-
-
-def _toml(text: str) -> dict[str, object]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    data: dict[str, object] = tomllib.loads(text)
-    return data
 
 
 # -- settings: how a launch ran -----------------------------------------------------------

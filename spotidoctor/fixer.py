@@ -134,10 +134,10 @@ def affected(applied: Sequence[Applied]) -> list[str]:
 def refreshed(ctx: Context) -> Context:
     """The context after fixes: fresh shared probe answers (the system just changed) and
     config.toml read again (a fix may have changed it), flags still overriding it."""
-    from spotidoctor.config import load
+    from spotidoctor.config import reload
     from spotidoctor.memo import Memo
 
-    config = load(ctx.paths.config_file).with_overrides(**ctx.config_overrides)
+    config = reload(ctx.probes.fs, ctx.paths.config_file, ctx.config_overrides)
     return dataclasses.replace(ctx, memo=Memo(), config=config)
 
 

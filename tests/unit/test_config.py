@@ -57,3 +57,15 @@ def test_render_value_round_trips_through_toml(value: object, literal: str) -> N
     assert config.render_value(value) == literal
     parsed = config.tomllib.loads(f"k = {literal}")["k"]
     assert (tuple(parsed) if isinstance(parsed, list) else parsed) == value
+
+
+def test_refreshed_context_rereads_config_through_the_fs_probe_and_keeps_flags(tmp_path: Path) -> None:
+    import dataclasses
+
+    from spotidoctor.fixer import refreshed
+    from spotidoctor.testing import make_context
+
+    ctx = make_context(tmp_path, files={"/home/alice/.config/spotidoctor/config.toml": 'shm_size = "2g"\nimage = "x"\n'})
+    ctx = dataclasses.replace(ctx, config_overrides={"image": "from-flag"})
+    config = refreshed(ctx).config
+    assert (config.shm_size, config.image) == ("2g", "from-flag")
