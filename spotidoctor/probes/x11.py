@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
@@ -27,6 +28,9 @@ __all__ = ["X11Probe", "XlibProbe", "SetupStatus", "Handshake", "ServerInfo", "H
            "AccessControl", "DEFAULT_TIMEOUT_S"]
 
 DEFAULT_TIMEOUT_S = 3.0
+SETUP_CLOSED = "the server closed the connection during setup"
+RESET_RETRIES = 3
+RESET_PAUSE_S = 0.15
 T = TypeVar("T")
 
 
@@ -180,7 +184,7 @@ def read_setup_reply(sock: socket.socket) -> tuple[SetupStatus, str]:
     """Byte 0: 0 = Failed (reason follows), 1 = Success, 2 = Authenticate."""
     head = _recv_exactly(sock, 8)
     if len(head) < 8:
-        return SetupStatus.FAILED, "the server closed the connection during setup"
+        return SetupStatus.FAILED, SETUP_CLOSED
     code, reason_len = head[0], head[1]
     (extra_words,) = struct.unpack_from("<H", head, 6)
     body = _recv_exactly(sock, extra_words * 4)  # the whole reply: later requests follow it
@@ -314,6 +318,16 @@ class XlibProbe:
 
     def handshake(self, display: str, *, xauthority: str | None = None,
                   timeout: float = DEFAULT_TIMEOUT_S) -> Handshake:
+        # An X server without -noreset resets when its last client leaves; a connection that
+        # arrives during the reset is dropped. Try again briefly before calling it a failure.
+        for attempt in range(RESET_RETRIES + 1):
+            shake = self._handshake_once(display, xauthority, timeout)
+            if shake.reason != SETUP_CLOSED or attempt == RESET_RETRIES:
+                return shake
+            time.sleep(RESET_PAUSE_S)
+        raise AssertionError("unreachable")
+
+    def _handshake_once(self, display: str, xauthority: str | None, timeout: float) -> Handshake:
         name = self._display(display)
         auth_name, auth_data, path = self._auth(name.number, xauthority)
         offered = auth_name.decode("ascii", errors="replace")
@@ -330,6 +344,8 @@ class XlibProbe:
         except socket.timeout as exc:
             raise ProbeTimeout(f"X server {name.canonical} ({self._socket_path(name)}) accepted the connection "
                                f"but did not answer within {timeout:g}s") from exc
+        except (ConnectionResetError, BrokenPipeError):
+            return Handshake(SetupStatus.FAILED, SETUP_CLOSED, offered, path)
         except OSError as exc:
             raise ProbeUnavailable(f"cannot connect to {self._socket_path(name)}: {exc.strerror or exc}") from exc
         finally:
@@ -348,7 +364,15 @@ class XlibProbe:
             _install_auth_hook()
         except ImportError as exc:
             raise ProbeUnavailable(f"python-xlib is not installed: {exc}") from exc
-        return _run_bounded(f"unix/:{name.number}", (auth_name, auth_data), timeout, work)
+        try:
+            return _run_bounded(f"unix/:{name.number}", (auth_name, auth_data), timeout, work)
+        except ProbeTimeout:
+            raise
+        except ProbeUnavailable as exc:
+            if not _dropped(exc.__cause__):
+                raise
+            time.sleep(RESET_PAUSE_S)  # the server was resetting (see handshake): once more
+            return _run_bounded(f"unix/:{name.number}", (auth_name, auth_data), timeout, work)
 
     def server_info(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> ServerInfo:
         return self._with_display(display, timeout, _server_info)
@@ -412,6 +436,12 @@ def _run_bounded(dname: str, auth: tuple[bytes, bytes], timeout: float,
         raise ProbeUnavailable(f"X request failed: {type(outcome.error).__name__}: "
                                f"{outcome.error}") from outcome.error
     return outcome.value  # type: ignore[return-value]
+
+
+def _dropped(error: BaseException | None) -> bool:
+    """The server dropped the connection (python-xlib's ConnectionClosedError, or a reset)."""
+    return isinstance(error, (ConnectionResetError, BrokenPipeError)) or \
+        type(error).__name__ == "ConnectionClosedError"
 
 
 def _abort(sockets: list[socket.socket]) -> None:

@@ -30,7 +30,7 @@ def sock_dir() -> Iterator[Path]:
 
 
 class Scripted:
-    """Accepts one client, records what it sent, answers with ``respond(request) -> bytes``."""
+    """Accepts clients, records what the last one sent, answers each with ``respond``."""
 
     def __init__(self, path: Path, respond: Callable[[socket.socket, bytes], None]) -> None:
         self.received = b""
@@ -42,15 +42,18 @@ class Scripted:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        self._conns.append(conn)
-        head = _read(conn, 12)
-        _, _, _, name_len, data_len = struct.unpack("<cxHHHHxx", head)
-        self.received = head + _read(conn, _pad(name_len) + _pad(data_len))
-        self._respond(conn, self.received)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            head = _read(conn, 12)
+            if len(head) < 12:
+                continue
+            _, _, _, name_len, data_len = struct.unpack("<cxHHHHxx", head)
+            self.received = head + _read(conn, _pad(name_len) + _pad(data_len))
+            self._respond(conn, self.received)
 
     def close(self) -> None:
         for conn in self._conns:
@@ -155,6 +158,22 @@ def test_server_closing_early_is_a_failure(sock_dir: Path, serve) -> None:
     serve(9, lambda conn, _: conn.close())
     shake = probe(sock_dir).handshake(":9")
     assert shake.status is SetupStatus.FAILED and "closed the connection" in shake.reason
+
+
+def test_connection_dropped_during_a_server_reset_is_retried(sock_dir: Path, serve) -> None:
+    # A bare X server resets when its last client leaves and drops whoever connects meanwhile.
+    calls: list[int] = []
+
+    def drop_first(conn: socket.socket, request: bytes) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            conn.close()
+        else:
+            success(conn, request)
+
+    serve(12, drop_first)
+    assert probe(sock_dir).handshake(":12").status is SetupStatus.SUCCESS
+    assert len(calls) == 2
 
 
 def test_missing_socket(sock_dir: Path) -> None:
