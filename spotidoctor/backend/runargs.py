@@ -240,8 +240,8 @@ def _command(spec: RunSpec, host: HostFacts) -> list[Arg]:
     pairs += [(arg, "Spotify argument from the command line") for arg in spec.cli_spotify_args]
     chosen = any(a.startswith("--audio-api") for a in (*spec.config_spotify_args, *spec.cli_spotify_args))
     if not host.pipewire_socket and not chosen:
-        pairs.append((AUDIO_API_PULSE, "no usable pipewire-0 for the container: Spotify >= 1.2.86 would "
-                                       "try PipeWire and stay silent"))
+        pairs.append((AUDIO_API_PULSE, "pipewire-0 is not shared (share_pipewire) or not usable: Spotify "
+                                       ">= 1.2.86 would try PipeWire and stay silent"))
     return pairs
 
 
