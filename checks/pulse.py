@@ -341,8 +341,15 @@ def _unreachable_messages(ctx: Context, exc: PulseUnreachable) -> tuple[str, tup
         return ("the pulse server refused us: access denied", (Message.error(
             exc.reason, "PULSE_SERVER or PULSE_COOKIE may point at another user's server or a stale "
             "cookie; unset them and try `pactl info`."),))
+    if not ctx.env.get("XDG_RUNTIME_DIR") and not ctx.env.get("PULSE_SERVER"):
+        return ("cannot find the pulse server: XDG_RUNTIME_DIR is not set", (Message.error(
+            exc.reason, "libpulse finds the session's server through XDG_RUNTIME_DIR: run spotidoctor from a "
+            "terminal of your desktop session (not through sudo or su), or export "
+            "XDG_RUNTIME_DIR=/run/user/$(id -u)."),))
     if exc.outcome is not ConnectOutcome.REFUSED or path is None:
-        return (f"cannot reach the pulse server: {exc.reason}", (Message.error(exc.reason),))
+        return (f"cannot reach the pulse server: {exc.reason}", (Message.error(
+            exc.reason, "`pactl info` should show the same; is a PulseAudio or PipeWire server running for "
+            "this user?"),))
     fs = ctx.probes.fs
     if not fs.exists(path):
         return ("no pulse server is running", (Message.error(

@@ -790,3 +790,12 @@ def test_everything_passes_on_a_configured_pulseaudio_host(tmp_path: Path) -> No
     results = run(ctx)
     assert set(statuses(results).values()) == {"ok"}, results
     assert all(not r.fixes for r in results.values())
+
+
+def test_server_unreachable_without_a_runtime_dir_says_how_to_find_the_session(tmp_path: Path) -> None:
+    pulse = FakePulse.pulseaudio(error=PulseUnreachable("x: Connection refused", ConnectOutcome.REFUSED))
+    ctx = context(tmp_path, pulse)
+    ctx = dataclasses.replace(ctx, env={k: v for k, v in ctx.env.items() if k != "XDG_RUNTIME_DIR"})
+    result = run(ctx, "pulse.server")["pulse.server"]
+    assert result.summary == "cannot find the pulse server: XDG_RUNTIME_DIR is not set"
+    assert "export XDG_RUNTIME_DIR=/run/user/$(id -u)" in result.messages[0].advice[0]
