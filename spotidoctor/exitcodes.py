@@ -19,6 +19,7 @@ exit codes:
   1    at least one error-severity check failed or could not run
        (launch: Spotify's own exit code is returned instead once it ran)
   2    usage or configuration error
-  3    internal error (a crash log is written under $XDG_STATE_HOME/spotidoctor/)
+  3    internal error (a crash log is written under $XDG_STATE_HOME/spotidoctor/);
+       report: the leak scan found a secret in the bundle and deleted it
   4    another spotidoctor fix/launch is running (lock held)
   130  interrupted (Ctrl-C)"""
