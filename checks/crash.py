@@ -147,6 +147,10 @@ class LeftoverContainer(Check):
         if ctx.probes.cmd.which("podman") is None:
             return self.skip("podman is not installed")
         info, note = crashdiag.inspect_container(ctx, name)
+        if info is None and note.state in ("timeout", "error"):
+            # podman hung or answered garbage: "nothing left over" would be a guess.
+            return self.warn(f"cannot tell whether a container named {name} is left over: {note.text()}",
+                             facts={"container": None, "source": note.text()})
         if info is None:
             return self.ok(f"no container named {name} is left over", Message.info(note.text()),
                            facts={"container": None, "source": note.text()})

@@ -85,6 +85,9 @@ class PodmanInstalled(Check):
     title = "podman and buildah are installed"
     category = "container"
     tags = frozenset({"launch"})
+    # Both `--version` calls may run into their own timeout (a hung podman): the check must
+    # outlive them, so the result names the command that hung instead of "check timed out".
+    timeout_s = 2 * podmaninfo.VERSION_TIMEOUT_S + 5.0
     fix_availability = FixAvailability.SOMETIMES
 
     def run(self, ctx: Context) -> CheckResult:
