@@ -60,17 +60,41 @@ def save(fs: RealFS, record: LaunchRecord) -> None:
     fs.write_atomic(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600)
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# Field -> accepted JSON shape; a record is read only when every present field has it, so
+# a hand-edited or damaged launch.json never reaches the crash checks with wrong types.
+_SHAPES: dict[str, Any] = {
+    "launch_id": lambda v: isinstance(v, str), "started": _number, "argv": _strings,
+    "image": lambda v: isinstance(v, str), "container_name": lambda v: isinstance(v, str),
+    "profile": lambda v: isinstance(v, str), "shm_size": lambda v: isinstance(v, str),
+    "spotify_args": _strings, "rlimits": lambda v: isinstance(v, dict), "host": lambda v: isinstance(v, dict),
+    "ended": lambda v: v is None or _number(v),
+    "exit_code": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+}
+
+
 def load(fs: RealFS, directory: str) -> LaunchRecord | None:
     text = fs.read_text_or_none(os.path.join(directory, RECORD))
     if text is None:
         return None
     try:
         data = json.loads(text)
-        data["argv"] = tuple(data.get("argv", ()))
-        data["spotify_args"] = tuple(data.get("spotify_args", ()))
-        return LaunchRecord(directory=directory, **data)
-    except (ValueError, TypeError):
+    except ValueError:
         return None  # a damaged record is skipped, not fatal
+    if not isinstance(data, dict) or not {"launch_id", "started"} <= data.keys():
+        return None
+    if any(key not in _SHAPES or not _SHAPES[key](value) for key, value in data.items()):
+        return None
+    data["argv"] = tuple(data.get("argv", ()))
+    data["spotify_args"] = tuple(data.get("spotify_args", ()))
+    return LaunchRecord(directory=directory, **data)
 
 
 def records(fs: RealFS, launches_dir: str) -> list[LaunchRecord]:
