@@ -231,12 +231,21 @@ def load_fix(ctx: Context) -> Fix:
 def persist_pa_fix(ctx: Context, args: dict[str, str]) -> Fix | None:
     path = user_default_pa(ctx)
     try:
-        current = ctx.probes.fs.read_text_or_none(path)
+        raw: bytes | None = ctx.probes.fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raw = None
     except OSError:
         return None
+    current = None if raw is None else raw.decode("utf-8", errors="replace")
     edit = ensure_default_pa(current, args, runtime_dir(ctx))
     if not edit.changed:
         return None
+    if raw is not None and current is not None and current.encode() != raw:
+        # Rewriting would replace the bytes that are not UTF-8: leave the file to the user.
+        return Fix.manual(FIX_PERSIST_PA, "Configure the container socket persistently in your default.pa",
+                          Instruction(f"edit {path}", text=f"{path} is not UTF-8 text, so spotidoctor leaves it "
+                                      "alone; edit it yourself: " + "; ".join(edit.changes)),
+                          notes=edit.notes)
     step = WriteFile(f"{path}: " + "; ".join(edit.changes), path=path, content=edit.text, mode=0o644,
                      backup=True)
     return Fix.safe(FIX_PERSIST_PA, "Configure the container socket persistently in your default.pa", step,
