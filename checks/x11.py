@@ -35,6 +35,7 @@ NOT_A_SOCKET = "{path} exists but is not a socket"
 HUNG = "X server {display} is hung: it accepted the connection but did not answer within {timeout:g}s"
 REFUSED = "Connection refused: no X server listens on {path}"
 AUTH_NO_COOKIE = "Authorization required: no cookie for {display} in {xauthority}"
+AUTH_UNUSABLE = "Authorization required: cannot read a cookie from {xauthority}: {problem}"
 AUTH_BAD_COOKIE = "Authorization required: the X server rejected the cookie for {display} from {xauthority}"
 MIT_SHM_NOTE = ("MIT-SHM is present: Chromium-based clients may try X shared memory, which fails across "
                 "podman's private IPC namespace (BadAccess on X_ShmAttach); see `spotidoctor check crash`.")
@@ -220,6 +221,11 @@ class DisplayConnect(Check):
             return self.fail(REFUSED.format(path=path), Message.error(
                 f"{path} is left over from an X server that is gone ({shake.reason}).",
                 f"Start your session's X server, or use the DISPLAY of one that runs (`ls {x11auth.X11_SOCKET_DIR}`)."))
+        if shake.authorization_required and not shake.auth_name and shake.auth_problem:
+            return self.fail(AUTH_UNUSABLE.format(xauthority=xauthority, problem=shake.auth_problem), Message.error(
+                shake.reason, f"The X server wants the MIT-MAGIC-COOKIE-1 for {name.canonical} from that file: "
+                "log in again to have the display manager rewrite it, or set XAUTHORITY the way the session "
+                "does (e.g. /run/user/$UID/gdm/Xauthority)."))
         if shake.authorization_required and not shake.auth_name:
             return self.fail(AUTH_NO_COOKIE.format(display=name.canonical, xauthority=xauthority), Message.error(
                 shake.reason,

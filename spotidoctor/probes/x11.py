@@ -50,6 +50,7 @@ class Handshake:
     reason: str = ""  # the server's reason text, or the OS error
     auth_name: str = ""  # the protocol we offered ("" = no cookie found); never the data
     xauthority: str | None = None  # the file the cookie came from
+    auth_problem: str = ""  # why no cookie could be read from ``xauthority`` (unreadable, truncated)
 
     @property
     def ok(self) -> bool:
@@ -304,17 +305,22 @@ class XlibProbe:
             raise ProbeUnavailable(f"{display} is a TCP display; only local unix sockets are probed")
         return name
 
-    def _auth(self, number: int, xauthority: str | None) -> tuple[bytes, bytes, str | None]:
+    def _auth(self, number: int, xauthority: str | None) -> tuple[bytes, bytes, str | None, str]:
+        """(auth name, auth data, the file, why that file gave no cookie: "" when it was read)."""
         path = xauthority or x11auth.xauthority_path(self._env)
         if path is None:
-            return b"", b"", None
+            return b"", b"", None, ""
         try:
             with open(path, "rb") as fh:
                 entries = x11auth.parse_xauthority(fh.read(x11auth.MAX_XAUTHORITY_BYTES + 1))
-        except (OSError, ParseError):
-            return b"", b"", path
+        except FileNotFoundError:
+            return b"", b"", path, ""  # no file, no cookie: the plain "no cookie" case
+        except OSError as exc:
+            return b"", b"", path, exc.strerror or str(exc)
+        except ParseError as exc:
+            return b"", b"", path, str(exc)
         name, data = x11auth.best_auth(entries, number, _local_hostname())
-        return name, data, path
+        return name, data, path, ""
 
     def handshake(self, display: str, *, xauthority: str | None = None,
                   timeout: float = DEFAULT_TIMEOUT_S) -> Handshake:
@@ -329,7 +335,7 @@ class XlibProbe:
 
     def _handshake_once(self, display: str, xauthority: str | None, timeout: float) -> Handshake:
         name = self._display(display)
-        auth_name, auth_data, path = self._auth(name.number, xauthority)
+        auth_name, auth_data, path, problem = self._auth(name.number, xauthority)
         offered = auth_name.decode("ascii", errors="replace")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -350,7 +356,7 @@ class XlibProbe:
             raise ProbeUnavailable(f"cannot connect to {self._socket_path(name)}: {exc.strerror or exc}") from exc
         finally:
             sock.close()
-        return Handshake(status, reason, offered, path)
+        return Handshake(status, reason, offered, path, problem)
 
     def _with_display(self, display: str, timeout: float, work: Callable[[object], T]) -> T:
         """Pre-probe, then run ``work(Xlib Display)`` in a thread with a deadline."""
@@ -359,7 +365,7 @@ class XlibProbe:
             raise ProbeUnavailable(f"X server {display} refused the connection: "
                                    f"{shake.reason or shake.status.value}")
         name = self._display(display)
-        auth_name, auth_data, _ = self._auth(name.number, None)
+        auth_name, auth_data, _, _ = self._auth(name.number, None)
         try:
             _install_auth_hook()
         except ImportError as exc:
@@ -384,7 +390,7 @@ class XlibProbe:
                timeout: float = DEFAULT_TIMEOUT_S) -> AccessControl:
         # Raw requests: python-xlib's ChangeHosts refuses family 252 (LOCAL:).
         name = self._display(display)
-        auth_name, auth_data, _ = self._auth(name.number, None)
+        auth_name, auth_data, _, _ = self._auth(name.number, None)
         requests = [change_hosts_request(HOST_DELETE, h) for h in hosts]
         if enable_access_control:
             requests.append(SET_ACCESS_CONTROL_ENABLE)
