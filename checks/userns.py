@@ -71,11 +71,14 @@ def _read_proc_int(ctx: Context, path: str) -> int | None | str:
         return text.strip()[:40]
 
 
-def _read_subid_file(ctx: Context, path: str) -> SubIdFile:
+def _read_subid_file(ctx: Context, path: str) -> SubIdFile | str:
+    """The parsed file (empty when absent), or why it cannot be read (a str)."""
     try:
         data = ctx.probes.fs.read_bytes(path, limit=subids.MAX_FILE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return SubIdFile()
+    except OSError as exc:  # unreadable (mode 0600), a directory, an I/O error
+        return f"cannot read {path}: {exc.strerror or exc}"
     return subids.parse_subid_text(data)
 
 
@@ -195,6 +198,7 @@ class _Ranges:
     parsed: SubIdFile  # the whole file (other users too, malformed lines)
     source: str  # "getsubids" or the file path
     note: str | None = None  # why getsubids was not used, or how it disagreed with the file
+    unreadable: str | None = None  # why the file itself could not be read
 
 
 def _getsubids(ctx: Context, kind: _Kind) -> tuple[SubIdRange, ...] | str | None:
@@ -218,19 +222,21 @@ def _ranges(ctx: Context, kind: _Kind) -> _Ranges:
 
 
 def _read_ranges(ctx: Context, kind: _Kind) -> _Ranges:
-    parsed = _read_subid_file(ctx, kind.path)
+    read = _read_subid_file(ctx, kind.path)
+    unreadable = read if isinstance(read, str) else None
+    parsed = SubIdFile() if isinstance(read, str) else read
     from_file = parsed.for_user(ctx.user.name, ctx.user.uid)
     answer = _getsubids(ctx, kind)
     if answer is None:
-        return _Ranges(kind, from_file, parsed, kind.path)
+        return _Ranges(kind, from_file, parsed, kind.path, unreadable=unreadable)
     if isinstance(answer, str):
-        return _Ranges(kind, from_file, parsed, kind.path, answer)
+        return _Ranges(kind, from_file, parsed, kind.path, answer, unreadable)
     spans = [(r.start, r.count) for r in answer]
     note = None
     if spans != [(r.start, r.count) for r in from_file]:
         note = (f"getsubids reports {_spans(answer) or 'no range'} while {kind.path} says "
                 f"{_spans(from_file) or 'nothing'} for you (NSS `subid:` in /etc/nsswitch.conf?)")
-    return _Ranges(kind, answer, parsed, "getsubids", note)
+    return _Ranges(kind, answer, parsed, "getsubids", note, unreadable)
 
 
 def _spans(ranges: Sequence[SubIdRange]) -> str:
@@ -280,7 +286,7 @@ class SubordinateIdRanges(Check):
         fixes = (self._add_fix(ctx, both, short),) if short else ()
         if any(subids.total_count(r.mine) < needed for r in both):
             return self.fail(problems[0].text, *problems, *notes, facts=facts, fixes=fixes)
-        if problems or any(r.parsed.error_count for r in both):
+        if problems or any(r.parsed.error_count or r.parsed.truncated or r.unreadable for r in both):
             summary = (problems or [m for m in notes if m.kind is MessageKind.ERROR])[0].text
             return self.warn(summary, *problems, *notes, facts=facts, fixes=fixes)
         counts = ", ".join(f"{subids.total_count(r.mine)} sub{r.kind.name}s" for r in both)
@@ -300,8 +306,10 @@ class SubordinateIdRanges(Check):
         count = subids.total_count(r.mine)
         fmt = dict(user=ctx.user.name, kind=r.kind.name, count=count, needed=needed, path=r.kind.path)
         if not r.mine:
-            return [Message.error(NO_RANGE.format(**fmt),
-                                  f"Container uid {needed} cannot be mapped without one.")]
+            text = NO_RANGE.format(**fmt)
+            if r.unreadable:
+                text = f"{r.unreadable}, so no subordinate {r.kind.name} range for {ctx.user.name} can be found"
+            return [Message.error(text, f"Container uid {needed} cannot be mapped without one.")]
         if count < needed:
             return [Message.error(TOO_SMALL.format(**fmt), "`podman run --user 1500` would fail with "
                                   "`setgroups: invalid argument`.")]
@@ -312,6 +320,9 @@ class SubordinateIdRanges(Check):
     @staticmethod
     def _notes(r: _Ranges) -> list[Message]:
         notes = []
+        if r.unreadable:
+            notes.append(Message.error(r.unreadable, "It must be a regular file everyone can read "
+                                       f"(`ls -l {r.kind.path}`; normally -rw-r--r-- root): podman reads it as you."))
         if r.parsed.error_count:
             lines = [str(e) for e in r.parsed.errors[:10]]
             more = r.parsed.error_count - len(lines)
