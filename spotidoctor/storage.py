@@ -272,7 +272,54 @@ def scan_ownership(fs: RealFS, root: str, owner: tuple[int, int], *, stop_after:
 def _walk(fs: RealFS, host_root: str, device: int, tally: _Tally) -> bool:
     """Depth-first over ``host_root``; True when stopped early."""
     # A fake filesystem probe (tests) may override lstat; then ask it for every entry.
-    ask_probe = type(fs).lstat is not RealFS.lstat
+    if type(fs).lstat is not RealFS.lstat:
+        return _walk_probe(fs, host_root, device, tally)
+    return _walk_real(fs, host_root, device, tally)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _walk_real(fs: RealFS, host_root: str, device: int, tally: _Tally) -> bool:
+    # Each entry is lstat'ed relative to an fd of its directory (fstatat, as find does): the
+    # kernel then resolves one name instead of the whole path, which was most of the time on
+    # a big tree. O_NOFOLLOW: a directory swapped for a symlink meanwhile is not entered.
+    uid, gid = tally.owner
+    stack = [host_root]
+    checked = 0
+    try:
+        while stack:
+            directory = stack.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    names = [entry.name for entry in entries]
+                fd = os.open(directory, _DIR_FLAGS)
+            except OSError:
+                tally.unreadable.append(fs.unhost(directory))
+                continue
+            try:
+                for name in names:
+                    try:
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        continue  # vanished while we looked
+                    checked += 1
+                    if (st.st_uid != uid or st.st_gid != gid) and tally.bad(
+                            fs.unhost(os.path.join(directory, name)), st.st_uid, st.st_gid):
+                        return True
+                    if stat_mod.S_ISDIR(st.st_mode):
+                        if st.st_dev != device:
+                            tally.mounts.append(fs.unhost(os.path.join(directory, name)))
+                        else:
+                            stack.append(os.path.join(directory, name))
+            finally:
+                os.close(fd)
+        return False
+    finally:
+        tally.checked += checked
+
+
+def _walk_probe(fs: RealFS, host_root: str, device: int, tally: _Tally) -> bool:
     owner = tally.owner
     stack = [host_root]
     while stack:
@@ -285,21 +332,16 @@ def _walk(fs: RealFS, host_root: str, device: int, tally: _Tally) -> bool:
         with entries:
             for entry in entries:
                 try:
-                    if ask_probe:
-                        info = fs.lstat(fs.unhost(entry.path))
-                        if info is None:
-                            continue
-                        uid, gid, mode, dev = info.uid, info.gid, info.mode, info.dev
-                    else:
-                        st = entry.stat(follow_symlinks=False)
-                        uid, gid, mode, dev = st.st_uid, st.st_gid, st.st_mode, st.st_dev
+                    info = fs.lstat(fs.unhost(entry.path))
                 except OSError:
+                    info = None
+                if info is None:
                     continue  # vanished while we looked
                 tally.checked += 1
-                if (uid, gid) != owner and tally.bad(fs.unhost(entry.path), uid, gid):
+                if (info.uid, info.gid) != owner and tally.bad(fs.unhost(entry.path), info.uid, info.gid):
                     return True
-                if stat_mod.S_ISDIR(mode):
-                    if dev != device:
+                if info.is_dir:
+                    if info.dev != device:
                         tally.mounts.append(fs.unhost(entry.path))
                     else:
                         stack.append(entry.path)
