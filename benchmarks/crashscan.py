@@ -44,7 +44,12 @@ with open(path, "rb", buffering=0) as fh:
     scan = crashlog.scan_file(fh, os.path.getsize(path))
 elapsed = time.perf_counter() - started
 hit = scan.latest.get("oom_terminate")
-print(json.dumps({"seconds": elapsed, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+# VmHWM: this process's own peak since exec. ru_maxrss would also count the parent's memory
+# at fork time (Linux carries it across exec), i.e. whatever the benchmark itself held.
+with open("/proc/self/status") as status:
+    hwm = [int(line.split()[1]) for line in status if line.startswith("VmHWM:")]
+peak = hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": elapsed, "peak_rss_kib": peak,
                   "quote": hit.quote if hit else None, "counts": dict(scan.counts),
                   "fatal_lines": scan.fatal_lines, "lines_parsed": scan.lines}))
 """
