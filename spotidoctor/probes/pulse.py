@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -257,9 +258,36 @@ def _sink_name(name: object) -> str | None:
     return None if not text or text == "@DEFAULT_SINK@" else text
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _libpulse_soname() -> Iterator[None]:
+    """pulsectl loads ``CDLL(ctypes.util.find_library('libpulse') or 'libpulse.so.0')`` when it
+    is imported. On Linux that lookup runs ldconfig, then gcc with its linker, then ld, and
+    finds nothing (it looks for "liblibpulse"): five processes, about a tenth of a healthy
+    ``spotidoctor check``'s CPU, for the fallback it then uses anyway. Answer it directly."""
+    import ctypes.util
+
+    real = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        return "libpulse.so.0" if name == "libpulse" else real(name)
+
+    if "pulsectl" in sys.modules:  # loaded already: nothing to look up
+        yield
+        return
+    ctypes.util.find_library = find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = real
+
+
 def _pulsectl() -> Any:
     try:
-        import pulsectl
+        with _IMPORT_LOCK, _libpulse_soname():
+            import pulsectl
     except ImportError as exc:  # a broken install (libpulse.so.0 missing raises OSError below)
         raise ProbeUnavailable(f"pulsectl is not installed: {exc}") from None
     except OSError as exc:
