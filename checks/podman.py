@@ -138,6 +138,14 @@ class PodmanRootless(Check):
     tags = frozenset({"launch"})
     timeout_s = 75.0
 
+    @staticmethod
+    def prefetch(ctx: Context) -> None:
+        """The runner starts this when the run begins: `podman info` (podman's slowest query,
+        it asks dpkg/rpm about its helpers) then overlaps podman.installed; run() gets the
+        answer through ctx.memo. Never as root, like run()."""
+        if ctx.user.uid != 0:
+            podmaninfo.podman_info(ctx)
+
     def collect(self, spec: BundleSpec, ctx: Context) -> None:
         """For bug reports: podman/buildah versions, podman info, the unshare id maps, containers.conf."""
         from spotidoctor.bundle.sources import podman_evidence

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from spotidoctor.api import Check, Context
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable, UsageError
@@ -78,6 +78,7 @@ class Runner:
         done: queue.Queue[tuple[str, CheckResult, str | None]] = queue.Queue()
         running: dict[str, float] = {}  # id -> deadline
         pending = [c for c in order if c.id not in run_plan.ignored]
+        self._prefetch(pending)
 
         while pending or running:
             for check in list(pending):
@@ -117,6 +118,17 @@ class Runner:
         ordered = [results[c.id] for c in order if c.id in results]
         return RunReport(ordered, tracebacks, timed_out)
 
+    def _prefetch(self, checks: Sequence[type[Check]]) -> None:
+        """Start the slow probes planned checks declare (a ``prefetch(ctx)`` static method,
+        e.g. ``podman info``) at once, so they overlap the prerequisites instead of waiting
+        for them. Answers are shared through ``ctx.memo``; a failure is left for the check
+        itself to meet (the memo keeps no exceptions)."""
+        for check in checks:
+            hook = getattr(check, "prefetch", None)
+            if callable(hook):
+                threading.Thread(target=_quietly, args=(hook, self._ctx), daemon=True,
+                                 name=f"prefetch {check.id}").start()
+
     @staticmethod
     def _readiness(check: type[Check], results: dict[str, CheckResult],
                    ignored: frozenset[str]) -> tuple[bool, str | None]:
@@ -146,6 +158,13 @@ def _stamped(check: type[Check], result: CheckResult) -> CheckResult:
 
 def _by_id(checks: Sequence[type[Check]], check_id: str) -> type[Check]:
     return next(c for c in checks if c.id == check_id)
+
+
+def _quietly(hook: Callable[[Context], object], ctx: Context) -> None:
+    try:
+        hook(ctx)
+    except Exception:  # noqa: BLE001 - the check meets the same failure and reports it
+        pass
 
 
 def _run_one(check_cls: type[Check], ctx: Context,
