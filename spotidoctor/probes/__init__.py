@@ -5,14 +5,27 @@ interfaces, so one check runs against both.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from spotidoctor.probes.command import CommandRunner, Completed, SubprocessRunner
 from spotidoctor.probes.fs import RealFS, StatInfo
 from spotidoctor.probes.procs import ProcessProbe, PsutilProcesses
-from spotidoctor.probes.pulse import PulseProbe
-from spotidoctor.probes.x11 import X11Probe
+
+if TYPE_CHECKING:
+    from spotidoctor.probes.pulse import PulseProbe
+    from spotidoctor.probes.x11 import X11Probe
+
+# Loaded when first asked for: a script that needs only the fs probe (the storage scan)
+# starts without the X11 and pulse modules (~10 ms).
+_LAZY = {"X11Probe": "spotidoctor.probes.x11", "PulseProbe": "spotidoctor.probes.pulse"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Probes", "CommandRunner", "Completed", "RealFS", "StatInfo", "X11Probe", "PulseProbe",
            "ProcessProbe"]
