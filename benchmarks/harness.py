@@ -172,7 +172,8 @@ class Figure:
     ours_s: float | None = None
     baseline_s: float | None = None
     ratio: float | None = None
-    passed: bool | None = None  # None: not measured
+    passed: bool | None = None  # None: not measured (or informational)
+    informational: bool = False  # context for another figure; no target of its own
     unit: str = "s"
     runs: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
@@ -180,6 +181,8 @@ class Figure:
 
     @property
     def verdict(self) -> str:
+        if self.informational and self.ours_s is not None:
+            return "info"
         return {True: "pass", False: "MISS", None: "not measured"}[self.passed]
 
     def to_json(self) -> dict[str, object]:

@@ -88,7 +88,7 @@ def reexec_as_test_user(script: str, argv: Sequence[str], json_path: str | None,
     env = {"HOME": entry.pw_dir, "USER": user, "LOGNAME": user, "PATH": "/usr/local/bin:/usr/bin:/bin",
            "XDG_RUNTIME_DIR": f"/run/user/{entry.pw_uid}", "LANG": "C.UTF-8", "CI": os.environ.get("CI", "")}
     python = python or sys.executable
-    why = _user_can_run(python, entry.pw_uid, entry.pw_gid, env, entry.pw_dir, str(repo / "benchmarks" / "run.py"))
+    why = _user_can_run(python, entry.pw_uid, entry.pw_gid, env, "/", str(repo / "benchmarks" / "run.py"))
     if why:
         raise SystemExit(f"the test user {user} cannot run {python} with spotidoctor and its test extras "
                          f"importable ({why}). Create the user's copy first (`.ci/test-as-user --copy bench "
@@ -107,7 +107,7 @@ def reexec_as_test_user(script: str, argv: Sequence[str], json_path: str | None,
     print(f"benchmarks: running as {user} (uid {entry.pw_uid}); root only drops the page cache", flush=True)
     proc = subprocess.Popen(["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups", "--",
                              python, str(repo / "benchmarks" / "run.py"), *child_argv],
-                            env=env, cwd=entry.pw_dir, pass_fds=(request_w, answer_r))
+                            env=env, cwd="/", pass_fds=(request_w, answer_r))
     os.close(request_w)
     os.close(answer_r)
     try:

@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,76 @@ def figure_check_healthy(s: Settings, healthy: object, spotidoctor: list[str]) -
     return fig
 
 
+RECORD = """
+import json, sys
+from spotidoctor.probes import command
+from spotidoctor.cli import main
+calls = []
+real_run = command.SubprocessRunner.run
+def run(self, argv, **kw):
+    calls.append({"argv": list(argv), "env": dict(kw.get("env") or {}), "input": kw.get("input")})
+    return real_run(self, argv, **kw)
+command.SubprocessRunner.run = run
+try:
+    main(["check"])
+finally:
+    with open(sys.argv[1], "w") as fh:
+        json.dump(calls, fh)
+"""
+
+
+def all_by_hand_script(healthy: object, workdir: Path) -> tuple[Path, int]:
+    """A shell script running every external command one ``spotidoctor check`` runs, one after
+    another (recorded from a real run), plus by-hand stand-ins for what it asks in-process:
+    the X server (xdpyinfo, xhost), the pulse servers (pactl, also through the container
+    socket), the storage (find) and the last launch log (grep)."""
+    from environment import Healthy
+
+    assert isinstance(healthy, Healthy)
+    record = workdir / "commands.json"
+    done = subprocess.run([sys.executable, "-c", RECORD, str(record)], env=healthy.env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=600)
+    if not record.exists():
+        raise RuntimeError(f"recording the commands of `spotidoctor check` failed: {done.stderr[-2000:]}")
+    calls = json.loads(record.read_text())
+    lines = ["#!/bin/sh", "# every command `spotidoctor check` ran, one after another"]
+    for call in calls:
+        env = [f"{k}={v}" for k, v in call["env"].items()]
+        stdin = "/dev/null" if call["input"] is None else shlex.quote(str(workdir / f"input{len(lines)}"))
+        if call["input"] is not None:
+            (workdir / f"input{len(lines)}").write_text(call["input"])
+        lines.append(" ".join(shlex.quote(a) for a in ["env", *env, *call["argv"]]) + f" >/dev/null 2>&1 <{stdin}")
+    socket = Path(healthy.env["XDG_RUNTIME_DIR"]) / "pulse" / "pulse-socket"
+    uid, gid = healthy.owner
+    lines += ["# what spotidoctor asks in-process", "xdpyinfo >/dev/null 2>&1", "xhost >/dev/null 2>&1",
+              "pactl info >/dev/null 2>&1", "pactl list modules short >/dev/null 2>&1",
+              f"pactl -s {shlex.quote(str(socket))} info >/dev/null 2>&1",
+              f"find {shlex.quote(str(healthy.storage / 'config'))} {shlex.quote(str(healthy.storage / 'cache'))} "
+              f"\\( ! -uid {uid} -o ! -gid {gid} \\) -print >/dev/null",
+              f"grep -F 'FATAL:' {shlex.quote(str(healthy.last_log))} >/dev/null", "exit 0"]
+    script = workdir / "all_by_hand.sh"
+    script.write_text("\n".join(lines) + "\n")
+    return script, len(calls)
+
+
+def figure_check_all_by_hand(s: Settings, healthy: object, spotidoctor: list[str], workdir: Path) -> Figure:
+    from environment import Healthy
+
+    assert isinstance(healthy, Healthy)
+    script, count = all_by_hand_script(healthy, workdir)
+    fig = Figure("check-all-by-hand", "`spotidoctor check`, healthy (context for check-healthy)",
+                 f"all its work by hand: its {count} commands in a row + X/pulse/find/grep", "informational",
+                 informational=True)
+    pair = interleaved(lambda: _ok(run_process([*spotidoctor, "check"], env=healthy.env), fig),
+                       lambda: _ok(run_process(["sh", str(script)], env=healthy.env), fig),
+                       repeat=s.repeat, warmup=s.warmup)
+    ratio_figure(fig, pair, 1.0)
+    fig.passed = None
+    fig.notes.append("the same checks done by hand, sequentially: what the runner's concurrency saves "
+                     f"(script: {count} recorded commands; by_hand.sh types only 8 of the probes)")
+    return fig
+
+
 def figure_hung(s: Settings, healthy: object, spotidoctor: list[str]) -> Figure:
     from environment import Healthy
     from spotidoctor.probes import pulse as pulse_probe
@@ -232,15 +303,16 @@ def figure_hung(s: Settings, healthy: object, spotidoctor: list[str]) -> Figure:
     hung_x = servers.hung_unix_server(Path(f"/tmp/.X11-unix/X{number}"))
     hung_pulse = servers.hung_unix_server(healthy.root / "hung-pulse")
     env = {**healthy.env, "DISPLAY": f":{number}", "PULSE_SERVER": f"unix:{healthy.root / 'hung-pulse'}"}
+    marker = f"XDG_RUNTIME_DIR={healthy.env['XDG_RUNTIME_DIR']}"
     runs: list[Run] = []
     strays: list[str] = []
     verdicts: dict[str, str] = {}
     try:
         for i in range(s.warmup + s.hung_repeat):
-            before = user_processes()
+            before = user_processes(marker)
             run = run_process([*spotidoctor, "check", "--json"], env=env, capture=True, timeout=120)
             time.sleep(0.5)  # give anything left behind the time to show up
-            strays += [f"{pid}: {cmd}" for pid, cmd in user_processes().items() if pid not in before]
+            strays += [f"{pid}: {cmd}" for pid, cmd in user_processes(marker).items() if pid not in before]
             if i >= s.warmup:
                 runs.append(run)
             verdicts = _hung_verdicts(run)
@@ -267,16 +339,22 @@ def _hung_verdicts(run: Run) -> dict[str, str]:
     return {r["id"]: f"{r['status']}: {r['summary']}" for r in results if r["id"] in ("x11.connect", "pulse.server")}
 
 
-def user_processes() -> dict[int, str]:
-    """This uid's processes (pid -> command line), except this benchmark itself."""
+def user_processes(marker: str) -> dict[int, str]:
+    """This uid's processes (pid -> command line) whose environment holds ``marker`` (the private
+    runtime dir: everything spotidoctor starts inherits it), except this benchmark itself.
+    Other users' and other sessions' processes of the same uid never count."""
     found = {}
     me = os.getpid()
+    needle = marker.encode()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         try:
             if os.stat(entry.path).st_uid != os.getuid():
                 continue
+            with open(f"{entry.path}/environ", "rb") as fh:
+                if needle not in fh.read().split(b"\0"):
+                    continue
             with open(f"{entry.path}/cmdline", "rb") as fh:
                 found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
@@ -405,9 +483,12 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     say(f"spotidoctor benchmarks{' (quick)' if s.quick else ''}: {info['cpu']}, {info['cores']} cores, "
         f"{info['memory_gib']} GiB, Linux {info['kernel']}, Python {info['python']}, {info['podman']}")
-    notes = [NETWORK_NOTE]
+    notes = [NETWORK_NOTE] if groups & {"check", "hung", "storage"} else []
     figures: list[Figure] = []
     root = Path(tempfile.mkdtemp(prefix="spotidoctor-bench-", dir=args.dir))
+    # `python -c` puts the working directory first on sys.path: a `spotidoctor` directory there
+    # (a checkout in $HOME) would shadow the installed package. Work from an empty one.
+    os.chdir(root)
     try:
         if "startup" in groups:
             say("startup: spotidoctor --version / --help vs python -c pass")
@@ -422,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "check" in groups:
                     say("check-healthy: spotidoctor check vs by_hand.sh")
                     figures.append(figure_check_healthy(s, healthy, spotidoctor))
+                    say("check-all-by-hand: spotidoctor check vs every command it runs, in a row")
+                    figures.append(figure_check_all_by_hand(s, healthy, spotidoctor, root))
                 if "hung" in groups:
                     say("check-hung: spotidoctor check with hung X and pulse servers")
                     figures.append(figure_hung(s, healthy, spotidoctor))
@@ -429,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                     say("storage: ownership verdict vs find (warm, then cold)")
                     figures += figure_storage(s, healthy, dropper)
     finally:
+        os.chdir("/")
         shutil.rmtree(root, ignore_errors=True)
     report = {"schema": 1, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "machine": info, "python": info["python"], "podman": info["podman"], "settings": asdict(s),
