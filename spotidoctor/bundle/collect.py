@@ -188,6 +188,7 @@ class _State:
     total: int = 0
     names: set[str] = field(default_factory=set)
     command_cache: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], Completed] = field(default_factory=dict)
+    hung: set[str] = field(default_factory=set)  # programs that timed out once: not asked again
 
 
 class Collector:
@@ -322,6 +323,9 @@ class Collector:
             return Item(replace(entry, reason=refusal))
         if self._clock() - state.started > self.limits.time_budget_s:
             return Item(replace(entry, reason=f"time budget of {self.limits.time_budget_s:g}s for commands used up"))
+        program = os.path.basename(item.argv[0])
+        if program in state.hung:  # a hung podman would otherwise cost every podman item its timeout
+            return Item(replace(entry, reason=f"an earlier {program} command timed out (hung)"))
         timeout = max(0.1, min(item.timeout_s, self.limits.max_timeout_s))
         key = (item.argv, item.env)
         started = self._clock()
@@ -337,6 +341,7 @@ class Collector:
             return Item(replace(entry, reason=NOT_FOUND_REASON, returncode=done.returncode, duration_s=duration))
         status, reason = ItemStatus.COLLECTED, ""
         if done.timed_out:
+            state.hung.add(program)
             status, reason = ItemStatus.TIMED_OUT, f"timed out after {timeout:g}s; partial output kept"
         elif done.returncode != 0:
             status, reason = ItemStatus.FAILED, f"exit status {done.returncode}"

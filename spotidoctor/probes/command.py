@@ -3,7 +3,9 @@
 argv lists only (never a shell), a timeout on every call, the whole process group killed
 on timeout, and a registry of live children so that an interrupted or timed-out run can
 kill what it started ("no stray processes"). A missing executable is returncode 127, not
-an exception, so checks handle it like any other failure.
+an exception, so checks handle it like any other failure. A program whose ``--version``
+timed out is hung: later calls to it in the same run are not made and end as timed out at
+once, so a hung podman costs one timeout per concurrent question, not one per call.
 """
 from __future__ import annotations
 
@@ -95,6 +97,9 @@ class SubprocessRunner:
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._live: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
+        # Programs whose `PROGRAM --version` timed out: hung (a hung podman). Asking them
+        # anything else would wait for each call's own timeout, one after the other.
+        self._hung: dict[str, float] = {}
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         merged = dict(self._base_env)
@@ -117,6 +122,16 @@ class SubprocessRunner:
             self._live.add(proc)
         return proc
 
+    def _skip_hung(self, argv: tuple[str, ...]) -> Completed | None:
+        """A call to a program known to hang is not made: it is reported like the timeout it
+        would end in (after as long as ``--version`` waited)."""
+        program = os.path.basename(argv[0]) if argv else ""
+        with self._lock:
+            waited = self._hung.get(program)
+        if waited is None:
+            return None
+        return Completed(argv, RC_TIMEOUT, "", f"not run: `{program} --version` did not answer", True, waited)
+
     def _forget(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._live.discard(proc)
@@ -131,6 +146,9 @@ class SubprocessRunner:
         cwd: str | None = None,
     ) -> Completed:
         argv_t = tuple(argv)
+        skipped = self._skip_hung(argv_t)
+        if skipped is not None:
+            return skipped
         started = time.monotonic()
         proc = self._spawn(argv_t, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                            stderr=subprocess.PIPE, env=self._env(env), cwd=cwd)
@@ -143,8 +161,11 @@ class SubprocessRunner:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             out, err = proc.communicate()
-            return Completed(argv_t, RC_TIMEOUT, _decode(out), _decode(err), True,
-                             time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            if argv_t[1:] == ("--version",):
+                with self._lock:
+                    self._hung[os.path.basename(argv_t[0])] = elapsed
+            return Completed(argv_t, RC_TIMEOUT, _decode(out), _decode(err), True, elapsed)
         finally:
             self._forget(proc)
 
@@ -158,6 +179,9 @@ class SubprocessRunner:
         cwd: str | None = None,
     ) -> Completed:
         argv_t = tuple(argv)
+        skipped = self._skip_hung(argv_t)
+        if skipped is not None:
+            return skipped
         started = time.monotonic()
         proc = self._spawn(argv_t, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                            env=self._env(env), cwd=cwd)
