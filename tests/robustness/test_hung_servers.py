@@ -229,3 +229,23 @@ def test_the_stray_detector_sees_a_process_left_behind(box: Sandbox) -> None:
         left.kill()
         left.wait(10)
     assert box.strays() == []
+
+
+def test_a_program_whose_version_hangs_is_not_asked_again(tmp_path: Path) -> None:
+    """What keeps a hung podman to one timeout per concurrent question (SubprocessRunner)."""
+    from spotidoctor.probes.command import SubprocessRunner
+
+    box = Sandbox.create(tmp_path)
+    box.hung_tool("podman")
+    env = box.run_env()  # carries the stray marker
+    runner = SubprocessRunner(env)
+    first = runner.run(("podman", "--version"), timeout=0.5)
+    assert first.timed_out and first.duration_s >= 0.5
+    started = time.monotonic()
+    later = runner.run(("podman", "image", "exists", "x"), timeout=30)
+    assert time.monotonic() - started < 5  # not run: no second wait
+    assert later.timed_out and later.stderr == "not run: `podman --version` did not answer"
+    assert runner.stream(("podman", "logs", "x"), lambda line: None, timeout=30).timed_out
+    assert runner.run(("true",)).ok  # other programs still run
+    assert SubprocessRunner(env).run(("podman", "image", "exists", "x"), timeout=0.5).duration_s >= 0.5  # per run
+    assert box.strays() == []  # the timed-out ones were killed
