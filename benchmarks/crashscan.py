@@ -102,12 +102,12 @@ def time_grep(path: str, repeat: int) -> float:
 
 
 def time_scan(path: str, repeat: int) -> dict[str, object]:
-    runs = []
+    runs: list[dict[str, object]] = []
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-c", SCAN, path], capture_output=True, text=True, check=True).stdout
         runs.append(json.loads(out))
-    fastest = min(runs, key=lambda r: r["seconds"])  # type: ignore[no-any-return]
-    fastest["peak_rss_kib"] = max(r["peak_rss_kib"] for r in runs)
+    fastest = min(runs, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    fastest["peak_rss_kib"] = max(int(r["peak_rss_kib"]) for r in runs)  # type: ignore[call-overload]
     return fastest
 
 

@@ -102,7 +102,7 @@ def _first_line(argv: list[str]) -> str:
     return (done.stdout.strip().splitlines() or [""])[0]
 
 
-def machine_info() -> dict[str, object]:
+def machine_info(commit: str | None) -> dict[str, object]:
     cpu = ""
     try:
         cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
@@ -119,9 +119,13 @@ def machine_info() -> dict[str, object]:
         "hostname": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / MIB, 1),
         "kernel": platform.release(), "os": _os_name(), "python": platform.python_version(),
         "python_executable": sys.executable, "podman": _first_line(["podman", "--version"]),
-        "spotidoctor": __version__, "commit": _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+        "spotidoctor": __version__, "commit": commit or git_commit(),
         "user": f"{os.getuid()}", "load_before": _loadavg(),
     }
+
+
+def git_commit() -> str:
+    return _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
 
 
 def _os_name() -> str:
@@ -464,6 +468,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a figure misses its target")
     parser.add_argument("--user-python", metavar="PATH", help="as root: the interpreter the test user runs")
     parser.add_argument("--cache-dropper", help=argparse.SUPPRESS)
+    parser.add_argument("--commit", help=argparse.SUPPRESS)  # asked by root: git may refuse the test user
     return parser.parse_args(argv)
 
 
@@ -471,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
     if os.geteuid() == 0:
-        forwarded = _without(raw, "--json", "--user-python")
+        forwarded = [*_without(raw, "--json", "--user-python"), "--commit", git_commit() or "unknown"]
         return reexec_as_test_user(str(Path(__file__).resolve()), forwarded, args.json, args.user_python)
     s = settings_for(args.quick)
     groups = set(args.only) or {"startup", "crashscan", "check", "hung", "storage"}
@@ -480,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     spotidoctor = spotidoctor_argv()
     dropper = CacheDropper(args.cache_dropper)
     started = time.monotonic()
-    info = machine_info()
+    info = machine_info(args.commit)
     say(f"spotidoctor benchmarks{' (quick)' if s.quick else ''}: {info['cpu']}, {info['cores']} cores, "
         f"{info['memory_gib']} GiB, Linux {info['kernel']}, Python {info['python']}, {info['podman']}")
     notes = [NETWORK_NOTE] if groups & {"check", "hung", "storage"} else []
