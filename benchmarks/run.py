@@ -468,7 +468,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a figure misses its target")
     parser.add_argument("--user-python", metavar="PATH", help="as root: the interpreter the test user runs")
     parser.add_argument("--cache-dropper", help=argparse.SUPPRESS)
-    parser.add_argument("--commit", help=argparse.SUPPRESS)  # asked by root: git may refuse the test user
+    parser.add_argument("--commit", help="the commit to record (default: git rev-parse of this checkout)")
     return parser.parse_args(argv)
 
 
@@ -476,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
     if os.geteuid() == 0:
-        forwarded = [*_without(raw, "--json", "--user-python"), "--commit", git_commit() or "unknown"]
+        forwarded = [*_without(raw, "--json", "--user-python", "--commit"), "--commit",
+                     args.commit or git_commit() or "unknown"]
         return reexec_as_test_user(str(Path(__file__).resolve()), forwarded, args.json, args.user_python)
     s = settings_for(args.quick)
     groups = set(args.only) or {"startup", "crashscan", "check", "hung", "storage"}
