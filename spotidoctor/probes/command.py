@@ -166,6 +166,11 @@ class SubprocessRunner:
                 with self._lock:
                     self._hung[os.path.basename(argv_t[0])] = elapsed
             return Completed(argv_t, RC_TIMEOUT, _decode(out), _decode(err), True, elapsed)
+        except BaseException:
+            # Ctrl-C while waiting: the child is in its own session, so the terminal's SIGINT
+            # never reached it. It must not outlive us (a `chown -R` going on in the background).
+            _kill_group(proc)
+            raise
         finally:
             self._forget(proc)
 
@@ -195,6 +200,9 @@ class SubprocessRunner:
             assert proc.stdout is not None
             _pump_lines(proc.stdout, on_line)
             rc = proc.wait()
+        except BaseException:
+            _kill_group(proc)  # interrupted: see run()
+            raise
         finally:
             if timer:
                 timer.cancel()

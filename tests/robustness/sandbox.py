@@ -246,7 +246,7 @@ def _podman_info_json() -> str:
 # image and container do not exist. Nothing is ever run, chowned or created.
 SPY_PODMAN = textwrap.dedent('''\
     #!{python}
-    import json, os, sys
+    import json, os, shutil, sys, time
     args = sys.argv[1:]
     with open(os.environ["SPOTIDOCTOR_SPY_LOG"], "a") as fh:
         fh.write(json.dumps(["podman", *args]) + "\\n")
@@ -258,8 +258,14 @@ SPY_PODMAN = textwrap.dedent('''\
         print(INFO)
     elif args[:2] == ["unshare", "cat"] and args[2:3] and args[2] in MAPS:
         sys.stdout.write(MAPS[args[2]])
+    elif args[:2] == ["unshare", "chown"]:  # recorded, not run; hooks for fault injection:
+        open(os.environ["SPOTIDOCTOR_SPY_LOG"] + ".chown-started", "a").close()
+        time.sleep(float(os.environ.get("SPOTIDOCTOR_SPY_CHOWN_SLEEP", "0")))  # a slow chown -R
+        doomed = os.environ.get("SPOTIDOCTOR_SPY_CHOWN_REMOVES")  # something else deletes a tree
+        if doomed and args[-1] != doomed:
+            shutil.rmtree(doomed, ignore_errors=True)
     elif args[:1] == ["unshare"]:
-        pass  # find, chown, mkdir: recorded, not run
+        pass  # find, mkdir: recorded, not run
     elif args[:2] in (["image", "exists"], ["container", "exists"]):
         sys.exit(1)
     elif args[:2] in (["image", "inspect"], ["container", "inspect"]):
