@@ -7,6 +7,7 @@ subordinate ids under the isolated profile, your own ids under keep-id.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
 
 LOW_SPACE_BYTES = 2 << 30  # Spotify's cache alone grows to several GiB
+# Spotify keeps one directory per account, named after it (`Users/<name>-user`): sample paths
+# show it as `Users/<account>-user`, so pasted output never carries the account name.
+_ACCOUNT_DIR = re.compile(r"(/Users/)[^/]+(-user)(?=/| |$)")
 LOW_SPACE_FRACTION = 0.05
 CHOWN_FIX_ID = "storage.chown-to-container-user"
 MIGRATE_FIX_ID = "storage.migrate-to-keep-id"
@@ -266,7 +270,7 @@ class StorageOwnership(Check):
 
     @staticmethod
     def _samples_message(scan: _TreeScan) -> Message:
-        lines = [str(s) for s in scan.samples]
+        lines = [_ACCOUNT_DIR.sub(r"\1<account>\2", str(s)) for s in scan.samples]
         more = "" if scan.complete else " (stopped early; `--verbose` counts them all)"
         return Message.error(f"{scan.path}: {scan.wrong} wrong{more}", *lines)
 
