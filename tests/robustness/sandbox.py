@@ -266,12 +266,22 @@ SPY_PODMAN = textwrap.dedent('''\
             shutil.rmtree(doomed, ignore_errors=True)
     elif args[:1] == ["unshare"]:
         pass  # find, mkdir: recorded, not run
+    elif args[:2] == ["image", "exists"] and os.environ.get("SPOTIDOCTOR_SPY_IMAGE") == "present":
+        pass
+    elif args[:2] == ["image", "inspect"] and os.environ.get("SPOTIDOCTOR_SPY_IMAGE") == "present":
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(json.dumps([{{"Id": "sha256:" + "ab" * 32, "Created": created,
+                           "Config": {{"User": "1500:1500", "Labels": {{}}}}, "Labels": {{}}}}]))
     elif args[:2] in (["image", "exists"], ["container", "exists"]):
         sys.exit(1)
     elif args[:2] in (["image", "inspect"], ["container", "inspect"]):
         print("Error: no such object", file=sys.stderr)
         sys.exit(125)
     elif args[:1] == ["run"]:
+        for arg in args:  # a launch: the container log podman's k8s-file driver would write
+            if arg.startswith("--log-opt=path="):
+                with open(arg[len("--log-opt=path="):], "a") as log:
+                    log.write(time.strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00") + " stdout F spotify: started\\n")
         print("catatonit version 0.1.7")
     ''')
 
