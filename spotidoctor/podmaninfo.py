@@ -6,6 +6,7 @@ podman's pause process), so each runs at most once per run however many callers 
 
     info = podman_info(ctx)            # PodmanInfo | None (podman_info_error(ctx) says why)
     maps = id_maps(ctx)                # IdMaps: the live uid/gid maps, or the reason why not
+                                       # (read from podman's pause process when it runs)
     uid, gid = mapped_owner(ctx)       # host owner of container uid 1500 under the profile
 
 Everything goes through ``ctx.probes.cmd``; nothing here raises except ``mapped_owner``
@@ -32,7 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = ["PodmanInfo", "ToolVersion", "IdMaps", "tool_version", "podman_info", "podman_info_error",
-           "id_maps", "mapped_owner", "namespace_owner", "parse_podman_info", "parse_version",
+           "id_maps", "pause_process_pid", "pause_process_maps", "containers_conf_files", "mapped_owner", "namespace_owner", "parse_podman_info", "parse_version",
            "containers_conf_path", "with_engine_runtime", "find_runc", "package_install_argv",
            "INFO_TIMEOUT_S", "UNSHARE_TIMEOUT_S", "VERSION_TIMEOUT_S"]
 
@@ -241,11 +242,17 @@ def podman_info_error(ctx: Context) -> str | None:
 
 @dataclass(frozen=True)
 class IdMaps:
-    """``podman unshare cat /proc/self/{uid,gid}_map``: both maps, or why there are none."""
+    """The maps of podman's rootless user namespace: both maps, or why there are none.
+
+    ``source`` says where they were read: ``podman unshare`` (``cat /proc/self/{uid,gid}_map``
+    inside the namespace) or ``pause process PID`` (the same namespace's maps read from
+    ``/proc/PID/{uid,gid}_map`` of the process that keeps it alive, without starting podman).
+    """
 
     uid_map: IdMap | None
     gid_map: IdMap | None
     error: str | None = None
+    source: str = "podman unshare"
 
     @property
     def ok(self) -> bool:
@@ -265,8 +272,16 @@ def _read_map(ctx: Context, which: str) -> IdMap | str:
 
 
 def id_maps(ctx: Context) -> IdMaps:
-    """The live maps of podman's rootless user namespace (authoritative)."""
+    """The live maps of podman's rootless user namespace (authoritative).
+
+    Read from podman's pause process when one verifiably runs for this user (no podman
+    process needed: ``podman unshare`` joins exactly that process's namespace); otherwise
+    ``podman unshare cat /proc/self/{uid,gid}_map``, which also starts the pause process.
+    """
     def compute() -> IdMaps:
+        from_pause = pause_process_maps(ctx)
+        if from_pause is not None:
+            return from_pause
         uid_map = _read_map(ctx, "uid_map")
         if isinstance(uid_map, str):
             return IdMaps(None, None, uid_map)
@@ -276,6 +291,126 @@ def id_maps(ctx: Context) -> IdMaps:
         return IdMaps(uid_map, gid_map)
 
     return ctx.memo.get("podmaninfo.id_maps", compute)
+
+
+# -- podman's pause process -------------------------------------------------------------------
+# Rootless podman keeps its user namespace alive in a pause process and records its pid in
+# $XDG_RUNTIME_DIR/libpod/tmp/pause.pid: podman 5 always there, podman 4 in the engine's
+# tmp_dir, whose rootless default is that same directory (verified with podman 4.3.1: a
+# containers.conf `tmp_dir` moves the pid file). `podman unshare` joins that process's
+# namespaces, so its /proc/PID/{uid,gid}_map are the maps `podman unshare cat` would print.
+
+# What podman's own tests accept as the pause process's name (catatonit -P, or podman itself).
+PAUSE_NAMES = ("catatonit", "podman pause")
+PAUSE_PID_FILE = "libpod/tmp/pause.pid"
+_TMP_DIR_SETTING = re.compile(r"^[ \t]*tmp_dir[ \t]*=", re.MULTILINE)
+_CONF_DIRS = ("/usr/share/containers", "/etc/containers")
+_CONF_READ_LIMIT = 1 << 20
+
+
+def containers_conf_files(ctx: Context) -> tuple[str, ...]:
+    """Every containers.conf podman (4.x and 5.x) may read for this user, existing or not:
+    the system, admin and user files, their ``containers.conf.d`` / ``containers.rootless.conf.d``
+    drop-ins, ``$CONTAINERS_CONF`` and ``$CONTAINERS_CONF_OVERRIDE``. A superset on purpose:
+    callers use it to notice changes and settings, never to compute podman's merge."""
+    fs = ctx.probes.fs
+    user_dir = f"{ctx.paths.xdg_config_home}/containers"
+    files: list[str] = []
+    for base in (*_CONF_DIRS, user_dir):
+        files.append(f"{base}/containers.conf")
+        for drop_in in ("containers.conf.d", "containers.rootless.conf.d",
+                        f"containers.rootless.conf.d/{ctx.user.uid}"):
+            directory = f"{base}/{drop_in}"
+            files += [f"{directory}/{name}" for name in fs.listdir(directory) if name.endswith(".conf")]
+    for name in ("CONTAINERS_CONF", "CONTAINERS_CONF_OVERRIDE"):
+        value = ctx.env.get(name, "")
+        if value:
+            files.append(value if value.startswith("/") else f"{ctx.user.home}/{value}")
+    return tuple(files)
+
+
+def _tmp_dir_configured(ctx: Context) -> bool:
+    """True when some containers.conf sets ``tmp_dir`` (podman 4 then keeps pause.pid
+    there), or one exists that cannot be read (then nobody can tell)."""
+    fs = ctx.probes.fs
+    for path in containers_conf_files(ctx):
+        try:
+            text = fs.read_text_or_none(path, _CONF_READ_LIMIT)
+        except OSError:
+            return True
+        if text is not None and _TMP_DIR_SETTING.search(text):
+            return True
+    return False
+
+
+def _start_time(ctx: Context, pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks): a pid's identity over time."""
+    text = ctx.probes.fs.read_text_or_none(f"/proc/{pid}/stat", 4096)
+    fields = text.rpartition(")")[2].split() if text else []
+    return fields[19] if len(fields) > 19 else None
+
+
+def _is_pause_process(ctx: Context, pid: int) -> bool:
+    fs = ctx.probes.fs
+    st = fs.stat(f"/proc/{pid}")
+    if st is None or st.uid != ctx.user.uid:
+        return False
+    comm = (fs.read_text_or_none(f"/proc/{pid}/comm", 64) or "").strip()
+    if comm not in PAUSE_NAMES:
+        return False
+    if comm == "catatonit":  # also containers' --init; only the pause process runs it with -P
+        args = (fs.read_text_or_none(f"/proc/{pid}/cmdline", 4096) or "").split("\0")
+        return "-P" in args[1:]
+    return True
+
+
+def pause_process_pid(ctx: Context) -> int | None:
+    """The pid of this user's podman pause process, when it verifiably runs: the pid file in
+    the user's own runtime dir (no containers.conf moves it), a live process owned by the
+    user named catatonit -P or ``podman pause``. None when any of that does not hold."""
+    fs = ctx.probes.fs
+    runtime = ctx.paths.xdg_runtime_dir
+    try:
+        if not runtime or not runtime.startswith("/"):
+            return None
+        owner = fs.stat(runtime)
+        if owner is None or owner.uid != ctx.user.uid or _tmp_dir_configured(ctx):
+            return None
+        pid_file = f"{runtime}/{PAUSE_PID_FILE}"
+        st = fs.lstat(pid_file)
+        if st is None or not st.is_file or st.uid != ctx.user.uid:
+            return None
+        text = fs.read_text(pid_file, 32).strip()
+        pid = int(text) if text.isdigit() else 0
+        return pid if pid > 1 and _is_pause_process(ctx, pid) else None
+    except OSError:
+        return None
+
+
+def pause_process_maps(ctx: Context) -> IdMaps | None:
+    """The maps of podman's namespace read from its pause process, or None (then ask
+    ``podman unshare``): no verified pause process, it went away (or its pid was reused)
+    while being read, the maps do not parse, or they are the initial namespace's."""
+    pid = pause_process_pid(ctx)
+    if pid is None:
+        return None
+    fs = ctx.probes.fs
+    try:
+        started = _start_time(ctx, pid)
+        texts = [fs.read_text_or_none(f"/proc/{pid}/{which}", 65536) for which in ("uid_map", "gid_map")]
+        if started is None or _start_time(ctx, pid) != started or not _is_pause_process(ctx, pid):
+            return None
+        uid_map, gid_map = (parse_id_map(t) if t is not None else None for t in texts)
+    except (OSError, ParseError):
+        return None
+    if uid_map is None or gid_map is None or any(_is_initial(m) for m in (uid_map, gid_map)):
+        return None
+    return IdMaps(uid_map, gid_map, source=f"pause process {pid}")
+
+
+def _is_initial(id_map: IdMap) -> bool:
+    """The initial user namespace's map (0 0 4294967295): not a rootless namespace."""
+    return any(e.inside == 0 and e.outside == 0 and e.length == 4294967295 for e in id_map.entries)
 
 
 def namespace_owner(profile: str, container_uid: int) -> tuple[int, int]:
