@@ -5,6 +5,10 @@ Chain: podman.installed → podman.rootless → podman.runtime → podman.networ
 and network checks start a throw-away container from an empty directory (``--rootfs``)
 running podman's own static init binary (``--init``, catatonit), so no image and no
 network are needed; both are bounded by a timeout and tagged "slow".
+
+``podman info`` and a passing runtime test are kept in the result cache
+(``spotidoctor.resultcache``) while nothing they depend on changes; ``check --fresh``,
+``fix`` and the re-checks after fixes always ask podman again.
 """
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ from spotidoctor import podmaninfo
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Instruction, Privilege, RunCommand, SetConfig, Step, WriteFile
-from spotidoctor.model import JSONValue
+from spotidoctor.model import JSONValue, Status
 from spotidoctor.podmaninfo import PodmanInfo
+from spotidoctor.resultcache import age_text, cached, file_facts, verified_note
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
@@ -51,6 +56,19 @@ NO_SLIRP = "network mode slirp4netns needs the slirp4netns program, which is not
 NO_TUN = "slirp4netns needs /dev/net/tun, which is {problem}"
 NETWORK_OK = "network mode {mode} works"
 NO_PROBE_DIR = "cannot create the empty directory the probe container runs from: {error}"
+RUNTIME_CACHED = "{runtime} started a container {age} ago (nothing it depends on changed since)"
+INFO_CACHED = ("podman info answered {age} ago and nothing it depends on changed since "
+               "(`spotidoctor check --fresh` asks again)")
+
+# A passing runtime test is trusted this long while its fingerprint holds.
+RUNTIME_CACHE_TTL_S = 3600.0
+RUNTIME_CACHE_KEY = "podman-runtime"
+# podman's container monitor and --init binary (containers.conf defaults), both used by the test.
+CONMON_PATHS = ("/usr/libexec/podman/conmon", "/usr/local/libexec/podman/conmon", "/usr/local/lib/podman/conmon",
+                "/usr/bin/conmon", "/usr/sbin/conmon", "/usr/local/bin/conmon", "/usr/local/sbin/conmon",
+                "/run/current-system/sw/bin/conmon")
+INIT_PATHS = ("/usr/libexec/podman/catatonit", "/usr/local/libexec/podman/catatonit", "/usr/lib/podman/catatonit",
+              "/usr/libexec/catatonit/catatonit", "/usr/bin/catatonit")
 
 _PACKAGES_RUNC = {"apt-get": "runc", "dnf": "runc", "zypper": "runc", "pacman": "runc"}
 _PACKAGES_CRUN = {"apt-get": "crun", "dnf": "crun", "zypper": "crun", "pacman": "crun"}
@@ -90,6 +108,12 @@ class PodmanInstalled(Check):
     timeout_s = 2 * podmaninfo.VERSION_TIMEOUT_S + 5.0
     fix_availability = FixAvailability.SOMETIMES
 
+    @staticmethod
+    def prefetch(ctx: Context) -> None:
+        """Started when the run begins: `buildah --version` runs while run() waits for
+        `podman --version` instead of after it (both memoised; same answers, same timeouts)."""
+        podmaninfo.tool_version(ctx, "buildah")
+
     def run(self, ctx: Context) -> CheckResult:
         podman = podmaninfo.tool_version(ctx, "podman")
         buildah = podmaninfo.tool_version(ctx, "buildah")
@@ -128,6 +152,13 @@ class PodmanRootless(Check):
     sockets are reachable only through the mappings spotidoctor checks. cgroup v1 means
     rootless resource limits are ignored.
 
+    `podman info` (slow: podman asks the package manager about its helpers) is remembered
+    for an hour while nothing it depends on changes: podman's binary, every containers.conf
+    and storage.conf, /etc/subuid and /etc/subgid, the OCI runtimes, newuidmap/newgidmap,
+    the package database, the userns sysctls, podman's environment, the boot and the pause
+    process. A remembered answer says so; `spotidoctor check --fresh`, `fix` and the
+    re-checks after fixes always ask podman.
+
     Fix safety: none (run spotidoctor as your normal user; see the userns checks).
     """
 
@@ -165,6 +196,9 @@ class PodmanRootless(Check):
         notes: tuple[Message, ...] = ()
         if info.cgroup_version == "v1":
             notes = (Message.info("cgroups v1: rootless podman ignores resource limits (--memory, --pids-limit)."),)
+        age = podmaninfo.podman_info_age(ctx)
+        if age is not None:
+            notes += (Message.info(INFO_CACHED.format(age=age_text(age))),)
         return self.ok(f"rootless podman {info.version_text} (runtime {info.oci_runtime or '?'}, "
                        f"cgroups {info.cgroup_version or '?'}, storage {info.graph_driver or '?'})",
                        *notes, facts=info.facts())
@@ -228,11 +262,56 @@ def probe_argv(rootfs: str, network: str = "none") -> tuple[str, ...]:
             "/run/podman-init", "--version")
 
 
+def cgroup_layout(ctx: Context) -> JSONValue:
+    """How cgroups are set up for us (not where we sit): the hierarchies of /proc/self/cgroup
+    without their paths, the cgroup/cgroup2 mounts and each cgroup2 mount's controllers
+    (hybrid mode is exactly v1 mounts plus a cgroup2 mount with controllers), and the
+    controllers delegated to the user's systemd instance."""
+    fs = ctx.probes.fs
+    hierarchies: list[JSONValue] = [line.rsplit(":", 1)[0] for line in
+                                    (fs.read_text_or_none("/proc/self/cgroup", 65536) or "").splitlines()]
+    mounts: list[JSONValue] = []
+    for line in (fs.read_text_or_none("/proc/self/mountinfo", 1 << 20) or "").splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        rest = fields[fields.index("-") + 1:]
+        if rest and rest[0] in ("cgroup", "cgroup2") and len(fields) > 4:
+            controllers = (fs.read_text_or_none(f"{fields[4]}/cgroup.controllers", 4096)
+                           if rest[0] == "cgroup2" else None)
+            mounts.append([fields[4], rest[0], rest[2] if len(rest) > 2 else "", controllers])
+    uid = ctx.user.uid
+    delegated = fs.read_text_or_none(
+        f"/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service/cgroup.controllers", 4096)
+    return [hierarchies, mounts, delegated]
+
+
+def runtime_fingerprint(ctx: Context, info: PodmanInfo | None) -> list[JSONValue]:
+    """What the runtime test's verdict depends on: podman's fingerprint (binary, configs,
+    subordinate ids, helpers, packages, boot, pause process), the OCI runtime binary podman
+    reports, conmon and the --init binary, and the cgroup layout."""
+    fs = ctx.probes.fs
+    runtime = [info.oci_runtime, info.oci_runtime_path,
+               file_facts(fs, info.oci_runtime_path) if info.oci_runtime_path else None] if info else None
+    return [*podmaninfo.podman_fingerprint(ctx), ["oci-runtime", runtime],
+            ["conmon", [file_facts(fs, path) for path in CONMON_PATHS]],
+            ["init", [file_facts(fs, path) for path in INIT_PATHS]],
+            ["cgroups", cgroup_layout(ctx)]]
+
+
 class OciRuntimeStarts(Check):
     """What it checks: the OCI runtime podman uses (crun or runc) really starts a container:
     a throw-away one from an empty directory (`--rootfs`) running podman's static init,
     with no network, bounded by a timeout. Publishes `runtime` (and whether
     `--group-add keep-groups`, crun only, is available for GPU access).
+
+    A pass is remembered (for an hour) together with a fingerprint of everything it depends
+    on: podman's binary, every containers.conf/storage.conf, /etc/subuid and /etc/subgid,
+    the OCI runtime, conmon and init binaries, newuidmap/newgidmap, the package database,
+    the userns sysctls, the cgroup layout, the boot and podman's pause process. While all of
+    that is unchanged the check reports the earlier pass and says so ("verified 12 min ago");
+    any change, `spotidoctor check --fresh`, `spotidoctor fix` and every re-check after a
+    fix start the container again. Failures are never remembered.
 
     Why it matters: on hosts with hybrid cgroups (v1 plus a cgroup2 mount with
     controllers) crun fails with `cgroups in hybrid mode not supported`, and
@@ -255,16 +334,36 @@ class OciRuntimeStarts(Check):
         info = podmaninfo.podman_info(ctx)
         runtime = info.oci_runtime if info else "the OCI runtime"
         facts = self._facts(ctx, info)
+
+        def remembered(data: JSONValue) -> CheckResult:
+            if data != {"runtime": runtime}:
+                raise ValueError("a pass of another runtime")
+            return self._passed(info, runtime, facts)
+
+        got = cached(ctx, RUNTIME_CACHE_KEY, lambda: runtime_fingerprint(ctx, info), RUNTIME_CACHE_TTL_S,
+                     lambda: self._test(ctx, info, runtime, facts),
+                     encode=lambda result: {"runtime": runtime} if result.status is Status.OK else None,
+                     decode=remembered)
+        if got.age_s is None:
+            return got.value
+        age = age_text(got.age_s)
+        return self.ok(RUNTIME_CACHED.format(runtime=runtime, age=age), Message.info(verified_note(got.age_s)),
+                       *got.value.messages, facts=facts)
+
+    def _test(self, ctx: Context, info: PodmanInfo | None, runtime: str, facts: dict[str, JSONValue]) -> CheckResult:
         try:
             rootfs = probe_rootfs(ctx)
         except OSError as exc:
             return self.fail(NO_PROBE_DIR.format(error=exc.strerror or exc), facts=facts)
         done = ctx.probes.cmd.run(probe_argv(rootfs), timeout=PROBE_TIMEOUT_S)
         if done.ok:
-            notes = () if info is None or info.keep_groups_supported else (Message.info(KEEP_GROUPS_NOTE),)
-            return self.ok(RUNTIME_OK.format(runtime=runtime), *notes, facts=facts)
+            return self._passed(info, runtime, facts)
         return self._failed(ctx, classify(done.stderr + done.stdout, done.timed_out), done.error_text(),
                             runtime, facts)
+
+    def _passed(self, info: PodmanInfo | None, runtime: str, facts: dict[str, JSONValue]) -> CheckResult:
+        notes = () if info is None or info.keep_groups_supported else (Message.info(KEEP_GROUPS_NOTE),)
+        return self.ok(RUNTIME_OK.format(runtime=runtime), *notes, facts=facts)
 
     @staticmethod
     def _facts(ctx: Context, info: PodmanInfo | None) -> dict[str, JSONValue]:

@@ -8,22 +8,24 @@ the facts these checks publish; see ``FACTS`` below and the README's Audio secti
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat as stat_mod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Union
 
-from spotidoctor import layout
+from spotidoctor import layout, podmaninfo
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import FixFailed, ParseError, ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Fix, FixAvailability, Instruction, MakeDirs, RunCommand, Step, StepEnv, WriteFile
-from spotidoctor.model import JSONValue, Severity
+from spotidoctor.model import JSONValue, Severity, Status
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo, \
     ServerKind, default_server
 from spotidoctor.pulseconf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, client_conf_problems, \
     client_conf_text, ensure_default_pa, format_module_args, merged_addresses, native_socket_config, \
     parse_client_conf, parse_module_args, parse_server_addresses, pipewire_drop_in_text, read_default_pa, \
     resolve_socket
+from spotidoctor.resultcache import age_text, cached, file_facts, verified_note
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
@@ -574,6 +576,64 @@ def _size(ctx: Context, path: str) -> int:
     return st.size if st is not None else 0
 
 
+# A passing foreign-uid test is trusted this long while its fingerprint holds.
+ACCESS_CACHE_TTL_S = 600.0
+ACCESS_CACHE_KEY = "pulse-access"
+ACCESS_TOOLS = ("podman", "unshare", "mount", "setpriv", "pactl", "sh")
+# (with the cookie, without it), or why the test could not run.
+Connections = Union[tuple[ConnectResult, ConnectResult], str]
+
+
+def server_process(ctx: Context) -> JSONValue:
+    """[pid, start time] of the pulse server from its pid file in the pulse runtime dir
+    (PulseAudio and pipewire-pulse write one), or None when there is none."""
+    directory = runtime_dir(ctx)
+    fs = ctx.probes.fs
+    text = (fs.read_text_or_none(f"{directory}/pid", 32) or "").strip() if directory else ""
+    if not text.isdigit():
+        return None
+    stat = fs.read_text_or_none(f"/proc/{text}/stat", 4096)
+    fields = stat.rpartition(")")[2].split() if stat else []
+    return [int(text), fields[19] if len(fields) > 19 else None]
+
+
+def access_fingerprint(ctx: Context, socket: str, cookie: str | None, uid: int, kind: ServerKind) -> list[JSONValue]:
+    """What the foreign-uid audio test depends on: podman's fingerprint (``podman unshare``:
+    binary, configs, subordinate ids, pause process, boot), the socket (inode, mtime, mode,
+    owner: a reloaded module makes a new one), the cookie file's size/mtime/inode (never its
+    bytes), the server (kind, version, pid and start time, the module serving the socket),
+    the profile and container uid, and the tools the test runs."""
+    fs = ctx.probes.fs
+    loaded = container_module(ctx) if kind is ServerKind.PULSEAUDIO else None
+    info = server_info(ctx)
+    tools: list[JSONValue] = [[name, path, file_facts(fs, path) if path else None]
+             for name, path in ((n, ctx.probes.cmd.which(n)) for n in ACCESS_TOOLS)]
+    return [*podmaninfo.podman_fingerprint(ctx),
+            ["socket", socket, file_facts(fs, socket)],
+            ["cookie", cookie, file_facts(fs, cookie) if cookie else None],
+            ["server", kind.value, info.name, info.version, server_process(ctx)],
+            ["module", [loaded.module.index, loaded.module.argument] if loaded else None],
+            ["container", ctx.config.profile, uid],
+            ["tools", tools]]
+
+
+def _connections_json(answer: Connections) -> JSONValue:
+    assert not isinstance(answer, str)
+    return [[r.outcome.value, r.detail, r.server_name] for r in answer]
+
+
+def _connections_from_json(data: JSONValue) -> Connections:
+    if not isinstance(data, list) or len(data) != 2:
+        raise ValueError("not a pair")
+    pair = []
+    for item in data:
+        if not isinstance(item, list) or len(item) != 3 or not isinstance(item[1], str) \
+                or not isinstance(item[2], (str, type(None))):
+            raise ValueError("not a connection")
+        pair.append(ConnectResult(ConnectOutcome(item[0]), item[1], item[2]))
+    return pair[0], pair[1]
+
+
 class PulseContainerAccess(Check):
     """What it checks: a connection through the container socket as a DIFFERENT uid — the
     container user's (`container_uid`, 1500) inside your rootless user namespace, i.e. the
@@ -586,6 +646,13 @@ class PulseContainerAccess(Check):
     passes on PulseAudio without any cookie (credentials win), so it proves nothing. On
     PulseAudio the connection must succeed WITH the cookie and be refused WITHOUT it; on
     PipeWire (no cookie checks) it must succeed, and the report says what that means.
+
+    A pass is remembered for 10 minutes together with a fingerprint of what it depends on
+    (the socket's inode and mtime, the cookie file's size, mtime and inode — never its
+    bytes —, the server's pid and version, the module, the profile and container uid, and
+    what `podman unshare` depends on); while that is unchanged the check reports the earlier
+    pass and says so. `spotidoctor check --fresh`, `fix` and the re-checks after fixes always
+    test again; failures are never remembered.
 
     Fix safety: none of its own; it re-tests what pulse.container-socket and
     pulse.client-config fix. Slow (starts `podman unshare` twice).
@@ -607,15 +674,35 @@ class PulseContainerAccess(Check):
         if ctx.config.profile == "keep-id":
             return self._same_uid(ctx, socket, cookie_path)
         uid = ctx.config.container_uid
+        kind = kind_of(ctx)
+
+        def verdict(answer: Connections) -> CheckResult:
+            if isinstance(answer, str):
+                return self.warn("could not test as another uid", Message.error(
+                    answer, "The userns.* and podman.* checks say why rootless podman cannot run."))
+            if kind is ServerKind.PIPEWIRE:
+                return self._pipewire(uid, socket, answer[1])
+            return self._pulseaudio(uid, socket, *answer)
+
+        got = cached(ctx, ACCESS_CACHE_KEY, lambda: access_fingerprint(ctx, socket, cookie_path, uid, kind),
+                     ACCESS_CACHE_TTL_S, lambda: self._connect(ctx, uid, socket, cookie_path),
+                     encode=lambda answer: _connections_json(answer) if verdict(answer).status is Status.OK else None,
+                     decode=_connections_from_json)
+        result = verdict(got.value)
+        if got.age_s is None or result.status is not Status.OK:
+            return result
+        return dataclasses.replace(
+            result, summary=f"{result.summary} — {age_text(got.age_s)} ago, nothing it depends on changed since",
+            messages=(Message.info(verified_note(got.age_s)), *result.messages))
+
+    @staticmethod
+    def _connect(ctx: Context, uid: int, socket: str, cookie: str | None) -> Connections:
         try:
-            with_cookie = ctx.probes.pulse.connect_as(uid, uid, socket, cookie_path)
-            without = ctx.probes.pulse.connect_as(uid, uid, socket, None) if cookie_path else with_cookie
+            with_cookie = ctx.probes.pulse.connect_as(uid, uid, socket, cookie)
+            without = ctx.probes.pulse.connect_as(uid, uid, socket, None) if cookie else with_cookie
         except ProbeUnavailable as exc:
-            return self.warn("could not test as another uid", Message.error(
-                exc.reason, "The userns.* and podman.* checks say why rootless podman cannot run."))
-        if kind_of(ctx) is ServerKind.PIPEWIRE:
-            return self._pipewire(uid, socket, without)
-        return self._pulseaudio(uid, socket, with_cookie, without)
+            return exc.reason
+        return with_cookie, without
 
     def _same_uid(self, ctx: Context, socket: str, cookie: str | None) -> CheckResult:
         tested = ctx.probes.pulse.connect_test(f"unix:{socket}", cookie)

@@ -35,6 +35,7 @@ from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, JSONValue, Message, MessageKind, Severity, Status
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
+from spotidoctor.resultcache import ResultCache
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
@@ -60,6 +61,8 @@ class Context:
     prior: Mapping[str, CheckResult] = field(default_factory=dict)
     verbose: bool = False
     config_overrides: Mapping[str, object] = field(default_factory=dict)  # from flags
+    # Slow, rarely-changing probe answers kept between runs (off unless the session turns it on).
+    cache: ResultCache = field(default_factory=ResultCache.off, compare=False)
 
     @property
     def storage_dir(self) -> str:

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = _add(sub, "check", "spotidoctor.commands.check:run", "diagnose (never changes anything)")
     _selection(check)
     check.add_argument("--json", action="store_true", help="print one JSON document (schema 1) on stdout")
+    check.add_argument("--fresh", action="store_true",
+                       help="re-test everything: do not reuse remembered results of the slow probes "
+                            "(podman info, the runtime's test container, the container uid's audio test)")
 
     fix = _add(sub, "fix", "spotidoctor.commands.fix:run", "apply the fixes that are safe, explain the rest")
     _selection(fix)

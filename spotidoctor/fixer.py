@@ -132,13 +132,14 @@ def affected(applied: Sequence[Applied]) -> list[str]:
 
 
 def refreshed(ctx: Context) -> Context:
-    """The context after fixes: fresh shared probe answers (the system just changed) and
-    config.toml read again (a fix may have changed it), flags still overriding it."""
+    """The context after fixes: fresh shared probe answers (the system just changed), the
+    result cache never read (a fix is verified by a real re-test) and config.toml read again
+    (a fix may have changed it), flags still overriding it."""
     from spotidoctor.config import reload
     from spotidoctor.memo import Memo
 
     config = reload(ctx.probes.fs, ctx.paths.config_file, ctx.config_overrides)
-    return dataclasses.replace(ctx, memo=Memo(), config=config)
+    return dataclasses.replace(ctx, memo=Memo(), config=config, cache=ctx.cache.fresh())
 
 
 def without_memo(ctx: Context) -> Context:

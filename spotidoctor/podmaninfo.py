@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from spotidoctor.errors import ParseError, ProbeUnavailable
 from spotidoctor.model import JSONValue
+from spotidoctor.resultcache import cached, file_facts, text_digest
 from spotidoctor.subids import IdMap, IdMapEntry, parse_id_map
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = ["PodmanInfo", "ToolVersion", "IdMaps", "tool_version", "podman_info", "podman_info_error",
+           "podman_info_age", "podman_fingerprint", "storage_conf_files", "pause_identity", "info_to_json",
+           "info_from_json", "INFO_CACHE_TTL_S", "CRUN_PATHS",
            "id_maps", "pause_process_pid", "pause_process_maps", "containers_conf_files", "mapped_owner", "namespace_owner", "parse_podman_info", "parse_version",
            "containers_conf_path", "with_engine_runtime", "find_runc", "package_install_argv",
            "INFO_TIMEOUT_S", "UNSHARE_TIMEOUT_S", "VERSION_TIMEOUT_S"]
@@ -208,14 +211,60 @@ def parse_podman_info(text: str) -> PodmanInfo:
     )
 
 
+def info_to_json(info: PodmanInfo) -> dict[str, JSONValue]:
+    """The parsed answer as JSON (for the result cache): the fields spotidoctor uses, no more."""
+    data: dict[str, JSONValue] = {name: getattr(info, name) for name in _INFO_TEXT_FIELDS}
+    data.update(version=list(info.version), rootless=info.rootless,
+                uid_map=info.uid_map.to_json() if info.uid_map else None,
+                gid_map=info.gid_map.to_json() if info.gid_map else None)
+    return data
+
+
+def info_from_json(data: JSONValue) -> PodmanInfo:
+    """``info_to_json`` read back; raises ValueError/TypeError/KeyError on anything else."""
+    if not isinstance(data, dict):
+        raise TypeError("not an object")
+    version = data["version"]
+    if not isinstance(version, list) or not version or not all(type(p) is int for p in version):
+        raise ValueError("bad version")
+    texts = {name: data[name] for name in _INFO_TEXT_FIELDS}
+    if not all(isinstance(v, str) for v in texts.values()) or not isinstance(data["rootless"], bool):
+        raise TypeError("bad field")
+    maps = [_cached_map(data[name]) for name in ("uid_map", "gid_map")]
+    return PodmanInfo(version=tuple(int(p) for p in version), rootless=data["rootless"],  # type: ignore[arg-type]
+                      uid_map=maps[0], gid_map=maps[1], **texts)  # type: ignore[arg-type]
+
+
+def _cached_map(value: JSONValue) -> IdMap | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise TypeError("bad id map")
+    entries = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 3 or not all(type(n) is int and n >= 0 for n in item):
+            raise TypeError("bad id map entry")
+        entries.append(IdMapEntry(int(item[0]), int(item[1]), int(item[2])))  # type: ignore[arg-type]
+    return IdMap(tuple(entries))
+
+
+_INFO_TEXT_FIELDS = ("oci_runtime", "oci_runtime_path", "cgroup_version", "cgroup_manager", "log_driver",
+                     "network_backend", "rootless_network_cmd", "graph_driver", "graph_root", "buildah_version",
+                     "slirp4netns_path", "pasta_path")
+# `podman info` answers are kept this long while nothing they depend on changes.
+INFO_CACHE_TTL_S = 3600.0
+INFO_CACHE_KEY = "podman-info"
+
+
 @dataclass(frozen=True)
 class _InfoAnswer:
     info: PodmanInfo | None
     error: str | None
+    age_s: float | None = None  # from the result cache: seconds since podman answered
 
 
 def _podman_info_answer(ctx: Context) -> _InfoAnswer:
-    def compute() -> _InfoAnswer:
+    def ask() -> _InfoAnswer:
         done = ctx.probes.cmd.run(("podman", "info", "--format", "json"), timeout=INFO_TIMEOUT_S)
         if done.not_found:
             return _InfoAnswer(None, "podman is not installed")
@@ -225,6 +274,13 @@ def _podman_info_answer(ctx: Context) -> _InfoAnswer:
             return _InfoAnswer(parse_podman_info(done.stdout), None)
         except ParseError as exc:
             return _InfoAnswer(None, f"cannot read `podman info --format json`: {exc}")
+
+    def compute() -> _InfoAnswer:
+        # Only answers that parsed are kept; a failure removes a kept one.
+        got = cached(ctx, INFO_CACHE_KEY, lambda: podman_fingerprint(ctx), INFO_CACHE_TTL_S, ask,
+                     encode=lambda a: info_to_json(a.info) if a.info is not None else None,
+                     decode=lambda data: _InfoAnswer(info_from_json(data), None))
+        return _InfoAnswer(got.value.info, got.value.error, got.age_s)
 
     return ctx.memo.get("podmaninfo.info", compute)
 
@@ -236,6 +292,86 @@ def podman_info(ctx: Context) -> PodmanInfo | None:
 
 def podman_info_error(ctx: Context) -> str | None:
     return _podman_info_answer(ctx).error
+
+
+def podman_info_age(ctx: Context) -> float | None:
+    """Seconds since podman gave the answer ``podman_info`` returns when it came from the
+    result cache (nothing it depends on changed since); None when podman answered now."""
+    return _podman_info_answer(ctx).age_s
+
+
+# -- what podman's answers depend on (the result cache's fingerprint) ---------------------------
+
+# Environment podman reads (config and storage locations, remote connections, the user bus).
+FINGERPRINT_ENV = ("HOME", "PATH", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+                   "CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "CONTAINERS_CONF_OVERRIDE",
+                   "CONTAINERS_STORAGE_CONF", "DBUS_SESSION_BUS_ADDRESS")
+CRUN_PATHS = ("/usr/bin/crun", "/usr/sbin/crun", "/usr/local/bin/crun", "/usr/local/sbin/crun", "/sbin/crun",
+              "/bin/crun", "/run/current-system/sw/bin/crun")
+# Installing, upgrading or removing any package changes one of these.
+PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
+                     "/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/pacman/local", "/lib/apk/db/installed")
+USERNS_SYSCTLS = ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces",
+                  "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def storage_conf_files(ctx: Context) -> tuple[str, ...]:
+    """Every storage.conf podman may read for this user (existing or not)."""
+    override = ctx.env.get("CONTAINERS_STORAGE_CONF", "")
+    files = [f"{ctx.paths.xdg_config_home}/containers/storage.conf", "/etc/containers/storage.conf",
+             "/usr/share/containers/storage.conf"]
+    if override:
+        files.append(override if override.startswith("/") else f"{ctx.user.home}/{override}")
+    return tuple(files)
+
+
+def _small_text(ctx: Context, path: str) -> str | None:
+    return ctx.probes.fs.read_text_or_none(path, 4096)
+
+
+def pause_identity(ctx: Context) -> JSONValue:
+    """[pid, start time] of the pause process keeping the namespace (None: none runs)."""
+    pid = pause_process_pid(ctx)
+    return None if pid is None else [pid, _start_time(ctx, pid)]
+
+
+def podman_fingerprint(ctx: Context) -> tuple[JSONValue, ...]:
+    """Everything ``podman info`` (the parts spotidoctor reads) and podman's rootless user
+    namespace depend on: the uid and podman's environment, the podman binary, every
+    containers.conf / storage.conf / connection file (by content), /etc/subuid and
+    /etc/subgid, the newuidmap/newgidmap helpers (mode, file capabilities), the OCI runtimes
+    podman may pick, the package databases, the userns sysctls, the boot id and the pause
+    process. Raises OSError when something cannot be read (then nothing is cached).
+    Memoised: the podman.runtime and pulse.container-access fingerprints extend it."""
+    return ctx.memo.get("podmaninfo.fingerprint", lambda: tuple(_podman_fingerprint(ctx)))
+
+
+def _podman_fingerprint(ctx: Context) -> list[JSONValue]:
+    fs = ctx.probes.fs
+    which = ctx.probes.cmd.which
+    config_home = ctx.paths.xdg_config_home
+    data_home = ctx.env.get("XDG_DATA_HOME") or f"{ctx.user.home}/.local/share"
+    configs = (*containers_conf_files(ctx), *storage_conf_files(ctx),
+               f"{config_home}/containers/podman-connections.json", f"{data_home}/containers/podman-connections.json")
+    id_helpers = [which(name) or f"/usr/bin/{name}" for name in ("newuidmap", "newgidmap")]
+    podman = which("podman")
+    runtime_dir = ctx.paths.xdg_runtime_dir
+    return [
+        ["uid", ctx.user.uid, ctx.user.gid],
+        ["env", {name: ctx.env.get(name) for name in FINGERPRINT_ENV}],
+        ["podman", podman, file_facts(fs, podman) if podman else None],
+        ["config", [text_digest(fs, path) for path in configs]],
+        ["subids", [text_digest(fs, "/etc/subuid"), text_digest(fs, "/etc/subgid")]],
+        ["id-helpers", [[file_facts(fs, path), (fs.getxattr(path, "security.capability") or b"").hex()]
+                        for path in id_helpers]],
+        ["runtimes", [file_facts(fs, path) for path in (*RUNC_PATHS, *CRUN_PATHS)]],
+        ["packages", [file_facts(fs, path) for path in PACKAGE_DATABASES]],
+        ["sysctl", [_small_text(ctx, path) for path in USERNS_SYSCTLS]],
+        ["boot", _small_text(ctx, BOOT_ID)],
+        ["bus", file_facts(fs, f"{runtime_dir}/bus") if runtime_dir else None],
+        ["pause", pause_identity(ctx)],
+    ]
 
 
 # -- live id maps ---------------------------------------------------------------------------

@@ -13,6 +13,12 @@ from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
 from spotidoctor.registry import Registry, discover
+from spotidoctor.resultcache import ResultCache
+
+# Commands that may answer from the result cache (`check --fresh` turns it off). Every
+# other command re-tests for real: a fix is verified by a real re-test, a report describes
+# the system as it is now. They still store what passes.
+READS_CACHE = frozenset({"check", "launch"})
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,18 @@ def _trusted_dropin_dirs(paths: Paths, extra: list[str], euid: int) -> list[str]
     return [paths.dropin_dir, "/etc/spotidoctor/checks.d", *extra]
 
 
+def result_cache(args: argparse.Namespace, paths: Paths, euid: int, *, fresh: bool = False) -> ResultCache:
+    """The run's result cache: off as root (the cached probes refuse root anyway, and root
+    must not leave files in a user's state dir); never read with ``--fresh``, for commands
+    outside ``READS_CACHE`` or when the caller asks for ``fresh``."""
+    if euid == 0:
+        return ResultCache.off()
+    fresh = fresh or bool(getattr(args, "fresh", False)) or getattr(args, "command", None) not in READS_CACHE
+    return ResultCache.under(paths.state_dir, fresh=fresh)
+
+
 def make_context(args: argparse.Namespace, env: Mapping[str, str] | None = None,
-                 probes: Probes | None = None) -> Context:
+                 probes: Probes | None = None, *, fresh: bool = False) -> Context:
     env = dict(os.environ if env is None else env)
     user = UserInfo.current(env)
     paths = dataclasses.replace(Paths.from_env(env, user.home),
@@ -50,11 +66,12 @@ def make_context(args: argparse.Namespace, env: Mapping[str, str] | None = None,
         probes=probes or Probes.real(env),
         env=env, user=user, paths=paths, config=cfg, memo=Memo(),
         verbose=bool(getattr(args, "verbose", False)), config_overrides=overrides,
+        cache=result_cache(args, paths, os.geteuid(), fresh=fresh),
     )
 
 
-def make_session(args: argparse.Namespace) -> Session:
-    ctx = make_context(args)
+def make_session(args: argparse.Namespace, *, fresh: bool = False) -> Session:
+    ctx = make_context(args, fresh=fresh)
     disabled = [n for n in ctx.env.get("SPOTIDOCTOR_DISABLE_PLUGINS", "").split(",") if n]
     registry = discover(
         _trusted_dropin_dirs(ctx.paths, list(getattr(args, "checks_dir", None) or []), os.geteuid()),

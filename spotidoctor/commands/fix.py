@@ -131,7 +131,7 @@ def _report(outcome: FixOutcome, session: Session, args: argparse.Namespace, out
 
 
 def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    session = make_session(args)
+    session = make_session(args, fresh=True)  # fixes act on, and are verified by, real re-tests
     if args.list_backups:
         return _list_backups(session, out)
     selection = make_plan(session, args.selectors, args.ignore)
