@@ -35,7 +35,9 @@ MAX_ERRORS = 50  # malformed lines kept for the report; the rest are only counte
 MAX_ID = (1 << 32) - 2  # uid_t is 32 bits and (uid_t)-1 means "no id"
 RECOMMENDED_COUNT = 65536  # useradd's SUB_UID_COUNT default, what podman documents (F4.3)
 _NUMBER = re.compile(r"[0-9]{1,10}", re.ASCII)  # int() would accept "+1", "1_0", "١٢", " 1"
-_NAME = re.compile(r"[^\s:#\x00-\x1f\x7f\ufffd]{1,256}")
+# No blanks, separators, control characters, U+FFFD (undecodable bytes) or U+FEFF (a UTF-8
+# byte-order mark an editor saved: invisible, yet part of the name shadow compares).
+_NAME = re.compile(r"[^\s:#\x00-\x1f\x7f\ufffd\ufeff]{1,256}")
 _MAP_LINE = re.compile(r"\s*([0-9]{1,10})\s+([0-9]{1,10})\s+([0-9]{1,10})\s*", re.ASCII)
 _GETSUBIDS_LINE = re.compile(r"\s*[0-9]+:\s+(\S+)\s+([0-9]{1,10})\s+([0-9]{1,10})\s*", re.ASCII)
 
