@@ -98,15 +98,16 @@ def fingerprint(parts: Sequence[JSONValue]) -> str:
 
 
 def text_digest(fs: RealFS, path: str, limit: int = 1 << 20) -> JSONValue:
-    """A small file's identity by content: [path, sha256 of its first ``limit`` bytes, size];
-    [path, None] when it does not exist. Raises OSError when it cannot be read."""
+    """A small file's identity by content and time: [path, sha256 of its first ``limit``
+    bytes, size, mtime] (a ``touch`` counts as a change too); [path, None] when it does not
+    exist. Raises OSError when it cannot be read."""
     st = fs.stat(path)
     if st is None:
         return [path, None]
     if not st.is_file:
         return [path, "not a file", st.mode, st.ino, st.mtime]
     data = fs.read_bytes(path, limit)
-    return [path, hashlib.sha256(data).hexdigest(), st.size]
+    return [path, hashlib.sha256(data).hexdigest(), st.size, st.mtime]
 
 
 def file_facts(fs: RealFS, path: str) -> JSONValue:

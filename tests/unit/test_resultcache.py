@@ -359,6 +359,7 @@ INFO_INPUTS: dict[str, tuple[Change | None, dict[str, str], UserInfo | None]] = 
         {}, None),
     "user containers.conf edited": (
         lambda r: write(r, "/home/alice/.config/containers/containers.conf", '[engine]\nruntime = "crun"\n'), {}, None),
+    "user containers.conf touched": (lambda r: touch(r, "/home/alice/.config/containers/containers.conf"), {}, None),
     "user containers.conf removed": (
         lambda r: (r / "home/alice/.config/containers/containers.conf").unlink(), {}, None),
     "a system drop-in added": (
