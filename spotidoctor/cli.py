@@ -6,9 +6,12 @@ Kept import-light: subcommand modules (and rich, Xlib, pulsectl) load only when 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.error_handler import guarded
@@ -114,4 +117,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if getattr(args, "spotify_args", None) and args.spotify_args[0] == "--":
         args.spotify_args = args.spotify_args[1:]
-    return guarded(lambda: _dispatch(args), ["spotidoctor", *argv])
+    with _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP):
+        return guarded(lambda: _dispatch(args), ["spotidoctor", *argv])
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _exit_cleanly_on(*signums: signal.Signals) -> Iterator[None]:
+    """`kill` or a closed terminal unwinds like an exit, so the command runner stops what it
+    started (its children live in their own sessions and would outlive us) and the fix lock
+    is released; the default action would kill us on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _terminated) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

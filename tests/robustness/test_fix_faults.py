@@ -180,14 +180,19 @@ def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulsea
 
 # -- interrupted ---------------------------------------------------------------------------------
 
-def test_ctrl_c_during_a_fix_stops_its_command_releases_the_lock_and_a_rerun_completes(box: Sandbox) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["ctrl-c", "kill", "terminal-closed"])
+def test_a_stopped_fix_stops_its_command_releases_the_lock_and_a_rerun_completes(
+        box: Sandbox, signum: signal.Signals, code: int) -> None:
     root = storage(box)
     proc = box.popen("fix", "storage", env={"SPOTIDOCTOR_SPY_CHOWN_SLEEP": "30"})
     wait_for_chown(box, proc)
-    os.kill(proc.pid, signal.SIGINT)  # what the terminal sends to spotidoctor on Ctrl-C
+    os.kill(proc.pid, signum)  # SIGINT: what the terminal sends on Ctrl-C
     done = finish(proc)
     assert_sane(done, box)
-    assert done.returncode == 130 and "spotidoctor: interrupted" in done.stderr
+    assert done.returncode == code
+    if signum == signal.SIGINT:
+        assert "spotidoctor: interrupted" in done.stderr
     assert box.strays() == []  # the 30-second chown it started was stopped with it
     again = box.run("fix", "storage")
     assert_sane(again, box)
