@@ -579,7 +579,8 @@ def _classify_unshare_error(error: str) -> tuple[str, tuple[Message, ...], tuple
 
 class UserNamespaceMapping(Check):
     """What it checks: the live maps of podman's rootless namespace (`podman unshare cat
-    /proc/self/uid_map` and `gid_map`) agree with your subordinate ranges, and which host
+    /proc/self/uid_map` and `gid_map`, or the same namespace's maps read from podman's pause
+    process when it verifiably runs) agree with your subordinate ranges, and which host
     uid/gid the container user becomes: under the `isolated` profile the subordinate id
     (e.g. 1500 → 101499 for 100000:65536), under `keep-id` your own ids.
 
