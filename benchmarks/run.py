@@ -10,6 +10,7 @@ reported, never asserted: the exit status is 0 unless the benchmark itself could
 
   check-healthy   `spotidoctor check` on a healthy private environment
                   vs the same probes typed by hand (benchmarks/by_hand.sh)      ≤ 0.6×
+                  (check-fresh: the same with --fresh, every probe re-run; context)
   storage-warm/   the ownership verdict over 200,000 files
   storage-cold    vs `find DIR \\( ! -uid U -o ! -gid G \\) -print`              ≤ 1.5×
   crashscan-*     the crash-log scan of a 1 GB log vs `grep -F 'FATAL:'`        ≤ 2× wall, ≤ 100 MB RSS
@@ -218,6 +219,26 @@ def figure_check_healthy(s: Settings, healthy: object, spotidoctor: list[str]) -
     if bad:
         fig.notes.append(f"not all checks were ok in the healthy environment: {bad}")
     fig.notes += healthy.notes
+    return fig
+
+
+def figure_check_fresh(s: Settings, healthy: object, spotidoctor: list[str]) -> Figure:
+    """`check --fresh`: every slow probe for real (podman info, the runtime's container, the
+    container uid's audio test), nothing from the result cache. What a first run, a run
+    after a change, `fix`'s re-checks and `report` cost."""
+    from environment import Healthy
+
+    assert isinstance(healthy, Healthy)
+    fig = Figure("check-fresh", "`spotidoctor check --fresh`, healthy (context: no remembered results)",
+                 "the same probes by hand (by_hand.sh)", "informational", informational=True)
+    script = ["sh", str(HERE / "by_hand.sh"), pwd.getpwuid(os.getuid()).pw_name, healthy.image,
+              str(healthy.storage), str(healthy.owner[0]), str(healthy.owner[1]), str(healthy.last_log)]
+    pair = interleaved(lambda: _ok(run_process([*spotidoctor, "check", "--fresh"], env=healthy.env), fig),
+                       lambda: _ok(run_process(script, env=healthy.env), fig), repeat=s.repeat, warmup=s.warmup)
+    ratio_figure(fig, pair, CHECK_TARGET)
+    fig.passed = None
+    fig.notes.append("every probe re-run: what the first check, a check after a change, fix's re-checks and "
+                     "report cost; check-healthy is the usual repeated check")
     return fig
 
 
@@ -509,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "check" in groups:
                     say("check-healthy: spotidoctor check vs by_hand.sh")
                     figures.append(figure_check_healthy(s, healthy, spotidoctor))
+                    say("check-fresh: spotidoctor check --fresh vs by_hand.sh")
+                    figures.append(figure_check_fresh(s, healthy, spotidoctor))
                     say("check-all-by-hand: spotidoctor check vs every command it runs, in a row")
                     figures.append(figure_check_all_by_hand(s, healthy, spotidoctor, root))
                 if "hung" in groups:
