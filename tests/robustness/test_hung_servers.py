@@ -19,6 +19,7 @@ commands.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -194,9 +195,9 @@ def test_hung_podman_check_names_podman_and_kills_what_it_started(hung_podman: S
     assert_sane(done, box)
     assert done.returncode == 1
     results = json_results(done)
-    assert results["podman.installed"]["summary"] == "`podman --version` failed: timed out after 10.0s"
+    assert re.fullmatch(r"`podman --version` failed: timed out after 10\.\ds", results["podman.installed"]["summary"])
     assert results["image.present"]["summary"] == "podman cannot tell whether spotify_pod exists"
-    assert "timed out after 30.0s" in text_of(results["image.present"])
+    assert re.search(r"timed out after 30\.\ds", text_of(results["image.present"]))
     assert results["crash.container"]["status"] == "warn"
     assert results["crash.container"]["summary"].startswith(
         "cannot tell whether a container named spotify-container is left over: container spotify-container: timeout")
@@ -216,7 +217,7 @@ def test_hung_podman_in_other_commands(hung_podman: Sandbox, command: tuple[str,
         assert done.returncode == 1
         assert "podman" in done.stdout + done.stderr
     if command == ("launch", "--no-check", "--yes"):
-        assert "podman cannot tell whether spotify_pod exists: timed out after 30.0s" in done.stdout
+        assert re.search(r"podman cannot tell whether spotify_pod exists: timed out after 30\.\ds", done.stdout)
     assert box.strays() == []
 
 
