@@ -22,4 +22,4 @@ exit codes:
   3    internal error (a crash log is written under $XDG_STATE_HOME/spotidoctor/);
        report: the leak scan found a secret in the bundle and deleted it
   4    another spotidoctor fix/launch is running (lock held)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C); 129/143: stopped by SIGHUP/SIGTERM"""
