@@ -11,7 +11,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from spotidoctor.errors import ParseError
 
@@ -132,16 +132,12 @@ def _read_counted(data: bytes, offset: int, what: str, index: int) -> tuple[byte
     return data[offset:offset + length], offset + length
 
 
-def parse_xauthority(data: bytes) -> tuple[XauthEntry, ...]:
-    """All entries of an Xauthority file; ``ParseError`` if it is empty, truncated or huge."""
-    if not data:
-        raise ParseError("Xauthority file is empty")
-    if len(data) > MAX_XAUTHORITY_BYTES:
-        raise ParseError(f"Xauthority file is implausibly large ({len(data)} bytes)")
-    entries: list[XauthEntry] = []
+def _entries(data: bytes) -> Iterator[XauthEntry]:
+    """Entries in file order; ``ParseError`` at the first damaged one."""
     offset = 0
+    index = 0
     while offset < len(data):
-        index = len(entries) + 1
+        index += 1
         if offset + 2 > len(data):
             raise ParseError(f"Xauthority is truncated in entry {index} (family)")
         (family,) = struct.unpack_from(">H", data, offset)
@@ -150,8 +146,27 @@ def parse_xauthority(data: bytes) -> tuple[XauthEntry, ...]:
         for what in ("address", "display number", "auth name", "auth data"):
             value, offset = _read_counted(data, offset, what, index)
             fields.append(value)
-        entries.append(XauthEntry(family, *fields))
-    return tuple(entries)
+        yield XauthEntry(family, *fields)
+
+
+def parse_xauthority(data: bytes) -> tuple[XauthEntry, ...]:
+    """All entries of an Xauthority file; ``ParseError`` if it is empty, truncated or huge."""
+    if not data:
+        raise ParseError("Xauthority file is empty")
+    if len(data) > MAX_XAUTHORITY_BYTES:
+        raise ParseError(f"Xauthority file is implausibly large ({len(data)} bytes)")
+    return tuple(_entries(data))
+
+
+def readable_entries(data: bytes) -> tuple[XauthEntry, ...]:
+    """The entries before any damage, never an error: for scanning a file for its cookies."""
+    found: list[XauthEntry] = []
+    try:
+        for entry in _entries(data):
+            found.append(entry)
+    except ParseError:
+        pass
+    return tuple(found)
 
 
 def encode_xauthority(entries: Iterable[XauthEntry]) -> bytes:

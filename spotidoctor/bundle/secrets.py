@@ -151,35 +151,8 @@ def sanitize_prefs(prefs_text: str) -> str:
 
 # -- Xauthority ---------------------------------------------------------
 
-@dataclass(frozen=True)
-class XauthEntry:
-    family: int
-    address: bytes
-    number: bytes
-    name: bytes
-    data: bytes
-
-
-def parse_xauthority(data: bytes) -> list[XauthEntry]:
-    """Entries of an Xauthority file; a truncated tail is ignored, never an error."""
-    entries: list[XauthEntry] = []
-    pos = 0
-    while pos + 2 <= len(data):
-        family = int.from_bytes(data[pos:pos + 2], "big")
-        pos += 2
-        fields: list[bytes] = []
-        for _ in range(4):
-            if pos + 2 > len(data):
-                return entries
-            size = int.from_bytes(data[pos:pos + 2], "big")
-            pos += 2
-            if pos + size > len(data):
-                return entries
-            fields.append(data[pos:pos + size])
-            pos += size
-        entries.append(XauthEntry(family, *fields))
-    return entries
-
-
 def mit_cookies(data: bytes) -> list[bytes]:
-    return [e.data for e in parse_xauthority(data) if e.name == b"MIT-MAGIC-COOKIE-1" and e.data]
+    """The MIT-MAGIC-COOKIE-1 values of an Xauthority file, a damaged tail ignored."""
+    from spotidoctor.x11auth import MIT_MAGIC_COOKIE, readable_entries
+
+    return [e.data for e in readable_entries(data) if e.name == MIT_MAGIC_COOKIE and e.data]

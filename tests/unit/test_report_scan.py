@@ -15,7 +15,8 @@ from spotidoctor import layout
 from spotidoctor.bundle import archive
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members, secret_needle
-from spotidoctor.bundle.secrets import XauthEntry, mit_cookies, parse_xauthority
+from spotidoctor.bundle.secrets import mit_cookies
+from spotidoctor.x11auth import XauthEntry, readable_entries
 from spotidoctor.bundle.redact import word_pattern
 from spotidoctor.testing import make_context
 
@@ -39,13 +40,14 @@ def write(tmp_path, members: list[tuple[str, bytes]]) -> str:
                               now=1_700_000_000)
 
 
-def test_parse_xauthority_and_truncated_tail() -> None:
-    assert parse_xauthority(XAUTHORITY) == [
+def test_xauthority_cookies_and_truncated_tail() -> None:
+    assert readable_entries(XAUTHORITY) == (
         XauthEntry(256, b"vm", b"71", b"MIT-MAGIC-COOKIE-1", X_COOKIE),
-        XauthEntry(0xFFFF, b"", b"3", b"XDM-AUTHORIZATION-1", b"\x01" * 16)]
+        XauthEntry(0xFFFF, b"", b"3", b"XDM-AUTHORIZATION-1", b"\x01" * 16))
     assert mit_cookies(XAUTHORITY) == [X_COOKIE]
-    assert parse_xauthority(XAUTHORITY[:-3]) == parse_xauthority(XAUTHORITY)[:1]
-    assert parse_xauthority(b"") == [] and parse_xauthority(b"\x01") == []
+    assert readable_entries(XAUTHORITY[:-3]) == readable_entries(XAUTHORITY)[:1]
+    assert readable_entries(b"") == () and readable_entries(b"\x01") == ()
+    assert mit_cookies(XAUTHORITY[:-3]) == [X_COOKIE]
 
 
 def test_archive_is_private_and_anonymous(tmp_path) -> None:
