@@ -11,7 +11,7 @@ from spotidoctor import crashdiag, crashlog
 from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message, Severity
 from spotidoctor.crashdiag import ContainerInfo, SourceNote, Verdict
 from spotidoctor.launchlog import LaunchRecord
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec

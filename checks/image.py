@@ -18,7 +18,7 @@ from spotidoctor.backend.recipe import (LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_S
                                         effective_build_args, load_recipe, recipe_hash)
 from spotidoctor.errors import UsageError
 from spotidoctor.fixes import Fix, SetConfig
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec

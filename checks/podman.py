@@ -23,7 +23,8 @@ from spotidoctor import podmaninfo
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Instruction, Privilege, RunCommand, SetConfig, Step, WriteFile
-from spotidoctor.model import JSONValue, Status
+from spotidoctor.types import JSONValue
+from spotidoctor.model import Status
 from spotidoctor.podmaninfo import PodmanInfo
 from spotidoctor.resultcache import age_text, cached, file_facts, verified_note
 

@@ -18,7 +18,8 @@ from spotidoctor import layout, podmaninfo
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import FixFailed, ParseError, ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Fix, FixAvailability, Instruction, MakeDirs, RunCommand, Step, StepEnv, WriteFile
-from spotidoctor.model import JSONValue, Severity, Status
+from spotidoctor.types import JSONValue
+from spotidoctor.model import Severity, Status
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo, \
     ServerKind, default_server
 from spotidoctor.pulseconf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, client_conf_problems, \

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.fixes import MakeDirs, Privilege, RunCommand, Step
-from spotidoctor.model import JSONValue, Severity
+from spotidoctor.types import JSONValue
+from spotidoctor.model import Severity
 from spotidoctor.podmaninfo import namespace_owner
 from spotidoctor.storage import (SAMPLE_PATHS, STRANGER, OwnershipScan, StorageGuard, UserNsChown, WrongOwner,
                                  guard_for, refusals, scan_in_userns, scan_ownership)

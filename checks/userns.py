@@ -18,7 +18,7 @@ from spotidoctor import podmaninfo, subids
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message, MessageKind
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Instruction, Privilege, RunCommand, Step
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 from spotidoctor.subids import IdMap, SubIdFile, SubIdRange
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from typing import Mapping, TYPE_CHECKING
 from spotidoctor import layout, x11auth
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError, ProbeTimeout
-from spotidoctor.model import JSONValue, Severity
+from spotidoctor.types import JSONValue
+from spotidoctor.model import Severity
 from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, SetupStatus
 from spotidoctor.x11fixes import CONTAINER_COOKIE_MODE, RevokeHostAccess, WriteWildCookie, wanted_cookie_file
 

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, ClassVar, Mapping
 from spotidoctor.config import Config
 from spotidoctor.fixes import Fix, FixAvailability
 from spotidoctor.memo import Memo
-from spotidoctor.model import CheckResult, JSONValue, Message, MessageKind, Severity, Status
+from spotidoctor.model import CheckResult, Message, MessageKind, Severity, Status
+from spotidoctor.types import JSONValue
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
 from spotidoctor.resultcache import ResultCache

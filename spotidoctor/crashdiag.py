@@ -31,7 +31,8 @@ from spotidoctor.config import Config, reload
 from spotidoctor.crashlog import CefFacts, Hit, ScanResult, Wrapper
 from spotidoctor.errors import ConfigError, ProbeUnavailable
 from spotidoctor.fixes import Fix, Instruction, SetConfig
-from spotidoctor.model import CheckResult, JSONValue, Message, Severity, Status
+from spotidoctor.model import CheckResult, Message, Severity, Status
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.api import Context

@@ -21,7 +21,7 @@ from spotidoctor.errors import FixFailed
 
 if TYPE_CHECKING:
     from spotidoctor.backups import BackupStore
-    from spotidoctor.model import JSONValue
+    from spotidoctor.types import JSONValue
     from spotidoctor.paths import Paths
     from spotidoctor.probes import Probes
 

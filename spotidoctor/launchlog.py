@@ -14,7 +14,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 from spotidoctor.probes.fs import RealFS
 
 RECORD = "launch.json"

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Mapping, Union
+from typing import Mapping
 
-if TYPE_CHECKING:
-    from spotidoctor.fixes import Fix
+from spotidoctor.fixes import Fix
+from spotidoctor.types import JSONScalar, JSONValue
 
-JSONScalar = Union[str, int, float, bool, None]
-JSONValue = Union[JSONScalar, "list[JSONValue]", "dict[str, JSONValue]"]
+__all__ = ["JSONScalar", "JSONValue", "Status", "Severity", "MessageKind", "Message", "CheckResult"]
 
 
 class Status(str, Enum):

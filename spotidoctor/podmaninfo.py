@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from spotidoctor.errors import ParseError, ProbeUnavailable
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 from spotidoctor.resultcache import cached, file_facts, text_digest
 from spotidoctor.subids import IdMap, IdMapEntry, parse_id_map
 

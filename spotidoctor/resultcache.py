@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Generic, Sequence, TypeVar
 
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.api import Context

@@ -26,7 +26,7 @@ from spotidoctor.probes.fs import RealFS
 if TYPE_CHECKING:
     from spotidoctor.api import Context
     from spotidoctor.fixes import StepEnv
-    from spotidoctor.model import JSONValue
+    from spotidoctor.types import JSONValue
 
 __all__ = ["StorageGuard", "storage_refusal", "refusals", "guard_for", "OwnershipScan", "WrongOwner",
            "scan_ownership", "scan_in_userns", "UserNsScan", "UserNsChown", "chown_argv", "mount_points_under",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from spotidoctor.errors import ParseError
 
 if TYPE_CHECKING:
-    from spotidoctor.model import JSONValue
+    from spotidoctor.types import JSONValue
 
 __all__ = ["SubIdRange", "SubIdFile", "IdMapEntry", "IdMap", "Overlap", "LoginDefs",
            "parse_subid_text", "parse_subid_line", "parse_getsubids", "parse_id_map",

@@ -15,7 +15,7 @@ from spotidoctor.fixes import Step, StepEnv
 from spotidoctor.probes.x11 import HostEntry
 
 if TYPE_CHECKING:
-    from spotidoctor.model import JSONValue
+    from spotidoctor.types import JSONValue
     from spotidoctor.probes.fs import RealFS
 
 __all__ = ["WriteWildCookie", "RevokeHostAccess", "CONTAINER_COOKIE_MODE", "wanted_cookie_file"]

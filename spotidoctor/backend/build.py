@@ -22,7 +22,7 @@ from spotidoctor.backend.recipe import (BUNDLED, LABEL_SPOTIFY_VERSION, Recipe, 
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixes import Fix, Step, StepEnv
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 from spotidoctor.paths import Paths
 from spotidoctor.probes import Probes
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 from spotidoctor import layout
 from spotidoctor.backend.runargs import DriAccess, HostFacts
 from spotidoctor.errors import ParseError, ProbeUnavailable
-from spotidoctor.model import CheckResult, JSONValue
+from spotidoctor.model import CheckResult
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.api import Context

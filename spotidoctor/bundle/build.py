@@ -24,7 +24,8 @@ from spotidoctor.bundle.sources import global_spec
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, render
 from spotidoctor.commands.common import exit_code, make_plan, problem_rows, run_plan
-from spotidoctor.model import CheckResult, JSONValue
+from spotidoctor.model import CheckResult
+from spotidoctor.types import JSONValue
 from spotidoctor.registry import Registry
 from spotidoctor.render.jsonout import document
 from spotidoctor.session import Session

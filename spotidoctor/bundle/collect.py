@@ -23,7 +23,7 @@ from spotidoctor.bundle.redact import default_map_path
 from spotidoctor.bundle.secrets import is_secret_name, secret_basename
 from spotidoctor.bundle.spec import (BundleSpec, CommandItem, EnvItem, FileItem, GlobItem, TextItem,
                                      Transform)
-from spotidoctor.model import JSONValue
+from spotidoctor.types import JSONValue
 from spotidoctor.probes.command import Completed
 
 GLOBAL_ORIGIN = "spotidoctor"

@@ -34,7 +34,8 @@ from spotidoctor.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.lock import exclusive
 from spotidoctor.memo import Memo
-from spotidoctor.model import CheckResult, JSONValue, Status
+from spotidoctor.model import CheckResult, Status
+from spotidoctor.types import JSONValue
 from spotidoctor.runner import Plan, plan
 from spotidoctor.session import Session, make_session
 

@@ -5,7 +5,8 @@ import json
 from typing import Sequence
 
 from spotidoctor import __version__
-from spotidoctor.model import CheckResult, JSONValue, Message
+from spotidoctor.model import CheckResult, Message
+from spotidoctor.types import JSONValue
 from spotidoctor.render import overall_status
 
 SCHEMA = 1

@@ -21,7 +21,8 @@ from spotidoctor import fixer, podmaninfo, resultcache
 from spotidoctor.api import Context
 from spotidoctor.checks.podman import HYBRID, RUNTIME_OK, OciRuntimeStarts, PodmanRootless, probe_argv
 from spotidoctor.memo import Memo
-from spotidoctor.model import JSONValue, Message, MessageKind, Status
+from spotidoctor.types import JSONValue
+from spotidoctor.model import Message, MessageKind, Status
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.resultcache import Cached, ResultCache, cached
 from spotidoctor.session import READS_CACHE, result_cache
