@@ -5,7 +5,7 @@
 
 Generates a realistic log (Spotify/CEF noise lines in podman's k8s-file wrapper, the
 out-of-memory FATAL line and its mojo-broker precursor near the end), warms the page
-cache, then times ``grep -F 'FATAL:'`` and ``spotidoctor.crashlog.scan_file`` (best of
+cache, then times ``grep -F 'FATAL:'`` and ``spotidoctor.crash.scan.scan_file`` (best of
 ``--repeat``, each scan in a fresh process so its peak RSS is its own). Reports both
 times, the ratio, the scan's peak RSS, and what the scan found. Exit status 1 if the scan
 missed the FATAL line; timings are reported, never asserted.
@@ -37,11 +37,11 @@ PRECURSOR = "[1129/235959.123456:ERROR:broker_posix.cc(46)] Received unexpected 
 
 SCAN = """
 import json, os, resource, sys, time
-from spotidoctor import crashlog
+from spotidoctor.crash.scan import scan_file
 path = sys.argv[1]
 started = time.perf_counter()
 with open(path, "rb", buffering=0) as fh:
-    scan = crashlog.scan_file(fh, os.path.getsize(path))
+    scan = scan_file(fh, os.path.getsize(path))
 elapsed = time.perf_counter() - started
 hit = scan.latest.get("oom_terminate")
 # VmHWM: this process's own peak since exec. ru_maxrss would also count the parent's memory
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"log: {result['bytes']:,} bytes ({path if args.keep else 'deleted afterwards'})")
             print(f"grep -F 'FATAL:'      {result['grep_s']:.3f} s")
-            print(f"crashlog.scan_file    {result['scan_s']:.3f} s  ({result['ratio']}x grep)")
+            print(f"scan.scan_file    {result['scan_s']:.3f} s  ({result['ratio']}x grep)")
             print(f"scan peak RSS         {result['peak_rss_mib']} MiB")
             print(f"found                 {result['found']}")
             print(f"signatures            {result['counts']}  (lines parsed: {result['lines_parsed']})")

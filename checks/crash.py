@@ -1,16 +1,20 @@
 """Crash checks: why did Spotify die, and what makes the next launch survive?
 
-The reasoning lives in ``spotidoctor.crashdiag`` (shared with ``spotidoctor launch``, which
-diagnoses right after Spotify exits non-zero); the log parser in ``spotidoctor.crashlog``.
+The reasoning lives in the ``spotidoctor.crash`` package (shared with ``spotidoctor launch``,
+which diagnoses right after Spotify exits non-zero).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spotidoctor import crashdiag, crashlog
 from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message, Severity
-from spotidoctor.crashdiag import ContainerInfo, SourceNote, Verdict
-from spotidoctor.launchlog import LaunchRecord
+from spotidoctor.crash import launches, sources
+from spotidoctor.crash.container import ContainerInfo
+from spotidoctor.crash.launchlog import LaunchRecord
+from spotidoctor.crash.sources import SourceNote
+from spotidoctor.crash.lines import parse_log_time
+from spotidoctor.crash.settings import settings_for
+from spotidoctor.crash.verdict import Inputs, Verdict, judge
 from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
@@ -55,10 +59,10 @@ class LastLaunchCrash(Check):
         last_launch_evidence(spec, ctx)
 
     def run(self, ctx: Context) -> CheckResult:
-        records = crashdiag.recent_records(ctx)
+        records = sources.recent_records(ctx)
         if not records:
             return self.skip(NO_RECORDS)
-        return crashdiag.diagnose_launch(ctx, records[0])
+        return launches.diagnose_launch(ctx, records[0])
 
 
 class CrashHistory(Check):
@@ -78,11 +82,11 @@ class CrashHistory(Check):
     timeout_s = 120.0  # up to 9 logs at 10 s each + journalctl 15 s
 
     def run(self, ctx: Context) -> CheckResult:
-        records = crashdiag.recent_records(ctx)
+        records = sources.recent_records(ctx)
         verdicts, notes = self._older_launches(ctx, records)
-        journal, jnote = crashdiag.journal_scan(ctx)
+        journal, jnote = sources.journal_scan(ctx)
         notes.append(jnote)
-        stray = crashdiag.unattributed_journal(journal, records)
+        stray = launches.unattributed_journal(journal, records)
         facts: dict[str, JSONValue] = {
             "crashes": [v.to_json() for v in verdicts],
             "journal_lines": [h.quote for h in stray],
@@ -103,13 +107,13 @@ class CrashHistory(Check):
                         ) -> tuple[list[Verdict], list[SourceNote]]:
         verdicts: list[Verdict] = []
         notes: list[SourceNote] = []
-        nxt = crashdiag.next_launch_config(ctx)
+        nxt = sources.next_launch_config(ctx)
         for record in records[1:]:
-            scan, note = crashdiag.scan_launch_log(ctx, record, seconds=10.0)
+            scan, note = sources.scan_launch_log(ctx, record, seconds=10.0)
             notes.append(note)
-            inputs = crashdiag.Inputs(f"launch {record.launch_id}", record.launch_id, record.exit_code,
-                                      record.finished, scan, crashdiag.settings_for(ctx, record, None, nxt), nxt)
-            verdict = crashdiag.judge(inputs)
+            inputs = Inputs(f"launch {record.launch_id}", record.launch_id, record.exit_code,
+                            record.finished, scan, settings_for(ctx, record, None, nxt), nxt)
+            verdict = judge(inputs)
             if verdict.crashed:
                 verdicts.append(verdict)
         return verdicts, notes
@@ -146,7 +150,7 @@ class LeftoverContainer(Check):
         name = ctx.config.container_name
         if ctx.probes.cmd.which("podman") is None:
             return self.skip("podman is not installed")
-        info, note = crashdiag.inspect_container(ctx, name)
+        info, note = sources.inspect_container(ctx, name)
         if info is None and note.state in ("timeout", "error"):
             # podman hung or answered garbage: "nothing left over" would be a guess.
             return self.warn(f"cannot tell whether a container named {name} is left over: {note.text()}",
@@ -154,17 +158,17 @@ class LeftoverContainer(Check):
         if info is None:
             return self.ok(f"no container named {name} is left over", Message.info(note.text()),
                            facts={"container": None, "source": note.text()})
-        records = crashdiag.recent_records(ctx)
-        owner = next((r for r in records if crashdiag.container_matches(info, r)), None)
+        records = sources.recent_records(ctx)
+        owner = next((r for r in records if launches.container_matches(info, r)), None)
         facts: dict[str, JSONValue] = {"container": info.name, "status": info.status, "exit_code": info.exit_code}
         if owner is not None:
             return self.ok(f"container {name} belongs to launch {owner.launch_id} (see crash.last-launch)",
                            facts={**facts, "launch_id": owner.launch_id})
         if info.running:
             return self.ok(f"container {name} is {info.status}", facts=facts)
-        inputs, notes = crashdiag.container_inputs(ctx, info)
-        verdict = crashdiag.judge(inputs)
-        result = crashdiag.result_for(self.id, self.severity, verdict, [note, *notes])
+        inputs, notes = launches.container_inputs(ctx, info)
+        verdict = judge(inputs)
+        result = launches.result_for(self.id, self.severity, verdict, [note, *notes])
         if verdict.crashed and not self._newer_than(info, records):
             return self.warn(f"older than the last launch: {result.summary}", *result.messages,
                              facts=result.facts)
@@ -174,7 +178,7 @@ class LeftoverContainer(Check):
     def _newer_than(info: ContainerInfo, records: list[LaunchRecord]) -> bool:
         if not records:
             return True
-        finished = crashlog.parse_log_time(info.finished_at.replace(" ", "T", 1).split(" ")[0])
+        finished = parse_log_time(info.finished_at.replace(" ", "T", 1).split(" ")[0])
         return finished is None or finished.timestamp() > records[0].started
 
 

@@ -22,11 +22,12 @@ from spotidoctor.podmaninfo import namespace_owner
 from spotidoctor.storage import (SAMPLE_PATHS, STRANGER, OwnershipScan, StorageGuard, UserNsChown, WrongOwner,
                                  guard_for, refusals, scan_in_userns, scan_ownership)
 from spotidoctor.subids import IdMap, IdMapEntry
+from spotidoctor.units import GiB, format_bytes
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
 
-LOW_SPACE_BYTES = 2 << 30  # Spotify's cache alone grows to several GiB
+LOW_SPACE_BYTES = 2 * GiB  # Spotify's cache alone grows to several GiB
 # Spotify keeps one directory per account, named after it (`Users/<name>-user`): sample paths
 # show it as `Users/<account>-user`, so pasted output never carries the account name.
 _ACCOUNT_DIR = re.compile(r"(/Users/)[^/]+(-user)(?=/| |$)")
@@ -52,15 +53,6 @@ PRIVATE_CHECKED = "the contents of {count} private director(ies) were checked in
 MOUNTS_INSIDE = "{path} is another filesystem mounted inside the storage tree (not scanned)"
 LOW_SPACE = "only {free} free on the filesystem holding {root}"
 SPACE_OK = "{free} free on the filesystem holding {root}"
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
-        value /= 1024
-    return f"{size} B"
 
 
 def _int_fact(ctx: Context, check_id: str, key: str) -> int | None:
@@ -358,7 +350,7 @@ class StorageFreeSpace(Check):
         if usage is None:
             return self.warn(f"cannot tell the free space of {root}")
         facts: dict[str, JSONValue] = {"free_bytes": usage.free_bytes, "total_bytes": usage.total_bytes}
-        free = _human(usage.free_bytes)
+        free = format_bytes(usage.free_bytes, fixed_point=True)
         if usage.free_bytes < LOW_SPACE_BYTES or usage.free_bytes < usage.total_bytes * LOW_SPACE_FRACTION:
             return self.warn(LOW_SPACE.format(free=free, root=root), Message.hint(
                 "Spotify's cache grows to several GiB.",

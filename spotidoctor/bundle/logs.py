@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from spotidoctor import launchlog
+from spotidoctor.crash import launchlog
 from spotidoctor.api import Context
 from spotidoctor.bundle.collect import GLOBAL_ORIGIN, Item, ItemStatus, ManifestEntry, cap_text, safe_name
 

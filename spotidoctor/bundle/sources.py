@@ -16,7 +16,8 @@ import re
 import stat as stat_mod
 from typing import Callable, Sequence
 
-from spotidoctor import __version__, launchlog, layout
+from spotidoctor import __version__, layout
+from spotidoctor.crash import launchlog
 from spotidoctor.api import Context
 from spotidoctor.bundle.identity import prefs_files
 from spotidoctor.bundle.secrets import autologin_values, is_secret_name, sanitize_prefs

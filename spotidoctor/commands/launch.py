@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Sequence, TextIO
 
-from spotidoctor import launchlog
+from spotidoctor.crash import launchlog
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
 from spotidoctor.backend.build import BUILD_FIX_ID, request_from_config, run_build
@@ -200,7 +200,7 @@ def new_record(ctx: Context, spec: RunSpec, pairs: Sequence[Arg], directory: str
 
 
 def diagnose(ctx: Context, record: launchlog.LaunchRecord, out: TextIO) -> None:
-    from spotidoctor.crashdiag import diagnose_launch
+    from spotidoctor.crash.launches import diagnose_launch
     from spotidoctor.render.text import emit, result_lines
 
     code = record.exit_code

@@ -27,7 +27,8 @@ from typing import Iterator
 
 import pytest
 
-from spotidoctor import launchlog, layout
+from spotidoctor import layout
+from spotidoctor.crash import launchlog
 from spotidoctor.paths import Paths
 from spotidoctor.probes.fs import RealFS
 from tests import servers

@@ -25,7 +25,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spotidoctor import crashlog, subids, x11auth
+from spotidoctor.crash.lines import ChromiumLine, parse_chromium, parse_journal, parse_k8s, parse_log_time, parse_timestamped
+from spotidoctor.crash.scan import scan_chunks
+from spotidoctor.crash.signatures import SIGNATURE_KEYS, classify
+from spotidoctor import subids, x11auth
 from spotidoctor.checks import x11 as x11_checks
 from spotidoctor.errors import ParseError
 from spotidoctor.model import Status
@@ -194,13 +197,13 @@ PREFIXES = st.builds(
 @FUZZ
 @given(PREFIXES, st.integers(1, 9999))
 def test_chromium_lines_raise_only_parse_error_and_their_stamps_never_raise(text: str, year: int) -> None:
-    line = only_parse_errors(crashlog.parse_chromium, text)
-    if isinstance(line, crashlog.ChromiumLine):
+    line = only_parse_errors(parse_chromium, text)
+    if isinstance(line, ChromiumLine):
         line.when(year)  # None for impossible dates (month 13, 24:00), never an exception
         line.display_stamp()
         assert line.basename is not None
-    for sig, groups in crashlog.classify(text):
-        assert sig in crashlog.SIGNATURE_KEYS and all(isinstance(v, str) for v in groups.values())
+    for sig, groups in classify(text):
+        assert sig in SIGNATURE_KEYS and all(isinstance(v, str) for v in groups.values())
 
 
 TIMESTAMPS = st.builds(lambda y, mo, d, h, mi, s, frac, zone: f"{y}-{mo}-{d}T{h}:{mi}:{s}{frac}{zone}",
@@ -215,10 +218,10 @@ TIMESTAMPS = st.builds(lambda y, mo, d, h, mi, s, frac, zone: f"{y}-{mo}-{d}T{h}
 @given(TIMESTAMPS, st.sampled_from(["stdout", "stderr", "stdin"]), st.sampled_from(["F", "P", "X", "F:x"]),
        st.one_of(PREFIXES, NOISE))
 def test_wrapped_lines_raise_only_parse_error(stamp: str, stream: str, tag: str, message: str) -> None:
-    crashlog.parse_log_time(stamp)  # None for impossible times, never an exception
-    only_parse_errors(crashlog.parse_k8s, f"{stamp} {stream} {tag} {message}")
-    only_parse_errors(crashlog.parse_journal, f"{stamp} host spotify[{stream}]: {message}")
-    only_parse_errors(crashlog.parse_timestamped, f"{stamp} {message}")
+    parse_log_time(stamp)  # None for impossible times, never an exception
+    only_parse_errors(parse_k8s, f"{stamp} {stream} {tag} {message}")
+    only_parse_errors(parse_journal, f"{stamp} host spotify[{stream}]: {message}")
+    only_parse_errors(parse_timestamped, f"{stamp} {message}")
 
 
 @settings(max_examples=100, deadline=None)
@@ -226,7 +229,7 @@ def test_wrapped_lines_raise_only_parse_error(stamp: str, stream: str, tag: str,
                           st.sampled_from(["F", "P"]), st.one_of(PREFIXES, NOISE)), max_size=20))
 def test_k8s_logs_of_near_valid_records_scan_without_raising(records: list[str]) -> None:
     data = "\n".join(records).encode("utf-8", errors="surrogatepass")
-    result = crashlog.scan_chunks([data])
+    result = scan_chunks([data])
     assert result.lines >= 0 and all(h.line.text is not None for h in result.hits)
     for hit in result.hits:
         hit.quote, hit.size, hit.chromium  # the properties the verdict reads

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor import crashdiag, launchlog
+from spotidoctor.crash.launches import diagnose_launch
+from spotidoctor.crash.sources import cef_argv, journal_argv
+from spotidoctor.crash.verdict import SILENT_NOTE
+from spotidoctor.crash import launchlog
+from spotidoctor.crash import sources as crash_sources
 from spotidoctor.config import Config
 from spotidoctor.fixer import Candidate, StepEnvironment, apply
-from spotidoctor.launchlog import LaunchRecord
+from spotidoctor.crash.launchlog import LaunchRecord
 from spotidoctor.model import Severity, Status
 from spotidoctor.registry import _checks_of
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context, write_tree
@@ -21,7 +25,7 @@ OOM = "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144"
 NAME = "spotify-container"
 INSPECT_MISSING = FakeCommand(("podman", "container", "inspect", NAME), stderr=f"Error: no such container {NAME}",
                               returncode=125)
-CEF_NO_GREP = FakeCommand(crashdiag.cef_argv("spotify_pod"), stderr="executable file `grep` not found",
+CEF_NO_GREP = FakeCommand(cef_argv("spotify_pod"), stderr="executable file `grep` not found",
                           returncode=127)
 
 
@@ -120,8 +124,8 @@ def test_the_newest_launch_decides(tmp_path):
 
 
 def test_missing_launch_log_falls_back_to_the_journal(tmp_path, monkeypatch):
-    monkeypatch.setattr(crashdiag, "_now", lambda: 1_796_000_000.0)
-    journal = FakeCommand(crashdiag.journal_argv(NAME, 1_796_000_000.0 - 7 * 86400),
+    monkeypatch.setattr(crash_sources, "now", lambda: 1_796_000_000.0)
+    journal = FakeCommand(journal_argv(NAME, 1_796_000_000.0 - 7 * 86400),
                           stdout=(DATA / "crash_journal.txt").read_text())
     ctx = make_context(tmp_path, commands=[journal, INSPECT_MISSING, CEF_NO_GREP], config=Config(shm_size="64m"))
     record = add_launch(tmp_path, ctx, "20261129-225000-aaaaaa", started=1_795_992_660.0)  # 22:51:00..22:51:30Z
@@ -134,10 +138,10 @@ def test_missing_launch_log_falls_back_to_the_journal(tmp_path, monkeypatch):
 def test_diagnose_launch_is_the_launchers_entry_point(tmp_path):
     ctx = context(tmp_path, INSPECT_MISSING, CEF_NO_GREP)
     record = add_launch(tmp_path, ctx, "20261129-225000-aaaaaa", log=b"2026-11-29T22:51:29Z stdout F hi\n")
-    result = crashdiag.diagnose_launch(ctx, record)
+    result = diagnose_launch(ctx, record)
     assert (result.check_id, result.status, result.facts["event"]) == ("crash.last-launch", Status.FAIL,
                                                                       "silent-trap")
-    assert crashdiag.SILENT_NOTE.format(sig="SIGTRAP") in result.facts["notes"]
+    assert SILENT_NOTE.format(sig="SIGTRAP") in result.facts["notes"]
 
 
 def test_a_still_existing_container_of_the_launch_adds_its_inspect_data(tmp_path):
@@ -174,8 +178,8 @@ def test_history_ok_when_only_the_newest_launch_exists(tmp_path):
 
 
 def test_history_reports_journal_crashes_outside_any_launch(tmp_path, monkeypatch):
-    monkeypatch.setattr(crashdiag, "_now", lambda: 1_796_000_000.0)
-    journal = FakeCommand(crashdiag.journal_argv(NAME, 1_796_000_000.0 - 7 * 86400),
+    monkeypatch.setattr(crash_sources, "now", lambda: 1_796_000_000.0)
+    journal = FakeCommand(journal_argv(NAME, 1_796_000_000.0 - 7 * 86400),
                           stdout=(DATA / "crash_journal.txt").read_text())
     ctx = make_context(tmp_path, commands=[journal])
     result = crash_checks.CrashHistory().run(ctx)
@@ -205,7 +209,7 @@ def test_podman_missing_skips_the_container_check(tmp_path):
 
 
 def test_a_crashed_foreign_container_fails_with_its_own_settings(tmp_path):
-    cef = FakeCommand(crashdiag.cef_argv("localhost/spotify_pod:latest"), stdout="", returncode=2)
+    cef = FakeCommand(cef_argv("localhost/spotify_pod:latest"), stdout="", returncode=2)
     ctx = context(tmp_path, _inspect(), LOGS, cef)
     result = crash_checks.LeftoverContainer().run(ctx)
     assert (result.status, result.facts["quote"], result.facts["cause"]) == (Status.FAIL, OOM, "dev-shm")
@@ -214,7 +218,7 @@ def test_a_crashed_foreign_container_fails_with_its_own_settings(tmp_path):
 
 
 def test_a_crashed_container_older_than_the_last_launch_is_history(tmp_path):
-    cef = FakeCommand(crashdiag.cef_argv("localhost/spotify_pod:latest"), stdout="", returncode=2)
+    cef = FakeCommand(cef_argv("localhost/spotify_pod:latest"), stdout="", returncode=2)
     ctx = context(tmp_path, _inspect(), LOGS, cef)
     add_launch(tmp_path, ctx, "20261130-100000-cccccc", exit_code=0, started=1_796_032_800.0,
                log="2026-11-30T10:00:00Z stdout F bye\n")

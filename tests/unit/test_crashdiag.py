@@ -6,14 +6,27 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor import crashdiag, crashlog, launchlog
+from spotidoctor.crash.lines import printable
+from spotidoctor.crash.scan import Wrapper, scan_lines
+from spotidoctor.crash.causes import SIZE_BUG, SIZE_HEAP, SIZE_SHM, SIZE_TRUNCATED, _without_ipc_none, read_size
+from spotidoctor.crash.launches import container_matches, result_for, unattributed_journal
+from spotidoctor.crash.runopts import human, parse_run_argv, parse_size, parse_ulimit
+from spotidoctor.crash.settings import settings_for
+from spotidoctor.crash.sources import SourceNote, cef_argv, container_logs, image_cef, inspect_container, journal_argv, journal_scan, next_launch_config, recent_records, scan_launch_log
+from spotidoctor.crash.verdict import Inputs, SILENT_NOTE, SILENT_NOTE_LEGACY, signal_name
 from spotidoctor.config import Config
-from spotidoctor.crashdiag import (GiB, MiB, Cause, ContainerInfo, Inputs, Limit, RunOptions, Settings, Strength,
-                                   judge)
-from spotidoctor.crashlog import CefFacts
+from spotidoctor.crash import launchlog
+from spotidoctor.crash import sources as crash_sources
+from spotidoctor.crash.causes import Cause, Strength
+from spotidoctor.crash.cef import CefFacts
+from spotidoctor.crash.container import ContainerInfo
+from spotidoctor.crash.launchlog import LaunchRecord
+from spotidoctor.crash.runopts import RunOptions
+from spotidoctor.crash.settings import Limit, Settings
+from spotidoctor.crash.verdict import judge
 from spotidoctor.fixes import Applicability, Instruction, SetConfig
-from spotidoctor.launchlog import LaunchRecord
-from spotidoctor.model import Status
+from spotidoctor.model import Severity, Status
+from spotidoctor.units import GiB, MiB
 from spotidoctor.probes.procs import Limit as ProcLimit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeProcesses, make_context, write_tree
 
@@ -34,7 +47,7 @@ def settings(**overrides) -> Settings:
 
 def inputs(*lines: str, exit_code: int | None = 133, s: Settings | None = None, nxt: Config | None = None,
            cef: CefFacts | None = None, finished: bool = True) -> Inputs:
-    scan = crashlog.scan_lines(lines)
+    scan = scan_lines(lines)
     return Inputs("launch L1", "L1", exit_code, finished, scan, s or settings(), nxt or Config(shm_size="64m"),
                   lambda: cef)
 
@@ -56,25 +69,25 @@ def plan(fixes) -> list[tuple]:
                                        ("512MB", 512 * MiB), ("1.5g", int(1.5 * GiB)), ("64k", 65536),
                                        ("", None), (None, None), ("lots", None), ("-1", None)])
 def test_parse_size(text, size):
-    assert crashdiag.parse_size(text) == size
+    assert parse_size(text) == size
 
 
 @pytest.mark.parametrize("size,text", [(64 * MiB, "64 MiB"), (65536000, "62.5 MiB"), (2 * GiB, "2 GiB"),
                                        (None, "unlimited"), (100, "100 bytes")])
 def test_human(size, text):
-    assert crashdiag.human(size) == text
+    assert human(size) == text
 
 
 @pytest.mark.parametrize("text,parsed", [("nofile=1024:4096", ("nofile", 1024, 4096)), ("data=-1", ("data", None, None)),
                                          ("nofile=90", ("nofile", 90, 90)), ("nofile=x", None)])
 def test_parse_ulimit(text, parsed):
-    assert crashdiag.parse_ulimit(text) == parsed
+    assert parse_ulimit(text) == parsed
 
 
 @pytest.mark.parametrize("code,name", [(133, "SIGTRAP"), (132, "SIGILL"), (137, "SIGKILL"), (139, "SIGSEGV"),
                                        (1, None), (None, None), (128, None)])
 def test_signal_names(code, name):
-    assert crashdiag.signal_name(code) == name
+    assert signal_name(code) == name
 
 
 LAUNCHER_ARGV = ("podman", "run", "--rm", "--name=spotify-container", "--pull=never", "--init", "--user=1500:1500",
@@ -86,7 +99,7 @@ LAUNCHER_ARGV = ("podman", "run", "--rm", "--name=spotify-container", "--pull=ne
 
 
 def test_parse_the_launchers_argv():
-    assert crashdiag.parse_run_argv(LAUNCHER_ARGV, "spotify_pod") == RunOptions(
+    assert parse_run_argv(LAUNCHER_ARGV, "spotify_pod") == RunOptions(
         shm_size="64m", ipc="private", ulimits=("nofile=90:90", "data=1073741824:1073741824"),
         security_opts=("no-new-privileges",), command=("--print-oom", "--exit=133"))
 
@@ -102,24 +115,24 @@ def test_parse_the_launchers_argv():
     (("podman", "run", "--ipc=none", "img"), "ipc", "none"),
 ])
 def test_parse_argv_shapes(argv, field, value):
-    assert getattr(crashdiag.parse_run_argv(argv, "img"), field) == value
+    assert getattr(parse_run_argv(argv, "img"), field) == value
 
 
 # -- size= readings ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("size,precursors,bucket,notes", [
-    (262144, False, "shm", (crashdiag.SIZE_SHM.format(size=262144),)),
-    (26214, False, "shm", (crashdiag.SIZE_TRUNCATED.format(size=26214, full=262144),
-                           crashdiag.SIZE_SHM.format(size=262144))),
-    (0, False, "heap", (crashdiag.SIZE_HEAP,)),
-    (2 ** 31, False, "size-bug", (crashdiag.SIZE_BUG.format(size=2 ** 31),)),
+    (262144, False, "shm", (SIZE_SHM.format(size=262144),)),
+    (26214, False, "shm", (SIZE_TRUNCATED.format(size=26214, full=262144),
+                           SIZE_SHM.format(size=262144))),
+    (0, False, "heap", (SIZE_HEAP,)),
+    (2 ** 31, False, "size-bug", (SIZE_BUG.format(size=2 ** 31),)),
     (16384, False, "other", ()),
-    (16384, True, "shm", (crashdiag.SIZE_SHM.format(size=16384),)),
-    (393216, False, "shm", (crashdiag.SIZE_SHM.format(size=393216),)),
+    (16384, True, "shm", (SIZE_SHM.format(size=16384),)),
+    (393216, False, "shm", (SIZE_SHM.format(size=393216),)),
     (None, False, "unknown", ()),
 ])
 def test_size_readings(size, precursors, bucket, notes):
-    assert crashdiag.read_size(size, precursors) == (bucket, notes)
+    assert read_size(size, precursors) == (bucket, notes)
 
 
 # -- out-of-memory verdicts -----------------------------------------------------------------
@@ -230,7 +243,7 @@ def test_truncated_report_size_is_read_as_a_tile():
     v = judge(inputs("[1103/173130.577407:FATAL:memory.cc(40)] Out of memory. size=26214",
                      s=settings(shm_bytes=64 * MiB)))
     assert v.cause.key == "dev-shm"
-    assert crashdiag.SIZE_TRUNCATED.format(size=26214, full=262144) in v.notes
+    assert SIZE_TRUNCATED.format(size=26214, full=262144) in v.notes
 
 
 def test_ipc_none_means_no_dev_shm():
@@ -244,7 +257,7 @@ def test_ipc_none_means_no_dev_shm():
 @pytest.mark.parametrize("extra,kept", [(("--ipc", "none", "--tz=UTC"), ("--tz=UTC",)),
                                         (("--tz=UTC", "--ipc"), ("--tz=UTC", "--ipc"))])
 def test_ipc_none_as_two_arguments(extra, kept):
-    assert crashdiag._without_ipc_none(extra) == kept
+    assert _without_ipc_none(extra) == kept
 
 
 def test_ipc_none_from_somewhere_else_is_settled_for_the_config():
@@ -267,14 +280,14 @@ def test_silent_trap_gets_the_same_correlation_and_says_why_the_line_is_missing(
     v = judge(inp)
     assert (v.crashed, v.event, v.quote, v.signal) == (True, "silent-trap", None, signal)
     assert v.cause.key == "dev-shm" and v.cause.strength is Strength.POSSIBLE  # memfd build: /dev/shm is a fallback
-    assert crashdiag.SILENT_NOTE.format(sig=signal) in v.notes
+    assert SILENT_NOTE.format(sig=signal) in v.notes
     assert any("Chromium 156.0.8078.108" in n for n in v.notes) and asked == [1]
     assert v.extra["chromium_version"] == "156.0.8078.108" and v.extra["logs_oom_line"] is False
 
 
 def test_silent_trap_on_a_build_that_logs_ooms_says_so():
     v = judge(inputs(exit_code=133, cef=M89))
-    assert crashdiag.SILENT_NOTE_LEGACY.format(sig="SIGTRAP") in v.notes
+    assert SILENT_NOTE_LEGACY.format(sig="SIGTRAP") in v.notes
 
 
 def test_silent_trap_with_the_address_space_limited():
@@ -302,7 +315,7 @@ CORPUS = (DATA / "crash_lines.txt").read_text().splitlines()
 def test_other_killers(text, code, event, cause, fix_ids):
     v = judge(inputs(text, exit_code=code))
     assert (v.crashed, v.event, v.cause.key, [f.id for f in v.fixes]) == (True, event, cause, fix_ids)
-    assert v.quote == crashlog.printable(text)
+    assert v.quote == printable(text)
 
 
 @pytest.mark.parametrize("text,cause", [
@@ -355,7 +368,7 @@ def test_oom_beats_a_later_fatal_and_specific_beats_generic():
 # -- results -------------------------------------------------------------------------------
 
 def _result(v):
-    return crashdiag.result_for("crash.last-launch", crashdiag.Severity.ERROR, v, [])
+    return result_for("crash.last-launch", Severity.ERROR, v, [])
 
 
 def test_result_status_follows_the_verdict():
@@ -367,8 +380,8 @@ def test_result_status_follows_the_verdict():
 
 
 def test_result_quotes_the_line_with_when_it_happened():
-    v = judge(crashdiag.Inputs("launch L1", "L1", 133, True, crashlog.scan_lines(
-        (DATA / "crash_k8s_partial.log").read_text().splitlines(), crashlog.Wrapper.K8S),
+    v = judge(Inputs("launch L1", "L1", 133, True, scan_lines(
+        (DATA / "crash_k8s_partial.log").read_text().splitlines(), Wrapper.K8S),
         settings(shm_bytes=64 * MiB), Config(shm_size="64m")))
     result = _result(v)
     first = result.messages[0]
@@ -396,7 +409,7 @@ def test_settings_from_record_host_and_fs(tmp_path):
         "/proc/self/cgroup": "0::/user.slice/user-1600.slice/session-3.scope\n",
         "/sys/fs/cgroup/user.slice/user-1600.slice/memory.max": "3221225472\n",
         "/sys/fs/cgroup/user.slice/memory.max": "max\n"})
-    s = crashdiag.settings_for(ctx, _record(ctx), None, Config())
+    s = settings_for(ctx, _record(ctx), None, Config())
     assert s == Settings(shm_bytes=64 * MiB, shm_source="--shm-size=64m", ipc="private", address_space=UNLIMITED,
                          nofile=Limit(90, 90, "--ulimit"), podman_nofile_hard=524288,
                          data=Limit(GiB, GiB, "--ulimit"), data_from_config=False, overcommit=0,
@@ -407,7 +420,7 @@ def test_settings_prefer_inspect_and_fall_back_to_this_shell(tmp_path):
     procs = FakeProcesses(limits={"as": ProcLimit(4 * GiB, None), "nofile": ProcLimit(1024, 4096)})
     ctx = make_context(tmp_path, procs=procs, files={"/proc/sys/vm/overcommit_memory": "2\n"})
     info = ContainerInfo.from_inspect(json.loads((DATA / "crash_inspect_exited.json").read_text())[0])
-    s = crashdiag.settings_for(ctx, None, info, Config())
+    s = settings_for(ctx, None, info, Config())
     assert (s.shm_bytes, s.shm_source, s.overcommit) == (65536000, "podman inspect ShmSize", 2)
     assert s.nofile == Limit(20000, 20000, "podman inspect")
     assert s.address_space == Limit(4 * GiB, None, "this shell; not recorded by the launch")
@@ -415,14 +428,14 @@ def test_settings_prefer_inspect_and_fall_back_to_this_shell(tmp_path):
 
 def test_record_shm_size_when_the_argv_has_none(tmp_path):
     ctx = make_context(tmp_path)
-    s = crashdiag.settings_for(ctx, _record(ctx, argv=("podman", "run", "spotify_pod"), shm_size="512m"), None,
+    s = settings_for(ctx, _record(ctx, argv=("podman", "run", "spotify_pod"), shm_size="512m"), None,
                                Config())
     assert (s.shm_bytes, s.shm_source) == (512 * MiB, "shm_size=512m (launch record)")
 
 
 def test_damaged_recorded_limits_are_ignored(tmp_path):
     ctx = make_context(tmp_path, procs=FakeProcesses(limits={}))
-    s = crashdiag.settings_for(ctx, _record(ctx, rlimits={"as": "lots", "nofile": [1, True]}), None, Config())
+    s = settings_for(ctx, _record(ctx, rlimits={"as": "lots", "nofile": [1, True]}), None, Config())
     assert s.address_space is None and s.podman_nofile_hard is None
 
 
@@ -432,8 +445,8 @@ def test_inspect_parses_podman_output_and_is_memoized(tmp_path):
     text = (DATA / "crash_inspect_exited.json").read_text()
     runner = FakeCommandRunner([FakeCommand(("podman", "container", "inspect", "spotify-container"), stdout=text)])
     ctx = make_context(tmp_path, commands=runner)
-    info, note = crashdiag.inspect_container(ctx, "spotify-container")
-    assert crashdiag.inspect_container(ctx, "spotify-container")[0] is info and len(runner.calls) == 1
+    info, note = inspect_container(ctx, "spotify-container")
+    assert inspect_container(ctx, "spotify-container")[0] is info and len(runner.calls) == 1
     assert info == ContainerInfo(
         id="3f1c2a9b8d7e", name="spotify-container", image="localhost/spotify_pod:latest", status="exited",
         exit_code=133, started_at="2026-11-29T22:51:00.123456789Z", finished_at="2026-11-29T22:51:30.987654321Z",
@@ -449,35 +462,35 @@ def test_inspect_parses_podman_output_and_is_memoized(tmp_path):
     (FakeCommand(("podman", "container", "inspect", "x"), stdout="not json"), "error"),
 ])
 def test_inspect_failures_are_facts(tmp_path, command, state):
-    info, note = crashdiag.inspect_container(make_context(tmp_path, commands=[command]), "x")
+    info, note = inspect_container(make_context(tmp_path, commands=[command]), "x")
     assert info is None and note.state == state
 
 
 def test_no_podman_is_a_fact(tmp_path):
     ctx = make_context(tmp_path, commands=FakeCommandRunner(missing=["podman", "journalctl"]))
-    assert crashdiag.inspect_container(ctx, "x")[1].state == "unavailable"
-    assert crashdiag.journal_scan(ctx)[1].state == "unavailable"
-    assert crashdiag.image_cef(ctx, "img")[1].state == "unavailable"
+    assert inspect_container(ctx, "x")[1].state == "unavailable"
+    assert journal_scan(ctx)[1].state == "unavailable"
+    assert image_cef(ctx, "img")[1].state == "unavailable"
 
 
 def test_container_logs_are_streamed_through_the_scanner(tmp_path):
     argv = ("podman", "logs", "--timestamps", "--tail=5000", "spotify-container")
     ctx = make_context(tmp_path, commands=[FakeCommand(argv, stdout=(DATA / "crash_podman_logs.txt").read_text())])
-    scan, note = crashdiag.container_logs(ctx, "spotify-container")
+    scan, note = container_logs(ctx, "spotify-container")
     assert scan.latest["oom_terminate"].line.logged_at == "2026-11-29T22:51:23.500000000Z" and note.state == "read"
 
 
 def test_journal_is_bounded_by_time_and_count(tmp_path, monkeypatch):
-    monkeypatch.setattr(crashdiag, "_now", lambda: 1_764_460_100.0)
+    monkeypatch.setattr(crash_sources, "now", lambda: 1_764_460_100.0)
     argv = ("journalctl", "--user", "--no-pager", "--quiet", "--output=short-iso", "--since=@1763855300",
             "--lines=2000", "CONTAINER_NAME=spotify-container", "+", "SYSLOG_IDENTIFIER=spotify")
-    assert crashdiag.journal_argv("spotify-container", 1_764_460_100.0 - 7 * 86400) == argv
+    assert journal_argv("spotify-container", 1_764_460_100.0 - 7 * 86400) == argv
     ctx = make_context(tmp_path, commands=[FakeCommand(argv, stdout=(DATA / "crash_journal.txt").read_text())])
-    scan, note = crashdiag.journal_scan(ctx)
+    scan, note = journal_scan(ctx)
     assert scan.counts == {"oom_terminate": 1, "mojo_broker": 1} and note.state == "read"
     failing = make_context(tmp_path, commands=[FakeCommand(argv, stderr="No journal files were found.",
                                                            returncode=1)])
-    assert crashdiag.journal_scan(failing)[1] == crashdiag.SourceNote("user journal", "unavailable",
+    assert journal_scan(failing)[1] == SourceNote("user journal", "unavailable",
                                                                       "No journal files were found.")
 
 
@@ -489,51 +502,51 @@ def test_journal_is_bounded_by_time_and_count(tmp_path, monkeypatch):
     ("", 125, None, "image not available locally"),
 ])
 def test_libcef_facts_from_the_image(tmp_path, stdout, rc, facts, detail):
-    argv = crashdiag.cef_argv("spotify_pod")
+    argv = cef_argv("spotify_pod")
     assert argv[:8] == ("podman", "run", "--rm", "--pull=never", "--network=none", "--cap-drop=all",
                         "--entrypoint=grep", "spotify_pod")
     ctx = make_context(tmp_path, commands=[FakeCommand(argv, stdout=stdout, returncode=rc)])
-    got, note = crashdiag.image_cef(ctx, "spotify_pod")
+    got, note = image_cef(ctx, "spotify_pod")
     assert (got, note.detail) == (facts, detail)
 
 
 def test_launch_log_source(tmp_path):
     ctx = make_context(tmp_path)
     record = _record(ctx)
-    scan, note = crashdiag.scan_launch_log(ctx, record)
+    scan, note = scan_launch_log(ctx, record)
     assert scan is None and note.state == "missing"
     write_tree(tmp_path, {record.log_path: (DATA / "crash_k8s_partial.log").read_bytes()})
-    scan, note = crashdiag.scan_launch_log(ctx, record)
+    scan, note = scan_launch_log(ctx, record)
     assert scan.counts["oom_terminate"] == 1 and note.detail == "982 bytes, 10 lines parsed"
 
 
 def test_next_launch_config_is_read_fresh(tmp_path):
     ctx = make_context(tmp_path, config=Config(shm_size="64m"))
-    assert crashdiag.next_launch_config(ctx).shm_size == "64m"  # no file: the loaded config
+    assert next_launch_config(ctx).shm_size == "64m"  # no file: the loaded config
     write_tree(tmp_path, {ctx.paths.config_file: 'shm_size = "2g"\n'})
-    assert crashdiag.next_launch_config(ctx).shm_size == "2g"
+    assert next_launch_config(ctx).shm_size == "2g"
     write_tree(tmp_path, {ctx.paths.config_file: 'shm_size = [\n'})
-    assert crashdiag.next_launch_config(ctx).shm_size == "64m"  # unreadable: the loaded config
+    assert next_launch_config(ctx).shm_size == "64m"  # unreadable: the loaded config
 
 
 def test_container_matches_a_record_by_log_path_or_start(tmp_path):
     ctx = make_context(tmp_path)
     record = _record(ctx)
     info = ContainerInfo("abc", "spotify-container", started_at="2025-11-29T23:46:50Z")
-    assert crashdiag.container_matches(info, record)  # 10 s after the record's start
-    assert not crashdiag.container_matches(ContainerInfo("abc", "spotify-container",
+    assert container_matches(info, record)  # 10 s after the record's start
+    assert not container_matches(ContainerInfo("abc", "spotify-container",
                                                          started_at="2025-11-30T23:46:50Z"), record)
-    assert crashdiag.container_matches(ContainerInfo("abc", "other", log_path=record.log_path), record)
+    assert container_matches(ContainerInfo("abc", "other", log_path=record.log_path), record)
 
 
 def test_unattributed_journal_lines(tmp_path, monkeypatch):
-    monkeypatch.setattr(crashdiag, "_now", lambda: 1_796_000_000.0)
-    journal = crashlog.scan_lines((DATA / "crash_journal.txt").read_text().splitlines(), crashlog.Wrapper.JOURNAL)
+    monkeypatch.setattr(crash_sources, "now", lambda: 1_796_000_000.0)
+    journal = scan_lines((DATA / "crash_journal.txt").read_text().splitlines(), Wrapper.JOURNAL)
     ctx = make_context(tmp_path)
     inside = _record(ctx, started=1_795_992_600.0, ended=1_795_992_700.0)  # 2026-11-29T22:50:00Z .. 22:51:40Z
     outside = _record(ctx, started=1_700_000_000.0, ended=1_700_000_100.0)
-    assert crashdiag.unattributed_journal(journal, [inside]) == []
-    assert [h.signature for h in crashdiag.unattributed_journal(journal, [outside])] == ["oom_terminate"]
+    assert unattributed_journal(journal, [inside]) == []
+    assert [h.signature for h in unattributed_journal(journal, [outside])] == ["oom_terminate"]
 
 
 def test_cause_json_is_compact():
@@ -545,4 +558,4 @@ def test_cause_json_is_compact():
 def test_launch_record_round_trip_for_the_checks(tmp_path):
     ctx = make_context(tmp_path)
     launchlog.save(ctx.probes.fs, _record(ctx))
-    assert crashdiag.recent_records(ctx)[0].argv == LAUNCHER_ARGV
+    assert recent_records(ctx)[0].argv == LAUNCHER_ARGV

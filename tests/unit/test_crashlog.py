@@ -9,8 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotidoctor import crashlog
-from spotidoctor.crashlog import ChromiumLine, K8sRecord, LogLine, Wrapper
+from spotidoctor.crash.cef import CefFacts, cef_facts, scan_cef_binary
+from spotidoctor.crash.lines import find_chromium, parse_chromium, parse_journal, parse_k8s, parse_log_time, parse_timestamped
+from spotidoctor.crash.scan import MAX_LINE, ScanResult, _Assembler, scan_chunks, scan_file, scan_lines, split_lines
+from spotidoctor.crash.signatures import classify
+from spotidoctor.crash.lines import ChromiumLine, K8sRecord
+from spotidoctor.crash.scan import LogLine, Wrapper
 from spotidoctor.errors import ParseError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -62,14 +66,14 @@ PREFIX_TABLE = [
 
 @pytest.mark.parametrize("n,pid,tid,stamp,tick,level,basename,line_no,signatures", PREFIX_TABLE)
 def test_prefix_shapes(n, pid, tid, stamp, tick, level, basename, line_no, signatures):
-    parsed = crashlog.parse_chromium(line(n))
+    parsed = parse_chromium(line(n))
     assert (parsed.pid, parsed.tid, parsed.stamp, parsed.tick, parsed.level, parsed.basename, parsed.line_no) == (
         pid, tid, stamp, tick, level, basename, line_no)
-    assert [key for key, _ in crashlog.classify(line(n))] == signatures
+    assert [key for key, _ in classify(line(n))] == signatures
 
 
 def test_whole_record_of_a_pathed_line():
-    assert crashlog.parse_chromium(line(20)) == ChromiumLine(
+    assert parse_chromium(line(20)) == ChromiumLine(
         level="FATAL", location="base/process/memory.cc", line_no=22, message="Out of memory. size=262144",
         stamp="1129/230057.353515")
 
@@ -78,7 +82,7 @@ def test_corpus_signature_counts_match_crashes_4_4():
     """CRASHES §4.4: the 19 lines of §4.3 give oom_terminate 7 and one each of six others."""
     counts: dict[str, int] = {}
     for text in CORPUS[:19]:
-        for key, _ in crashlog.classify(text):
+        for key, _ in classify(text):
             counts[key] = counts.get(key, 0) + 1
     assert counts == {"oom_terminate": 7, "mojo_broker": 1, "gpu_crash": 1, "mit_shm": 1, "shm_access": 1,
                       "shm_alloc_fail": 1, "sandbox": 1}
@@ -109,30 +113,30 @@ def test_corpus_signature_counts_match_crashes_4_4():
     (46, "gpu_crash", {"code": "139"}),
 ])
 def test_signature_groups(n, key, groups):
-    found = dict(crashlog.classify(line(n)))
+    found = dict(classify(line(n)))
     assert found[key] == groups
 
 
 def test_every_corpus_line_that_starts_a_chromium_prefix_parses():
     for text in CORPUS:
         if "[" in text and ("ERROR:" in text or "FATAL:" in text or "WARNING:" in text):
-            assert crashlog.find_chromium(text) is not None, text
+            assert find_chromium(text) is not None, text
 
 
 def test_non_chromium_lines_are_none_or_parse_error():
     for text in ("Authorization required, but no authorization protocol specified", "[warn] epoll_create: x",
                  "[probe] paints=1", "", "[FATAL]", "[ERROR:foo.cc] no line number"):
-        assert crashlog.find_chromium(text) is None
+        assert find_chromium(text) is None
         with pytest.raises(ParseError):
-            crashlog.parse_chromium(text)
+            parse_chromium(text)
 
 
 def test_stamp_as_datetime_and_bogus_stamp():
-    assert crashlog.parse_chromium(line(1)).when(2026).isoformat() == "2026-11-03T17:31:30.577407"
-    assert crashlog.parse_chromium(line(7)).when(2026).isoformat() == "2026-10-01T06:39:31.123000"
-    assert crashlog.parse_chromium(line(22)).when(2026) is None  # 0100/000000 from a zygote child
-    assert crashlog.parse_chromium(line(19)).when(2026) is None
-    assert crashlog.parse_chromium(line(1)).display_stamp() == "11-03 17:31:30.577407"
+    assert parse_chromium(line(1)).when(2026).isoformat() == "2026-11-03T17:31:30.577407"
+    assert parse_chromium(line(7)).when(2026).isoformat() == "2026-10-01T06:39:31.123000"
+    assert parse_chromium(line(22)).when(2026) is None  # 0100/000000 from a zygote child
+    assert parse_chromium(line(19)).when(2026) is None
+    assert parse_chromium(line(1)).display_stamp() == "11-03 17:31:30.577407"
 
 
 # -- wrappers ---------------------------------------------------------------------------
@@ -147,25 +151,25 @@ def test_stamp_as_datetime_and_bogus_stamp():
                                                                 "tagged")),
 ])
 def test_k8s_records(text, expected):
-    assert crashlog.parse_k8s(text) == expected
+    assert parse_k8s(text) == expected
 
 
 @pytest.mark.parametrize("text", ["hello", "2026-11-29T22:51:29Z stdin F x", "2026-11-29 22:51:29 stdout F x",
                                   "2026-11-29T22:51:29Z stdout X x", ""])
 def test_not_k8s_records(text):
     with pytest.raises(ParseError):
-        crashlog.parse_k8s(text)
+        parse_k8s(text)
 
 
 def test_journal_and_timestamped_lines():
-    record = crashlog.parse_journal((DATA / "crash_journal.txt").read_text().splitlines()[3])
+    record = parse_journal((DATA / "crash_journal.txt").read_text().splitlines()[3])
     assert (record.time, record.host, record.ident, record.pid) == ("2026-11-29T22:51:29+0000", "desk",
                                                                     "spotify-container", 4242)
     assert record.message.endswith("Out of memory. size=262144")
-    assert crashlog.parse_timestamped("2026-11-29T22:51:23.392108588Z to-stderr") == (
+    assert parse_timestamped("2026-11-29T22:51:23.392108588Z to-stderr") == (
         "2026-11-29T22:51:23.392108588Z", "to-stderr")
     with pytest.raises(ParseError):
-        crashlog.parse_journal("-- No entries --")
+        parse_journal("-- No entries --")
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -175,12 +179,12 @@ def test_journal_and_timestamped_lines():
     ("2026-11-29T22:51:29.5", "2026-11-29T22:51:29.500000+00:00"),
 ])
 def test_log_times(value, expected):
-    assert crashlog.parse_log_time(value).isoformat() == expected
+    assert parse_log_time(value).isoformat() == expected
 
 
 @pytest.mark.parametrize("value", ["", "yesterday", "2026-13-40T99:00:00Z"])
 def test_bad_log_times(value):
-    assert crashlog.parse_log_time(value) is None
+    assert parse_log_time(value) is None
 
 
 # -- logical lines ----------------------------------------------------------------------
@@ -204,10 +208,10 @@ K8S_EXPECTED = [
 
 
 def _lines(data: bytes, wrapper: Wrapper = Wrapper.K8S, chunk: int = 7) -> list[LogLine]:
-    assembler = crashlog._Assembler(wrapper, crashlog.MAX_LINE)
+    assembler = _Assembler(wrapper, MAX_LINE)
     chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)]
     out = []
-    for offset, raw, cut in crashlog.split_lines(chunks):
+    for offset, raw, cut in split_lines(chunks):
         out += assembler.feed(offset, raw.decode("utf-8", "replace"), cut)
     return out + list(assembler.flush())
 
@@ -219,7 +223,7 @@ def test_k8s_partials_are_joined_per_stream_in_any_chunking(chunk):
 
 def test_split_lines_offsets_and_cap():
     data = b"ab\n" + b"x" * 10 + b"\n\nlast"
-    assert list(crashlog.split_lines([data[:4], data[4:9], data[9:]], max_bytes=4)) == [
+    assert list(split_lines([data[:4], data[4:9], data[9:]], max_bytes=4)) == [
         (0, b"ab", False), (3, b"xxxx", True), (14, b"", False), (15, b"last", False)]
 
 
@@ -227,14 +231,14 @@ def test_joined_partials_are_capped():
     parts = [f"2026-11-29T22:51:29Z stderr P {'y' * 1000}" for _ in range(40)]
     text = "\n".join([*parts, "2026-11-29T22:51:29Z stderr F end"]) + "\n"
     (only,) = _lines(text.encode())
-    assert len(only.text) == crashlog.MAX_LINE and only.truncated
+    assert len(only.text) == MAX_LINE and only.truncated
 
 
 # -- scans ------------------------------------------------------------------------------
 
-def _scan_file(path: Path, **kwargs) -> crashlog.ScanResult:
+def _scan_file(path: Path, **kwargs) -> ScanResult:
     with open(path, "rb", buffering=0) as fh:
-        return crashlog.scan_file(fh, os.path.getsize(path), **kwargs)
+        return scan_file(fh, os.path.getsize(path), **kwargs)
 
 
 def test_scan_of_the_k8s_log():
@@ -256,7 +260,7 @@ def test_binary_junk_is_text_that_does_not_match():
     (hit,) = scan.hits
     assert hit.signature == "oom_terminate" and hit.size == 26214
     assert "\x1b" not in hit.quote and hit.quote.endswith("size=26214?[0m")  # escapes neutralised
-    assert crashlog.scan_chunks([(DATA / "crash_junk.bin").read_bytes()]).counts == {"oom_terminate": 1}
+    assert scan_chunks([(DATA / "crash_junk.bin").read_bytes()]).counts == {"oom_terminate": 1}
 
 
 def test_very_long_lines_are_capped_not_held():
@@ -288,7 +292,7 @@ def test_fast_scan_finds_the_middle_fatal_with_its_context_and_the_tail(tmp_path
     assert [h.signature for h in fast.hits if h.signature != "gpu_crash"] == [
         "mojo_broker", "oom_terminate", "signal_dump"]
     assert "fd_exhausted" not in fast.counts  # far from any FATAL line and from the end: not parsed
-    full = crashlog.scan_chunks([path.read_bytes()])
+    full = scan_chunks([path.read_bytes()])
     assert full.counts["fd_exhausted"] == 1
     assert fast.latest["oom_terminate"] == full.latest["oom_terminate"]
     assert fast.latest["signal_dump"] == full.latest["signal_dump"]
@@ -315,10 +319,10 @@ def test_fatal_marker_across_chunk_boundaries_is_found_once(tmp_path):
 
 
 def test_scan_lines_for_command_output():
-    scan = crashlog.scan_lines((DATA / "crash_podman_logs.txt").read_text().splitlines(), Wrapper.TIMESTAMPED)
+    scan = scan_lines((DATA / "crash_podman_logs.txt").read_text().splitlines(), Wrapper.TIMESTAMPED)
     assert [(h.signature, h.line.offset, h.line.logged_at) for h in scan.hits] == [
         ("mojo_broker", 1, "2026-11-29T22:51:23.400000000Z"), ("oom_terminate", 2, "2026-11-29T22:51:23.500000000Z")]
-    journal = crashlog.scan_lines((DATA / "crash_journal.txt").read_text().splitlines(), Wrapper.JOURNAL)
+    journal = scan_lines((DATA / "crash_journal.txt").read_text().splitlines(), Wrapper.JOURNAL)
     assert journal.latest["oom_terminate"].line == LogLine(
         "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144", 3, "2026-11-29T22:51:29+0000",
         "spotify-container")
@@ -326,7 +330,7 @@ def test_scan_lines_for_command_output():
 
 def test_hits_are_bounded(tmp_path):
     lines = ["[1:FATAL:memory.cc(40)] Out of memory. size=0"] * 1000
-    scan = crashlog.scan_lines(lines, max_hits=10)
+    scan = scan_lines(lines, max_hits=10)
     assert len(scan.hits) == 10 and scan.counts == {"oom_terminate": 1000}
     assert scan.latest["oom_terminate"].line.offset == 999
 
@@ -334,11 +338,11 @@ def test_hits_are_bounded(tmp_path):
 # -- libcef.so --------------------------------------------------------------------------
 
 def test_cef_facts_from_grep_output():
-    old = crashlog.cef_facts((DATA / "crash_cef_grep_m89.txt").read_text().splitlines())
-    assert old == crashlog.CefFacts("89.0.4389.114", True, False) and old.milestone == 89
-    new = crashlog.cef_facts((DATA / "crash_cef_grep_m156.txt").read_text().splitlines())
-    assert new == crashlog.CefFacts("156.0.8078.108", False, True)
-    assert crashlog.cef_facts([]) == crashlog.CefFacts(None, False, False)
+    old = cef_facts((DATA / "crash_cef_grep_m89.txt").read_text().splitlines())
+    assert old == CefFacts("89.0.4389.114", True, False) and old.milestone == 89
+    new = cef_facts((DATA / "crash_cef_grep_m156.txt").read_text().splitlines())
+    assert new == CefFacts("156.0.8078.108", False, True)
+    assert cef_facts([]) == CefFacts(None, False, False)
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 13, 64, 1 << 20])
@@ -346,8 +350,8 @@ def test_cef_binary_scan_counts_each_string_once(chunk):
     blob = (b"\x00junk\x0066.0.3359.181\x00" * 3 + b"Chrome/66.0.3359.181 \x00" + b"\x0012.0.1234.5\x00"
             + b"\x001066.0.3359.1811\x00Out of memory. size=\x00" + b"\xff" * 100 + b"\x00156.0.8078.108\x00")
     chunks = [blob[i:i + chunk] for i in range(0, len(blob), chunk)]
-    facts = crashlog.scan_cef_binary(chunks)
-    assert facts == crashlog.CefFacts("66.0.3359.181", True, False)
+    facts = scan_cef_binary(chunks)
+    assert facts == CefFacts("66.0.3359.181", True, False)
 
 
 # -- properties -------------------------------------------------------------------------
@@ -362,13 +366,13 @@ PREFIXY = st.builds(lambda a, b, c: a + b + c, TEXT,
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(TEXT, PREFIXY, st.binary(max_size=300)))
 def test_line_parsers_raise_only_parse_error(value):
-    for parser in (crashlog.parse_chromium, crashlog.parse_k8s, crashlog.parse_journal, crashlog.parse_timestamped):
+    for parser in (parse_chromium, parse_k8s, parse_journal, parse_timestamped):
         try:
             parser(value)
         except ParseError:
             pass
-    crashlog.find_chromium(value)
-    crashlog.classify(value)
+    find_chromium(value)
+    classify(value)
 
 
 @settings(max_examples=200, deadline=None)
@@ -376,13 +380,13 @@ def test_line_parsers_raise_only_parse_error(value):
        st.integers(min_value=1, max_value=64))
 def test_scanners_never_raise_and_agree_on_chunking(parts, chunk):
     data = b"\n".join(parts)
-    whole = crashlog.scan_chunks([data])
-    pieces = crashlog.scan_chunks([data[i:i + chunk] for i in range(0, len(data), chunk)])
+    whole = scan_chunks([data])
+    pieces = scan_chunks([data[i:i + chunk] for i in range(0, len(data), chunk)])
     assert whole == pieces
-    fast = crashlog.scan_file(io.BytesIO(data), len(data))  # small: the tail window covers everything
+    fast = scan_file(io.BytesIO(data), len(data))  # small: the tail window covers everything
     assert fast.counts == whole.counts
 
 
 def test_non_text_input_is_a_parse_error():
     with pytest.raises(ParseError):
-        crashlog.parse_chromium(42)  # type: ignore[arg-type]
+        parse_chromium(42)  # type: ignore[arg-type]

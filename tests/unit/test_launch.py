@@ -350,7 +350,7 @@ def test_non_zero_exit_runs_the_crash_diagnosis(tmp_path: Path, monkeypatch: pyt
         return CheckResult("crash.last-launch", Status.FAIL, "/dev/shm too small (64 MB)",
                            (Message.error("FATAL:memory.cc(40)] Out of memory. size=262144"),))
 
-    monkeypatch.setattr("spotidoctor.crashdiag.diagnose_launch", diagnose)
+    monkeypatch.setattr("spotidoctor.crash.launches.diagnose_launch", diagnose)
     podman = Podman([*image_present(), *container_free()], code=133)
     code, out, _ = launch(session(tmp_path, podman), make_args())
     assert code == 133 and seen == [133]
@@ -367,14 +367,14 @@ def test_diagnosis_problems_never_hide_spotifys_exit_code(tmp_path: Path, monkey
     def diagnose(ctx: Context, record: Any) -> CheckResult:
         raise error
 
-    monkeypatch.setattr("spotidoctor.crashdiag.diagnose_launch", diagnose)
+    monkeypatch.setattr("spotidoctor.crash.launches.diagnose_launch", diagnose)
     podman = Podman([*image_present(), *container_free()], code=7)
     code, out, _ = launch(session(tmp_path, podman), make_args())
     assert code == 7 and message in out
 
 
 def test_user_stopped_spotify_is_not_diagnosed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("spotidoctor.crashdiag.diagnose_launch", lambda *a: pytest.fail("diagnosed"))
+    monkeypatch.setattr("spotidoctor.crash.launches.diagnose_launch", lambda *a: pytest.fail("diagnosed"))
     podman = Podman([*image_present(), *container_free()], code=130)
     code, out, _ = launch(session(tmp_path, podman), make_args())
     assert code == 130 and "Spotify was stopped (exit status 130)." in out

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from spotidoctor import launchlog
+from spotidoctor.crash import launchlog
 from spotidoctor.api import Check, Context
 from spotidoctor.bundle.build import Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry

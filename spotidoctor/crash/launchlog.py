@@ -14,8 +14,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spotidoctor.types import JSONValue
 from spotidoctor.probes.fs import RealFS
+from spotidoctor.types import JSONValue
 
 RECORD = "launch.json"
 CONTAINER_LOG = "container.log"
