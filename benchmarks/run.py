@@ -58,7 +58,7 @@ HUNG_SLACK_S = 0.5
 STORAGE_SCAN = """
 import json, sys, time
 from spotidoctor.probes.fs import RealFS
-from spotidoctor.storage import scan_ownership
+from spotidoctor.checks.storage.scan import scan_ownership
 root, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 started = time.perf_counter()
 scans = [scan_ownership(RealFS(), root + "/" + sub, (uid, gid)) for sub in ("config", "cache")]
@@ -429,7 +429,7 @@ def figure_storage(s: Settings, healthy: object, dropper: CacheDropper) -> list[
                 continue
             ratio_figure(fig, pair, STORAGE_TARGET)
             fig.extra["scan_in_process_s"] = round(sorted(inner)[len(inner) // 2], 4) if inner else None
-            fig.notes.append("spotidoctor: a fresh `python -c` running spotidoctor.storage.scan_ownership "
+            fig.notes.append("spotidoctor: a fresh `python -c` running spotidoctor.checks.storage.scan.scan_ownership "
                              "over config/ and cache/ (interpreter start included)")
     finally:
         remove_tree(healthy.env, tree)

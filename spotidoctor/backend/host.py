@@ -52,7 +52,7 @@ def _display_number(ctx: Context, results: Sequence[CheckResult]) -> int | None:
     number = fact(results, "x11", "display_number")
     if isinstance(number, int) and not isinstance(number, bool):
         return number
-    from spotidoctor.x11auth import parse_display
+    from spotidoctor.probes.x11auth import parse_display
 
     try:
         display = parse_display(ctx.env.get("DISPLAY", ""))
@@ -111,14 +111,14 @@ def dri_access(ctx: Context) -> DriAccess:
 
 
 def _runtime(ctx: Context) -> str | None:
-    from spotidoctor.podmaninfo import podman_info
+    from spotidoctor.podman.info import podman_info
 
     info = podman_info(ctx)  # memoised: shared with the podman checks
     return info.oci_runtime if info else None
 
 
 def _mapped_uid(ctx: Context) -> int | None:
-    from spotidoctor.podmaninfo import mapped_owner
+    from spotidoctor.podman.idmaps import mapped_owner
 
     try:
         return mapped_owner(ctx, ctx.config.container_uid, "isolated")[0]

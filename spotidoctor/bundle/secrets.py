@@ -153,6 +153,6 @@ def sanitize_prefs(prefs_text: str) -> str:
 
 def mit_cookies(data: bytes) -> list[bytes]:
     """The MIT-MAGIC-COOKIE-1 values of an Xauthority file, a damaged tail ignored."""
-    from spotidoctor.x11auth import MIT_MAGIC_COOKIE, readable_entries
+    from spotidoctor.probes.x11auth import MIT_MAGIC_COOKIE, readable_entries
 
     return [e.data for e in readable_entries(data) if e.name == MIT_MAGIC_COOKIE and e.data]

@@ -139,7 +139,7 @@ def show_preflight(session: Session, results: Sequence[CheckResult], verbose: bo
 
 def storage_refusal(ctx: Context) -> tuple[str, str] | None:
     """(path, reason) when a storage directory must not be mounted; never overridable."""
-    from spotidoctor.storage import storage_refusal as refusal
+    from spotidoctor.backend.storageguard import storage_refusal as refusal
 
     for path in (ctx.storage_dir, *storage_paths(ctx.storage_dir)):
         reason = refusal(ctx, path)

@@ -6,7 +6,7 @@ Owned by the x11.* checks; see FACTS F3 for the traps:
   timeout, and python-xlib itself runs in a worker thread with a deadline (its socket is
   shut down when the deadline passes);
 - python-xlib ignores FamilyWild entries and reads ``os.environ`` (F3.4), so the cookie is
-  chosen by ``spotidoctor.x11auth`` from *this probe's* environment and handed to it;
+  chosen by ``spotidoctor.probes.x11auth`` from *this probe's* environment and handed to it;
 - ``has_extension('MIT-SHM')`` is always False (F3.8): use the server's extension list.
 
 Results are frozen dataclasses; no Xlib object and no cookie byte ever leaves this module.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 from spotidoctor.errors import ParseError, ProbeTimeout, ProbeUnavailable
 
 __all__ = ["X11Probe", "XlibProbe", "SetupStatus", "Handshake", "ServerInfo", "HostEntry",

@@ -16,7 +16,7 @@ from typing import Sequence, Union
 
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, ServerInfo, SetupStatus, X11Probe
-from spotidoctor.x11auth import FAMILY_INTERNET, FAMILY_LOCALHOST, FAMILY_SERVER_INTERPRETED
+from spotidoctor.probes.x11auth import FAMILY_INTERNET, FAMILY_LOCALHOST, FAMILY_SERVER_INTERPRETED
 
 __all__ = ["FakeX11", "LOCAL", "INET", "SI_USER", "XVFB_INFO", "AUTH_REQUIRED"]
 

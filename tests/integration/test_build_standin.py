@@ -16,8 +16,15 @@ from typing import Iterator
 
 import pytest
 
-from spotidoctor.backend.recipe import (LABEL_BUILD_DATE, LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION,
-                                        LABEL_UID, LABEL_VERSION, recipe_hash)
+from spotidoctor.backend.recipe import (
+    LABEL_BUILD_DATE,
+    LABEL_RECIPE,
+    LABEL_RECIPE_HASH,
+    LABEL_SPOTIFY_VERSION,
+    LABEL_UID,
+    LABEL_VERSION,
+    recipe_hash,
+)
 from tests.standin import CONTAINERFILE, assemble_rootfs
 
 TIMEOUT_S = 600

@@ -16,11 +16,13 @@ from typing import Mapping
 
 import pytest
 
-from spotidoctor import podmaninfo
+from spotidoctor.podman.info import podman_info
+
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import userns as userns_checks
-from spotidoctor.checks.podman import HYBRID, NO_TUN, RUNC_FIX_ID, RUNTIME_OK, TUN_NO_ACCESS
+from spotidoctor.checks.podman.runtime import HYBRID, RUNC_FIX_ID, RUNTIME_OK
+from spotidoctor.checks.podman.network import NO_TUN, TUN_NO_ACCESS
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
@@ -136,5 +138,5 @@ def test_network_diagnosis_matches_the_tun_device(podman):
         assert result.fixes[0].steps[0].effective_argv == ("sudo", "--", "chmod", "0666", tun)  # type: ignore[attr-defined]
     else:
         assert result.status is Status.OK and result.summary.startswith("network mode")
-    info = podmaninfo.podman_info(real_context())
+    info = podman_info(real_context())
     assert info is not None and result.facts["network_mode"] == info.default_network

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from spotidoctor.checks.pulse import CHECKS
 
 from spotidoctor import layout
-from spotidoctor.checks.pulse import CHECKS
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths

@@ -18,14 +18,15 @@ from typing import Mapping
 
 import pytest
 
-from spotidoctor import podmaninfo
+from spotidoctor.podman.idmaps import _tmp_dir_configured, id_maps, mapped_owner, pause_process_pid
+
 from spotidoctor.api import Context
-from spotidoctor.checks.podman import RUNTIME_OK
+from spotidoctor.checks.podman.runtime import RUNTIME_OK
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
-from spotidoctor.subids import parse_id_map
+from spotidoctor.podman.subids import parse_id_map
 from tests import servers
 
 WRAPPER = """#!/bin/sh
@@ -133,15 +134,15 @@ def unshare_maps(env: Mapping[str, str] | None = None) -> tuple[str, str]:
 def test_pause_process_maps_equal_podman_unshare(podman: str) -> None:
     uid_text, gid_text = unshare_maps()  # also makes sure the pause process runs
     ctx = real_context()
-    pid = podmaninfo.pause_process_pid(ctx)
+    pid = pause_process_pid(ctx)
     if pid is None:
         # The only honest reason: a containers.conf sets tmp_dir (podman 4 keeps pause.pid there).
-        assert podmaninfo._tmp_dir_configured(ctx)
+        assert _tmp_dir_configured(ctx)
         pytest.skip("a containers.conf sets tmp_dir: the id maps come from podman unshare")
-    maps = podmaninfo.id_maps(ctx)
+    maps = id_maps(ctx)
     assert maps.source == f"pause process {pid}"
     assert (maps.uid_map, maps.gid_map) == (parse_id_map(uid_text), parse_id_map(gid_text))
-    assert podmaninfo.mapped_owner(ctx) == (maps.uid_map.to_host(1500), maps.gid_map.to_host(1500))  # type: ignore
+    assert mapped_owner(ctx) == (maps.uid_map.to_host(1500), maps.gid_map.to_host(1500))  # type: ignore
 
 
 def test_private_runtime_dir_falls_back_then_finds_the_new_pause_process(podman: str, tmp_path: Path) -> None:
@@ -153,15 +154,15 @@ def test_private_runtime_dir_falls_back_then_finds_the_new_pause_process(podman:
         target.parent.mkdir(parents=True)
         target.write_text(user_conf.read_text())
     try:
-        before = podmaninfo.id_maps(real_context(env))
+        before = id_maps(real_context(env))
         assert before.source == "podman unshare" and before.ok  # no pause process there yet
-        after = podmaninfo.id_maps(real_context(env))  # the unshare above started one
+        after = id_maps(real_context(env))  # the unshare above started one
         assert after.source.startswith("pause process ")
         assert (after.uid_map, after.gid_map) == (before.uid_map, before.gid_map)
         # A containers.conf that moves tmp_dir: the pid file may live elsewhere, so unshare again.
         conf = Path(env["XDG_CONFIG_HOME"]) / "containers" / "containers.conf.d" / "50-tmp.conf"
         conf.parent.mkdir(parents=True)
         conf.write_text(f'[engine]\ntmp_dir = "{tmp_path / "run" / "libpod" / "tmp"}"\n')
-        assert podmaninfo.id_maps(real_context(env)).source == "podman unshare"
+        assert id_maps(real_context(env)).source == "podman unshare"
     finally:
         servers.stop_podman_pause(env)

@@ -12,12 +12,14 @@ from typing import Iterator
 
 import pytest
 
-from spotidoctor import podmaninfo
+from spotidoctor.podman.idmaps import mapped_owner
+
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import storage as storage_checks
 from spotidoctor.checks import userns as userns_checks
-from spotidoctor.checks.storage import READY, REFUSED
+from spotidoctor.checks.storage.directory import READY
+from spotidoctor.checks.storage.common import REFUSED
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
@@ -84,7 +86,7 @@ def make_storage(base: Path) -> tuple[Path, Path, Path]:
 def test_wrong_owner_fails_then_fix_hands_everything_to_the_mapped_uid(sandbox, tmp_path):
     store, outside_file, outside_dir = make_storage(sandbox)
     ctx = real_context(store)
-    expected = podmaninfo.mapped_owner(ctx)
+    expected = mapped_owner(ctx)
     before = run(ctx, "storage")
     assert before["storage.dir"].summary == READY.format(root=store)
     ownership = before["storage.ownership"]
@@ -160,6 +162,6 @@ def test_missing_storage_is_created_then_owned(sandbox, tmp_path):
     store = sandbox / "fresh"
     done = spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store))
     assert done.returncode == 0, done.stdout + done.stderr
-    expected = podmaninfo.mapped_owner(real_context(store))
+    expected = mapped_owner(real_context(store))
     assert os.lstat(store).st_uid == os.getuid()
     assert {os.lstat(store / "config")[4:6], os.lstat(store / "cache")[4:6]} == {expected}

@@ -11,7 +11,9 @@ from typing import Mapping
 
 import pytest
 
-from spotidoctor import podmaninfo, subids
+from spotidoctor.podman.idmaps import id_maps, mapped_owner
+from spotidoctor.podman.info import podman_info
+from spotidoctor.podman import subids
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import userns as userns_checks
@@ -83,19 +85,19 @@ def test_another_container_uid_and_keep_id(podman, tmp_path):
 
 def test_mapped_owner_api_agrees(podman, tmp_path):
     ctx = real_context()
-    assert podmaninfo.mapped_owner(ctx) == witness_owner(tmp_path, 1500)
-    assert podmaninfo.mapped_owner(ctx, profile="keep-id") == (os.getuid(), os.getgid())
-    maps = podmaninfo.id_maps(ctx)
-    assert maps.ok and maps is podmaninfo.id_maps(ctx)
-    info = podmaninfo.podman_info(ctx)
+    assert mapped_owner(ctx) == witness_owner(tmp_path, 1500)
+    assert mapped_owner(ctx, profile="keep-id") == (os.getuid(), os.getgid())
+    maps = id_maps(ctx)
+    assert maps.ok and maps is id_maps(ctx)
+    info = podman_info(ctx)
     assert info is not None and info.rootless
     assert info.uid_map == maps.uid_map  # podman info's idMappings are the same live map
 
 
 def test_an_unmapped_container_uid_is_reported(podman):
     ctx = real_context()
-    maps = podmaninfo.id_maps(ctx)
+    maps = id_maps(ctx)
     assert maps.uid_map is not None
     beyond = maps.uid_map.size  # ids 0..size-1 are mapped
     with pytest.raises(ProbeUnavailable, match=f"container uid {beyond} is not mapped"):
-        podmaninfo.mapped_owner(ctx, beyond)
+        mapped_owner(ctx, beyond)

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from spotidoctor.checks.x11 import CHECKS
+from spotidoctor.checks.x11.access_control import LOCAL_GRANT
+from spotidoctor.checks.x11.connect import HUNG
 
-from spotidoctor import layout, x11auth
-from spotidoctor.checks.x11 import CHECKS, HUNG, LOCAL_GRANT
+from spotidoctor import layout
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
+from spotidoctor.probes import x11auth
 from spotidoctor.probes.x11 import SetupStatus, XlibProbe
 from spotidoctor.runner import Runner, plan
 from spotidoctor.session import make_context

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from spotidoctor.checks import userns
 
 from spotidoctor import layout
-from spotidoctor.checks import userns
 from spotidoctor.commands.common import exit_code
 from spotidoctor.model import Status
 from spotidoctor.paths import Paths
 from spotidoctor.render.jsonout import document, dumps
 from spotidoctor.render.text import all_lines
 from spotidoctor.runner import Runner, plan
-from spotidoctor.subids import MAX_FILE_BYTES
+from spotidoctor.podman.subids import MAX_FILE_BYTES
 from spotidoctor.testing import FakeCommandRunner, make_context
 from tests import servers
 from tests.robustness.sandbox import Sandbox, assert_sane, json_results, text_of

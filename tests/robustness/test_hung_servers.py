@@ -28,7 +28,7 @@ from typing import Iterator
 
 import pytest
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 from tests import servers
 from tests.robustness.sandbox import Sandbox, assert_sane, json_results, text_of
 

@@ -71,7 +71,8 @@ def _argv_literals(tree: ast.AST) -> Iterator[tuple[ast.AST, list[str | None]]]:
 
 def test_the_static_checks_see_the_product_code() -> None:
     names = {_rel(p) for p in PRODUCT}
-    assert {"spotidoctor/probes/command.py", "spotidoctor/storage.py", "checks/storage.py", "checks/x11.py"} <= names
+    assert {"spotidoctor/probes/command.py", "spotidoctor/backend/storageguard.py", "checks/storage/steps.py",
+            "checks/storage/ownership.py", "checks/x11/steps.py"} <= names
 
 
 def test_no_shell_true_anywhere() -> None:
@@ -147,8 +148,8 @@ def test_chown_only_in_the_guarded_symlink_safe_forms() -> None:
             if "chown" in elts:
                 argvs.append((name, _enclosing_function(node, parents), elts))
     assert calls == []  # no os.chown / shutil.chown: ownership changes only through the two forms below
-    assert {(name, func) for name, func, _ in argvs} == {("spotidoctor/storage.py", "chown_argv"),
-                                                       ("checks/storage.py", "_root_fix")}
+    assert {(name, func) for name, func, _ in argvs} == {("checks/storage/steps.py", "chown_argv"),
+                                                       ("checks/storage/ownership.py", "_root_fix")}
     for _, _, elts in argvs:
         flags = elts[elts.index("chown") + 1:]
         assert {"-R", "-P", "--no-dereference", "--preserve-root", "--"} <= set(flags)
@@ -158,7 +159,7 @@ def test_chown_only_in_the_guarded_symlink_safe_forms() -> None:
 
 def test_the_userns_chown_reasks_the_guard_before_it_runs() -> None:
     """``UserNsChown.apply`` checks the guard rails again at apply time (a swapped path)."""
-    tree = ast.parse((REPO / "spotidoctor" / "storage.py").read_text())
+    tree = ast.parse((REPO / "checks" / "storage" / "steps.py").read_text())
     apply = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "UserNsChown")
     method = next(n for n in apply.body if isinstance(n, ast.FunctionDef) and n.name == "apply")
     body = ast.unparse(method)

@@ -24,16 +24,29 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spotidoctor.checks import x11 as x11_checks
+from spotidoctor.checks.pulse.conf import (
+    format_module_args,
+    native_socket_config,
+    parse_client_conf,
+    parse_module_args,
+    read_default_pa,
+)
 
-from spotidoctor.crash.lines import ChromiumLine, parse_chromium, parse_journal, parse_k8s, parse_log_time, parse_timestamped
+from spotidoctor.podman import subids
+from spotidoctor.crash.lines import (
+    ChromiumLine,
+    parse_chromium,
+    parse_journal,
+    parse_k8s,
+    parse_log_time,
+    parse_timestamped,
+)
 from spotidoctor.crash.scan import scan_chunks
 from spotidoctor.crash.signatures import SIGNATURE_KEYS, classify
-from spotidoctor import subids, x11auth
-from spotidoctor.checks import x11 as x11_checks
 from spotidoctor.errors import ParseError
 from spotidoctor.model import Status
-from spotidoctor.pulseconf import (format_module_args, native_socket_config, parse_client_conf,
-                                   parse_module_args, read_default_pa)
+from spotidoctor.probes import x11auth
 from spotidoctor.testing import make_context
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

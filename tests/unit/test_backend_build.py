@@ -10,12 +10,30 @@ import pytest
 
 from spotidoctor import __version__
 from spotidoctor.backend import recipe as recipe_mod
-from spotidoctor.backend.build import (BUILD_FIX_ID, BuildImage, BuildRequest, build_argv, build_fix,
-                                       current_id_argv, request_from_config, run_build)
+from spotidoctor.backend.build import (
+    BUILD_FIX_ID,
+    BuildImage,
+    BuildRequest,
+    build_argv,
+    build_fix,
+    current_id_argv,
+    request_from_config,
+    run_build,
+)
 from spotidoctor.backend.failures import FailureKind, classify
 from spotidoctor.backend.progress import PlainDisplay, QuietDisplay
-from spotidoctor.backend.recipe import (BUNDLED, LABEL_BUILD_DATE, LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_UID,
-                                        LABEL_VERSION, Recipe, build_labels, effective_build_args, recipe_hash)
+from spotidoctor.backend.recipe import (
+    BUNDLED,
+    LABEL_BUILD_DATE,
+    LABEL_RECIPE,
+    LABEL_RECIPE_HASH,
+    LABEL_UID,
+    LABEL_VERSION,
+    Recipe,
+    build_labels,
+    effective_build_args,
+    recipe_hash,
+)
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixer import StepEnvironment

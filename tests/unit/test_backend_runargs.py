@@ -5,8 +5,7 @@ import dataclasses
 
 import pytest
 
-from spotidoctor.backend.runargs import (AUDIO_API_PULSE, DriAccess, HostFacts, RunSpec, argv, missing_parts,
-                                         run_argv)
+from spotidoctor.backend.runargs import AUDIO_API_PULSE, DriAccess, HostFacts, RunSpec, argv, missing_parts, run_argv
 from spotidoctor.config import Config
 
 LOG = "/home/alice/.local/state/spotidoctor/launches/L1/container.log"

@@ -12,7 +12,8 @@ import pytest
 
 from spotidoctor.bundle.collect import Collector, Item, ItemStatus, Limits, ManifestEntry, safe_name
 from spotidoctor.bundle.identity import Identity
-from spotidoctor.bundle.sources import NO_AUTOSPAWN, global_spec
+from spotidoctor.bundle.sources import global_spec
+from spotidoctor.checks.pulse.evidence import NO_AUTOSPAWN
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.probes.command import Completed
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
@@ -374,7 +375,7 @@ def test_global_collectors_keep_only_this_users_subuid_lines_and_no_credentials(
 
 
 def test_image_summary_keeps_labels_and_withholds_secret_env() -> None:
-    from spotidoctor.bundle.sources import image_summary
+    from spotidoctor.checks.image.evidence import image_summary
 
     inspect = json.dumps([{"Id": "abc", "Created": "2026-11-01", "Labels": {"version": "1.2.86"},
                            "GraphDriver": {"Data": {"UpperDir": "/home/alice/x"}}, "History": ["..."],
@@ -411,7 +412,7 @@ def test_cgroup_mode(tmp_path, files: dict[str, str], mode: str) -> None:
 
 def test_generated_texts_survive_unreadable_directories(tmp_path) -> None:
     """Storage owned by the mapped subuid with mode 0700 is unreadable for the user: say so."""
-    from spotidoctor.bundle.sources import storage_text
+    from spotidoctor.checks.storage.evidence import storage_text
 
     ctx = make_context(tmp_path, files={f"{HOME}/.spotify/config/prefs": "x=1\n"})
     locked = tmp_path / "home/alice/.spotify/config"

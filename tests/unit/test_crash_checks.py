@@ -6,19 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
+from spotidoctor.checks import crash as crash_checks
+from spotidoctor.checks.crash.last_launch import NO_RECORDS
 
-from spotidoctor.crash.launches import diagnose_launch
-from spotidoctor.crash.sources import cef_argv, journal_argv
-from spotidoctor.crash.verdict import SILENT_NOTE
+from spotidoctor.config import Config
 from spotidoctor.crash import launchlog
 from spotidoctor.crash import sources as crash_sources
-from spotidoctor.config import Config
-from spotidoctor.fixer import Candidate, StepEnvironment, apply
+from spotidoctor.crash.launches import diagnose_launch
 from spotidoctor.crash.launchlog import LaunchRecord
+from spotidoctor.crash.sources import cef_argv, journal_argv
+from spotidoctor.crash.verdict import SILENT_NOTE
+from spotidoctor.fixer import Candidate, StepEnvironment, apply
 from spotidoctor.model import Severity, Status
 from spotidoctor.registry import _checks_of
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context, write_tree
-from spotidoctor.checks import crash as crash_checks
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OOM = "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144"
@@ -61,7 +62,7 @@ def config_file(ctx, text: str) -> dict[str, str]:
 
 def test_no_launch_yet_is_skipped(tmp_path):
     result = crash_checks.LastLaunchCrash().run(context(tmp_path))
-    assert (result.status, result.summary) == (Status.SKIP, crash_checks.NO_RECORDS)
+    assert (result.status, result.summary) == (Status.SKIP, NO_RECORDS)
 
 
 def test_last_launch_with_64m_fails_quoting_the_line_and_offers_2g(tmp_path):

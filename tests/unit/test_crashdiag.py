@@ -6,29 +6,45 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.crash.lines import printable
-from spotidoctor.crash.scan import Wrapper, scan_lines
-from spotidoctor.crash.causes import SIZE_BUG, SIZE_HEAP, SIZE_SHM, SIZE_TRUNCATED, _without_ipc_none, read_size
-from spotidoctor.crash.launches import container_matches, result_for, unattributed_journal
-from spotidoctor.crash.runopts import human, parse_run_argv, parse_size, parse_ulimit
-from spotidoctor.crash.settings import settings_for
-from spotidoctor.crash.sources import SourceNote, cef_argv, container_logs, image_cef, inspect_container, journal_argv, journal_scan, next_launch_config, recent_records, scan_launch_log
-from spotidoctor.crash.verdict import Inputs, SILENT_NOTE, SILENT_NOTE_LEGACY, signal_name
 from spotidoctor.config import Config
 from spotidoctor.crash import launchlog
 from spotidoctor.crash import sources as crash_sources
-from spotidoctor.crash.causes import Cause, Strength
+from spotidoctor.crash.causes import (
+    SIZE_BUG,
+    SIZE_HEAP,
+    SIZE_SHM,
+    SIZE_TRUNCATED,
+    Cause,
+    Strength,
+    _without_ipc_none,
+    read_size,
+)
 from spotidoctor.crash.cef import CefFacts
 from spotidoctor.crash.container import ContainerInfo
+from spotidoctor.crash.launches import container_matches, result_for, unattributed_journal
 from spotidoctor.crash.launchlog import LaunchRecord
-from spotidoctor.crash.runopts import RunOptions
-from spotidoctor.crash.settings import Limit, Settings
-from spotidoctor.crash.verdict import judge
+from spotidoctor.crash.lines import printable
+from spotidoctor.crash.runopts import RunOptions, human, parse_run_argv, parse_size, parse_ulimit
+from spotidoctor.crash.scan import Wrapper, scan_lines
+from spotidoctor.crash.settings import Limit, Settings, settings_for
+from spotidoctor.crash.sources import (
+    SourceNote,
+    cef_argv,
+    container_logs,
+    image_cef,
+    inspect_container,
+    journal_argv,
+    journal_scan,
+    next_launch_config,
+    recent_records,
+    scan_launch_log,
+)
+from spotidoctor.crash.verdict import SILENT_NOTE, SILENT_NOTE_LEGACY, Inputs, judge, signal_name
 from spotidoctor.fixes import Applicability, Instruction, SetConfig
 from spotidoctor.model import Severity, Status
-from spotidoctor.units import GiB, MiB
 from spotidoctor.probes.procs import Limit as ProcLimit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeProcesses, make_context, write_tree
+from spotidoctor.units import GiB, MiB
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OOM = "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144"

@@ -10,11 +10,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotidoctor.crash.cef import CefFacts, cef_facts, scan_cef_binary
-from spotidoctor.crash.lines import find_chromium, parse_chromium, parse_journal, parse_k8s, parse_log_time, parse_timestamped
-from spotidoctor.crash.scan import MAX_LINE, ScanResult, _Assembler, scan_chunks, scan_file, scan_lines, split_lines
+from spotidoctor.crash.lines import (
+    ChromiumLine,
+    K8sRecord,
+    find_chromium,
+    parse_chromium,
+    parse_journal,
+    parse_k8s,
+    parse_log_time,
+    parse_timestamped,
+)
+from spotidoctor.crash.scan import (
+    MAX_LINE,
+    LogLine,
+    ScanResult,
+    Wrapper,
+    _Assembler,
+    scan_chunks,
+    scan_file,
+    scan_lines,
+    split_lines,
+)
 from spotidoctor.crash.signatures import classify
-from spotidoctor.crash.lines import ChromiumLine, K8sRecord
-from spotidoctor.crash.scan import LogLine, Wrapper
 from spotidoctor.errors import ParseError
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from checks.image import CHECKS, NOT_OURS
+from spotidoctor.checks.image import CHECKS
+from spotidoctor.checks.image.common import NOT_OURS
 from spotidoctor.backend.build import BUILD_FIX_ID, BuildImage
 from spotidoctor.backend.images import lookup_image, parse_created, parse_inspect, passwd_argv
-from spotidoctor.backend.recipe import (LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION, bundled_text,
-                                        recipe_hash)
+from spotidoctor.backend.recipe import LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION, bundled_text, recipe_hash
 from spotidoctor.config import Config
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Applicability, SetConfig

@@ -1,4 +1,4 @@
-"""podmaninfo (podman info parsing, memoised facts, id maps, containers.conf editing) and the
+"""spotidoctor.podman (podman info parsing, memoised facts, id maps, containers.conf editing) and the
 podman.* checks over canned commands, including the crun → runc fix applied to a sysroot."""
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotidoctor import podmaninfo
+from spotidoctor.podman.conf import containers_conf_path, with_engine_runtime
+from spotidoctor.podman.idmaps import id_maps, mapped_owner, namespace_owner
+from spotidoctor.podman.info import parse_podman_info, parse_version, podman_info, podman_info_error
+
 from spotidoctor.api import Context
-from spotidoctor.checks.podman import (
-    AS_ROOT, HUNG, HYBRID, KEEP_GROUPS_NOTE, KEEP_ID_TOO_OLD, NETWORK_OK, NO_BUILDAH, NO_INIT, NO_PASTA, NO_PODMAN,
-    NO_PROBE_DIR,
-    NO_SLIRP, NO_TUN, NOT_ROOTLESS, PASTA_TOO_OLD, RUNC_FIX_ID, RUNTIME_MISSING, RUNTIME_OK, TUN_NO_ACCESS,
-    USERNS_BROKEN, Failure, OciRuntimeStarts, PodmanInstalled, PodmanRootless, RootlessNetwork, classify, probe_argv,
-)
+from spotidoctor.checks.podman.rootless import AS_ROOT, NOT_ROOTLESS, PodmanRootless
+from spotidoctor.checks.podman.probe import HUNG, NO_PROBE_DIR, Failure, classify, probe_argv
+from spotidoctor.checks.podman.runtime import HYBRID, KEEP_GROUPS_NOTE, NO_INIT, RUNC_FIX_ID, RUNTIME_MISSING, RUNTIME_OK, USERNS_BROKEN, OciRuntimeStarts
+from spotidoctor.checks.podman.installed import KEEP_ID_TOO_OLD, NO_BUILDAH, NO_PODMAN, PodmanInstalled
+from spotidoctor.checks.podman.network import NETWORK_OK, NO_PASTA, NO_SLIRP, NO_TUN, PASTA_TOO_OLD, TUN_NO_ACCESS, RootlessNetwork
 from spotidoctor.config import Config
 from spotidoctor.errors import ParseError, ProbeUnavailable
 from spotidoctor.fixer import Candidate, FixPolicy, StepEnvironment, apply
@@ -79,7 +81,7 @@ def runner_of(ctx: Context) -> FakeCommandRunner:
 # -- podman info ----------------------------------------------------------------------------
 
 def test_parse_real_podman_info():
-    info = podmaninfo.parse_podman_info(DATA.read_text())
+    info = parse_podman_info(DATA.read_text())
     assert info.facts() == {
         "podman_version": "4.3.1", "rootless": True, "runtime": "runc", "runtime_path": "/usr/bin/runc",
         "keep_groups_supported": False, "cgroup_version": "v1", "cgroup_manager": "cgroupfs",
@@ -91,9 +93,9 @@ def test_parse_real_podman_info():
 
 
 def test_podman_5_defaults_to_pasta():
-    info = podmaninfo.parse_podman_info(info_json(**{"version.Version": "5.0.1"}))
+    info = parse_podman_info(info_json(**{"version.Version": "5.0.1"}))
     assert info.default_network == "pasta" and info.pasta_supported
-    said = podmaninfo.parse_podman_info(info_json(**{"version.Version": "5.2.0", "host.rootlessNetworkCmd": "slirp4netns"}))
+    said = parse_podman_info(info_json(**{"version.Version": "5.2.0", "host.rootlessNetworkCmd": "slirp4netns"}))
     assert said.default_network == "slirp4netns"
 
 
@@ -106,7 +108,7 @@ def test_podman_5_defaults_to_pasta():
 ])
 def test_bad_podman_info(text, message):
     with pytest.raises(ParseError, match=message):
-        podmaninfo.parse_podman_info(text)
+        parse_podman_info(text)
 
 
 @settings(max_examples=300)
@@ -114,7 +116,7 @@ def test_bad_podman_info(text, message):
                                          lambda c: st.lists(c) | st.dictionaries(st.text(), c)).map(json.dumps)))
 def test_podman_info_parser_raises_only_parse_error(text):
     try:
-        podmaninfo.parse_podman_info(text)
+        parse_podman_info(text)
     except ParseError:
         pass
 
@@ -126,7 +128,7 @@ def test_podman_info_parser_raises_only_parse_error(text):
     ("garbage", None),
 ])
 def test_parse_version(text, version):
-    assert podmaninfo.parse_version(text) == version
+    assert parse_version(text) == version
 
 
 def test_podman_info_runs_once_per_run(tmp_path):
@@ -138,8 +140,8 @@ def test_podman_info_runs_once_per_run(tmp_path):
 
 def test_podman_info_error_is_kept(tmp_path):
     ctx = context(tmp_path, [FakeCommand(("podman", "info", "--format", "json"), "", "Error: boom", 125)])
-    assert podmaninfo.podman_info(ctx) is None
-    assert podmaninfo.podman_info_error(ctx) == "`podman info` failed: Error: boom"
+    assert podman_info(ctx) is None
+    assert podman_info_error(ctx) == "`podman info` failed: Error: boom"
 
 
 # -- id maps and the mapped owner -------------------------------------------------------------
@@ -151,13 +153,13 @@ UNSHARE_GID = ("podman", "unshare", "cat", "/proc/self/gid_map")
 def test_mapped_owner_profiles(tmp_path):
     maps = [FakeCommand(UNSHARE_UID, "0 1600 1\n1 100000 65536\n"), FakeCommand(UNSHARE_GID, "0 1600 1\n1 200000 65536\n")]
     ctx = context(tmp_path, maps)
-    assert podmaninfo.mapped_owner(ctx) == (101499, 201499)
-    assert podmaninfo.mapped_owner(ctx, 1) == (100000, 200000)
-    assert podmaninfo.mapped_owner(ctx, profile="keep-id") == (1600, 1600)
+    assert mapped_owner(ctx) == (101499, 201499)
+    assert mapped_owner(ctx, 1) == (100000, 200000)
+    assert mapped_owner(ctx, profile="keep-id") == (1600, 1600)
     keep = context(tmp_path, maps, config=Config(profile="keep-id"))
-    assert podmaninfo.mapped_owner(keep) == (1600, 1600)
-    assert podmaninfo.namespace_owner("keep-id", 1500) == (0, 0)
-    assert podmaninfo.namespace_owner("isolated", 1500) == (1500, 1500)
+    assert mapped_owner(keep) == (1600, 1600)
+    assert namespace_owner("keep-id", 1500) == (0, 0)
+    assert namespace_owner("isolated", 1500) == (1500, 1500)
 
 
 @pytest.mark.parametrize("uid_answer, gid_answer, reason", [
@@ -170,13 +172,13 @@ def test_mapped_owner_profiles(tmp_path):
 def test_mapped_owner_unavailable(tmp_path, uid_answer, gid_answer, reason):
     ctx = context(tmp_path, [uid_answer, *([gid_answer] if gid_answer else [])])
     with pytest.raises(ProbeUnavailable) as info:
-        podmaninfo.mapped_owner(ctx)
+        mapped_owner(ctx)
     assert info.value.reason.startswith(reason)
 
 
 def test_id_maps_memoised(tmp_path):
     ctx = context(tmp_path, [FakeCommand(UNSHARE_UID, "0 1600 1\n"), FakeCommand(UNSHARE_GID, "0 1600 1\n")])
-    assert podmaninfo.id_maps(ctx) is podmaninfo.id_maps(ctx)
+    assert id_maps(ctx) is id_maps(ctx)
     assert runner_of(ctx).calls.count(UNSHARE_UID) == 1
 
 
@@ -200,7 +202,7 @@ def test_id_maps_memoised(tmp_path):
                  id="between-tables"),
 ])
 def test_with_engine_runtime(before, after):
-    assert podmaninfo.with_engine_runtime(before, "runc") == after
+    assert with_engine_runtime(before, "runc") == after
 
 
 @pytest.mark.parametrize("text", [
@@ -211,25 +213,25 @@ def test_with_engine_runtime(before, after):
 ])
 def test_with_engine_runtime_refuses(text):
     with pytest.raises(ParseError):
-        podmaninfo.with_engine_runtime(text, "runc")
+        with_engine_runtime(text, "runc")
 
 
 @settings(max_examples=300)
 @given(st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z"], include_characters="\n[]=\"#")))
 def test_engine_runtime_edit_is_safe_or_refused(text):
     try:
-        new = podmaninfo.with_engine_runtime(text, "runc")
+        new = with_engine_runtime(text, "runc")
     except ParseError:
         return
     assert tomllib.loads(new)["engine"]["runtime"] == "runc"
 
 
 def test_containers_conf_path(tmp_path):
-    assert podmaninfo.containers_conf_path(context(tmp_path)) == "/home/alice/.config/containers/containers.conf"
+    assert containers_conf_path(context(tmp_path)) == "/home/alice/.config/containers/containers.conf"
     xdg = context(tmp_path, env={"XDG_CONFIG_HOME": "/tmp/cfg"})
-    assert podmaninfo.containers_conf_path(xdg) == "/tmp/cfg/containers/containers.conf"
+    assert containers_conf_path(xdg) == "/tmp/cfg/containers/containers.conf"
     conf = context(tmp_path, env={"CONTAINERS_CONF": "/srv/c.conf", "XDG_CONFIG_HOME": "/tmp/cfg"})
-    assert podmaninfo.containers_conf_path(conf) == "/srv/c.conf"
+    assert containers_conf_path(conf) == "/srv/c.conf"
 
 
 # -- podman.installed / podman.rootless --------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.podman import PodmanRootless
+from spotidoctor.checks.podman.rootless import PodmanRootless
 from spotidoctor.api import Check, Context
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import UserInfo

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Mapping
 
 import pytest
+from spotidoctor.checks.pulse import CHECKS
+from spotidoctor.checks.pulse.client_config import FIX_CLIENT
+from spotidoctor.checks.pulse.fixes import FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW
+from spotidoctor.checks.pulse.output_api import MSG_PW_GRAPH
+from spotidoctor.checks.pulse.common import MSG_PW_ISOLATION
+from spotidoctor.checks.pulse.steps import CopyPulseCookie, LoadPulseModule
 
 from spotidoctor import fixer
 from spotidoctor.api import Context
-from spotidoctor.checks.pulse import (
-    CHECKS, FIX_CLIENT, FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW, MSG_PW_GRAPH, MSG_PW_ISOLATION,
-    CopyPulseCookie,
-    LoadPulseModule,
-)
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability, Instruction, RunCommand, WriteFile

@@ -14,8 +14,19 @@ from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.probes import pulse as pulse_mod
 from spotidoctor.probes.command import Completed
 from spotidoctor.probes.pulse import (
-    OTHER_UID_SCRIPT, ConnectOutcome, ConnectResult, ModuleInfo, PulsectlProbe, PulseUnreachable, ServerInfo,
-    ServerKind, classify_pactl, default_server, other_uid_argv, pipewire_version, server_kind,
+    OTHER_UID_SCRIPT,
+    ConnectOutcome,
+    ConnectResult,
+    ModuleInfo,
+    PulsectlProbe,
+    PulseUnreachable,
+    ServerInfo,
+    ServerKind,
+    classify_pactl,
+    default_server,
+    other_uid_argv,
+    pipewire_version,
+    server_kind,
 )
 
 # -- pure helpers -----------------------------------------------------------------------------

@@ -1,17 +1,32 @@
-"""spotidoctor.pulseconf: module arguments, path resolution, default.pa, SPA-JSON addresses, client.conf."""
+"""spotidoctor.checks.pulse.conf: module arguments, path resolution, default.pa, SPA-JSON addresses, client.conf."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spotidoctor.checks.pulse.conf import (
+    INCLUDE_SYSTEM,
+    ClientConfProblem,
+    NativeSocketConfig,
+    client_conf_problems,
+    client_conf_text,
+    ensure_default_pa,
+    format_module_args,
+    merged_addresses,
+    native_socket_config,
+    parse_bool,
+    parse_client_conf,
+    parse_module_args,
+    parse_server_addresses,
+    pipewire_drop_in_text,
+    pulse_config_dir,
+    pulse_runtime_dir,
+    read_default_pa,
+    resolve_cookie,
+    resolve_socket,
+)
 
 from spotidoctor.errors import ParseError
-from spotidoctor.pulseconf import (
-    INCLUDE_SYSTEM, ClientConfProblem, NativeSocketConfig, client_conf_problems, client_conf_text,
-    ensure_default_pa, format_module_args, merged_addresses, native_socket_config, parse_bool,
-    parse_client_conf, parse_module_args, parse_server_addresses, pipewire_drop_in_text, pulse_config_dir,
-    pulse_runtime_dir, read_default_pa, resolve_cookie, resolve_socket,
-)
 
 RUNTIME = "/run/user/1600/pulse"
 CONFIG = "/home/alice/.config/pulse"

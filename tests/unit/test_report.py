@@ -14,19 +14,20 @@ from typing import ClassVar
 
 import pytest
 
-from spotidoctor.crash import launchlog
 from spotidoctor.api import Check, Context
 from spotidoctor.bundle.build import Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.logs import OMITTED, TrimPolicy, launch_logs, trim
 from spotidoctor.bundle.redact import Redactor, TokenMap, default_map_path
+from spotidoctor.checks.pulse.evidence import pulse_evidence
+from spotidoctor.checks.storage.evidence import spotify_evidence
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, host_facts, render
 from spotidoctor.cli import main
 from spotidoctor.commands import report as report_cmd
+from spotidoctor.crash import launchlog
 from spotidoctor.model import CheckResult, Message, Severity, Status
-from spotidoctor.bundle.sources import pulse_evidence, spotify_evidence
 from spotidoctor.registry import Loaded, Registry
 from spotidoctor.session import Session
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context

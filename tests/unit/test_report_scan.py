@@ -14,10 +14,10 @@ import pytest
 from spotidoctor import layout
 from spotidoctor.bundle import archive
 from spotidoctor.bundle.identity import Identity
+from spotidoctor.bundle.redact import word_pattern
 from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members, secret_needle
 from spotidoctor.bundle.secrets import mit_cookies
-from spotidoctor.x11auth import XauthEntry, readable_entries
-from spotidoctor.bundle.redact import word_pattern
+from spotidoctor.probes.x11auth import XauthEntry, readable_entries
 from spotidoctor.testing import make_context
 
 COOKIE = bytes(range(256))  # a pulse cookie is 256 bytes

@@ -17,9 +17,12 @@ from typing import Callable
 
 import pytest
 
-from spotidoctor import fixer, podmaninfo, resultcache
+from spotidoctor.podman.info import INFO_CACHE_TTL_S, info_from_json, info_to_json, parse_podman_info, podman_info, podman_info_age, podman_info_error
+from spotidoctor import fixer, resultcache
 from spotidoctor.api import Context
-from spotidoctor.checks.podman import HYBRID, RUNTIME_OK, OciRuntimeStarts, PodmanRootless, probe_argv
+from spotidoctor.checks.podman.runtime import HYBRID, RUNTIME_OK, OciRuntimeStarts
+from spotidoctor.checks.podman.rootless import PodmanRootless
+from spotidoctor.checks.podman.probe import probe_argv
 from spotidoctor.memo import Memo
 from spotidoctor.types import JSONValue
 from spotidoctor.model import Message, MessageKind, Status
@@ -405,11 +408,11 @@ def fill(tmp_path: Path) -> Path:
 
 def test_podman_info_is_reused_when_nothing_changed(tmp_path: Path) -> None:
     root, clock, runner = fill(tmp_path), Clock(), podman_runner()
-    first = podmaninfo.podman_info(podman_ctx(tmp_path, runner, clock))
+    first = podman_info(podman_ctx(tmp_path, runner, clock))
     clock.now += 300
     ctx = podman_ctx(tmp_path, runner, clock)
-    assert podmaninfo.podman_info(ctx) == first is not None
-    assert podmaninfo.podman_info_age(ctx) == 300.0
+    assert podman_info(ctx) == first is not None
+    assert podman_info_age(ctx) == 300.0
     assert runner.calls.count(INFO) == 1
     rootless = PodmanRootless().run(ctx)
     assert rootless.status is Status.OK
@@ -423,8 +426,8 @@ def test_podman_info_is_reused_when_nothing_changed(tmp_path: Path) -> None:
 def test_podman_info_is_asked_again_when_an_input_changes(tmp_path: Path, change: Change | None,
                                                           env: dict[str, str], user: UserInfo | None) -> None:
     root, clock, runner = fill(tmp_path), Clock(), podman_runner()
-    podmaninfo.podman_info(podman_ctx(tmp_path, runner, clock))
-    podmaninfo.podman_info(podman_ctx(tmp_path, runner, clock))
+    podman_info(podman_ctx(tmp_path, runner, clock))
+    podman_info(podman_ctx(tmp_path, runner, clock))
     assert runner.calls.count(INFO) == 1  # the baseline: a hit
     if change is not None:
         change(root)
@@ -432,17 +435,17 @@ def test_podman_info_is_asked_again_when_an_input_changes(tmp_path: Path, change
     if user is not None:  # another uid has its own state dir; point it at the same one
         ctx = dataclasses.replace(ctx, cache=dataclasses.replace(
             ctx.cache, directory=str(Path(STATE) / "cache")))
-    assert podmaninfo.podman_info(ctx) is not None
-    assert podmaninfo.podman_info_age(ctx) is None
+    assert podman_info(ctx) is not None
+    assert podman_info_age(ctx) is None
     assert runner.calls.count(INFO) == 2
 
 
 def test_podman_info_expires_after_an_hour(tmp_path: Path) -> None:
     fill(tmp_path)
     clock, runner = Clock(), podman_runner()
-    podmaninfo.podman_info(podman_ctx(tmp_path, runner, clock))
-    clock.now += podmaninfo.INFO_CACHE_TTL_S + 1
-    podmaninfo.podman_info(podman_ctx(tmp_path, runner, clock))
+    podman_info(podman_ctx(tmp_path, runner, clock))
+    clock.now += INFO_CACHE_TTL_S + 1
+    podman_info(podman_ctx(tmp_path, runner, clock))
     assert runner.calls.count(INFO) == 2
 
 
@@ -452,19 +455,19 @@ def test_a_failed_podman_info_is_not_kept(tmp_path: Path) -> None:
     failing = FakeCommandRunner([FakeCommand(INFO, "", "Error: boom", 125)], repeat=True)
     for _ in range(2):
         ctx = podman_ctx(tmp_path, failing, clock)
-        assert podmaninfo.podman_info(ctx) is None
-        assert podmaninfo.podman_info_error(ctx) == "`podman info` failed: Error: boom"
+        assert podman_info(ctx) is None
+        assert podman_info_error(ctx) == "`podman info` failed: Error: boom"
     assert failing.calls.count(INFO) == 2
 
 
 def test_cached_podman_info_round_trips() -> None:
-    info = podmaninfo.parse_podman_info(DATA.read_text())
-    assert podmaninfo.info_from_json(json.loads(json.dumps(podmaninfo.info_to_json(info)))) == info
-    data = podmaninfo.info_to_json(info)
+    info = parse_podman_info(DATA.read_text())
+    assert info_from_json(json.loads(json.dumps(info_to_json(info)))) == info
+    data = info_to_json(info)
     for broken in ({**data, "version": []}, {**data, "rootless": "yes"}, {**data, "oci_runtime": 3},
                    {**data, "uid_map": [[0, 1]]}, {k: v for k, v in data.items() if k != "graph_root"}, [1]):
         with pytest.raises((ValueError, TypeError, KeyError)):
-            podmaninfo.info_from_json(broken)  # type: ignore[arg-type]
+            info_from_json(broken)  # type: ignore[arg-type]
 
 
 # -- podman.runtime ---------------------------------------------------------------------------

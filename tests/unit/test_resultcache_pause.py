@@ -1,4 +1,4 @@
-"""podmaninfo.id_maps from podman's pause process (no podman process) and its fallback to
+"""id_maps from podman's pause process (no podman process) and its fallback to
 ``podman unshare``, over a fake /proc and runtime dir in a sysroot.
 
 The fast path must give exactly the maps ``podman unshare cat /proc/self/{uid,gid}_map``
@@ -13,11 +13,12 @@ from typing import Mapping
 
 import pytest
 
-from spotidoctor import podmaninfo
+from spotidoctor.podman.idmaps import IdMaps, id_maps, mapped_owner, pause_process_maps, pause_process_pid
+
 from spotidoctor.api import Context
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.probes.fs import StatInfo
-from spotidoctor.subids import parse_id_map
+from spotidoctor.podman.subids import parse_id_map
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 UID = 1600
@@ -68,18 +69,18 @@ def calls(ctx: Context) -> list[tuple[str, ...]]:
                                            ("podman pause", "podman\0")])
 def test_maps_from_the_pause_process(tmp_path: Path, comm: str, cmdline: str) -> None:
     ctx = context(tmp_path, pause_files(comm=comm, cmdline=cmdline), owners())
-    maps = podmaninfo.id_maps(ctx)
-    assert maps == podmaninfo.IdMaps(parse_id_map(UID_MAP), parse_id_map(GID_MAP), source=f"pause process {PID}")
+    maps = id_maps(ctx)
+    assert maps == IdMaps(parse_id_map(UID_MAP), parse_id_map(GID_MAP), source=f"pause process {PID}")
     assert calls(ctx) == []  # no podman process at all
-    assert podmaninfo.mapped_owner(ctx) == (101499, 201499)
-    assert podmaninfo.pause_process_pid(ctx) == PID
+    assert mapped_owner(ctx) == (101499, 201499)
+    assert pause_process_pid(ctx) == PID
 
 
 def test_fallback_gives_the_same_answer_as_before(tmp_path: Path) -> None:
     """No pause process: podman unshare answers, exactly as it did before the fast path."""
     ctx = context(tmp_path, {}, {RUNTIME: (UID, UID)}, UNSHARE_MAPS)
-    maps = podmaninfo.id_maps(ctx)
-    assert maps == podmaninfo.IdMaps(parse_id_map("0 1600 1\n1 300000 65536\n"),
+    maps = id_maps(ctx)
+    assert maps == IdMaps(parse_id_map("0 1600 1\n1 300000 65536\n"),
                                      parse_id_map("0 1600 1\n1 400000 65536\n"), source="podman unshare")
     assert calls(ctx) == [UNSHARE_UID, UNSHARE_GID]
 
@@ -88,7 +89,7 @@ def test_fallback_failure_is_reported_as_before(tmp_path: Path) -> None:
     ctx = context(tmp_path, {}, {RUNTIME: (UID, UID)},
                   [FakeCommand(UNSHARE_UID, "", "Error: cannot set up namespace", 125)])
     with pytest.raises(ProbeUnavailable, match="podman unshare cat /proc/self/uid_map` failed: Error: cannot set up"):
-        podmaninfo.mapped_owner(ctx)
+        mapped_owner(ctx)
 
 
 def _without(files: dict[str, str], *paths: str) -> dict[str, str]:
@@ -127,7 +128,7 @@ FALLBACKS = {
 def test_falls_back_to_podman_unshare(tmp_path: Path, files: dict[str, str], owned: dict[str, tuple[int, int]],
                                       env: dict[str, str] | None) -> None:
     ctx = context(tmp_path, files, owned, list(UNSHARE_MAPS), env=env)
-    maps = podmaninfo.id_maps(ctx)
+    maps = id_maps(ctx)
     assert maps.source == "podman unshare"
     assert maps.uid_map == parse_id_map("0 1600 1\n1 300000 65536\n")
     assert calls(ctx) == [UNSHARE_UID, UNSHARE_GID]
@@ -136,7 +137,7 @@ def test_falls_back_to_podman_unshare(tmp_path: Path, files: dict[str, str], own
 def test_a_commented_tmp_dir_does_not_count(tmp_path: Path) -> None:
     files = {**pause_files(), "/etc/containers/containers.conf": '[engine]\n# tmp_dir = "/var/tmp"\n'}
     ctx = context(tmp_path, files, owners())
-    assert podmaninfo.id_maps(ctx).source == f"pause process {PID}"
+    assert id_maps(ctx).source == f"pause process {PID}"
 
 
 class RestartingFS(FakeFS):
@@ -157,7 +158,7 @@ class RestartingFS(FakeFS):
 def test_a_pid_reused_while_reading_falls_back(tmp_path: Path) -> None:
     fs = RestartingFS(tmp_path, owners())
     ctx = context(tmp_path, pause_files(), owners(), list(UNSHARE_MAPS), fs=fs)
-    assert podmaninfo.id_maps(ctx).source == "podman unshare"
+    assert id_maps(ctx).source == "podman unshare"
     assert fs.stat_reads == 2
 
 
@@ -170,7 +171,7 @@ class UnreadableFS(FakeFS):
 
 def test_an_unreadable_config_dir_falls_back(tmp_path: Path) -> None:
     ctx = context(tmp_path, pause_files(), owners(), list(UNSHARE_MAPS), fs=UnreadableFS(tmp_path, owners()))
-    assert podmaninfo.id_maps(ctx).source == "podman unshare"
+    assert id_maps(ctx).source == "podman unshare"
 
 
 def test_the_real_pause_process_if_any() -> None:
@@ -180,10 +181,10 @@ def test_the_real_pause_process_if_any() -> None:
     import argparse
 
     ctx = real_context(argparse.Namespace())
-    pid = podmaninfo.pause_process_pid(ctx)
+    pid = pause_process_pid(ctx)
     if pid is None:
         pytest.skip("no podman pause process for this user here")
-    maps = podmaninfo.pause_process_maps(ctx)
+    maps = pause_process_maps(ctx)
     assert maps is not None and maps.ok
     st = ctx.probes.fs.stat(f"/proc/{pid}")
     assert isinstance(st, StatInfo) and st.uid == os.getuid()

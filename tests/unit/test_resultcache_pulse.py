@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from spotidoctor.checks.pulse import CHECKS
+from spotidoctor.checks.pulse.container_access import ACCESS_CACHE_TTL_S
+from spotidoctor.checks.pulse.common import ACCESS, MSG_PW_ISOLATION
 
 from spotidoctor import fixer
 from spotidoctor.api import Context
-from spotidoctor.checks.pulse import ACCESS, ACCESS_CACHE_TTL_S, CHECKS, MSG_PW_ISOLATION
 from spotidoctor.config import Config
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.memo import Memo
@@ -256,7 +258,7 @@ def test_a_damaged_entry_is_ignored(tmp_path: Path) -> None:
 
 
 def test_explain_mentions_the_cache() -> None:
-    from spotidoctor.checks.pulse import PulseContainerAccess
+    from spotidoctor.checks.pulse.container_access import PulseContainerAccess
 
     text = PulseContainerAccess.explanation()
     assert "10 minutes" in text and "--fresh" in text and "never its" in text

@@ -1,4 +1,4 @@
-"""spotidoctor.storage: the guard rails, the ownership scan (fast and probe paths, early
+"""The storage guard rails (spotidoctor.backend.storageguard), the ownership scan (fast and probe paths, early
 exit, symlinks never followed, unreadable directories), the userns scan and UserNsChown."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Mapping, Sequence
 
 import pytest
 
-from spotidoctor import storage
+from spotidoctor.backend import storageguard
+from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed
@@ -16,10 +17,9 @@ from spotidoctor.fixer import StepEnvironment
 from spotidoctor.fixes import Privilege
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import RealFS, StatInfo
-from spotidoctor.storage import (
-    OwnershipScan, StorageGuard, UserNsChown, WrongOwner, chown_argv, refusals, scan_in_userns, scan_ownership,
-    storage_refusal,
-)
+from spotidoctor.checks.storage.scan import OwnershipScan, WrongOwner, scan_in_userns, scan_ownership
+from spotidoctor.backend.storageguard import StorageGuard, refusals, storage_refusal
+from spotidoctor.checks.storage.steps import UserNsChown, chown_argv
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 ME = UserInfo(os.getuid(), os.getgid(), "alice", "/home/alice")
@@ -47,7 +47,7 @@ def host(tmp_path: Path, path: str) -> Path:
 
 
 def guard(ctx: Context, *owners: int) -> StorageGuard:
-    return storage.guard_for(ctx, owner_uids=owners)
+    return storageguard.guard_for(ctx, owner_uids=owners)
 
 
 # -- guard rails ----------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_mount_points_inside(tmp_path):
     ctx = context(tmp_path, files={"/proc/self/mountinfo": mountinfo})
     assert storage_refusal(ctx) == (f"{STORE}/cache dir is a mount point inside {STORE} "
                                     "(chown -R would cross into it)")
-    assert storage.mount_points_under(ctx.probes.fs, "/home/alice/other") == []
+    assert storageguard.mount_points_under(ctx.probes.fs, "/home/alice/other") == []
 
 
 class MountFS(FakeFS):
@@ -217,7 +217,7 @@ def test_scan_lists_unreadable_directories(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", path)
         return real_scandir(path)
 
-    monkeypatch.setattr(storage.os, "scandir", scandir)
+    monkeypatch.setattr(storage_scan.os, "scandir", scandir)
     scan = scan_ownership(RealFS(tmp_path), "/tree", OWNER)
     assert scan.unreadable == ("/tree/sub",)
     assert scan.checked == 6  # sub itself is seen from its parent, its contents are not
@@ -260,7 +260,7 @@ def test_scan_in_userns(tmp_path):
     out = "0:0:/s/config/priv/a\0" + "0:1500:/s/config/priv/b c\0"
     ctx = context(tmp_path, commands=[FakeCommand(FIND, out)])
     found = scan_in_userns(ctx, ["/s/config/priv"], (1500, 1500), stop_early=False)
-    assert found == storage.UserNsScan(2, (WrongOwner("/s/config/priv/a", 0, 0),
+    assert found == storage_scan.UserNsScan(2, (WrongOwner("/s/config/priv/a", 0, 0),
                                            WrongOwner("/s/config/priv/b c", 0, 1500)))
     ctx = context(tmp_path, commands=[FakeCommand((*FIND, "-quit"), "0:0:/s/config/priv/a\0")])
     early = scan_in_userns(ctx, ["/s/config/priv"], (1500, 1500), stop_early=True)
@@ -329,9 +329,9 @@ def test_chown_failure_is_reported(tmp_path):
 
 
 def test_scan_in_userns_caps_its_argv(tmp_path):
-    dirs = [f"/s/d{i}" for i in range(storage.MAX_FIND_DIRS + 3)]
-    argv = ("podman", "unshare", "find", "-P", *dirs[:storage.MAX_FIND_DIRS], *FIND[5:])
+    dirs = [f"/s/d{i}" for i in range(storage_scan.MAX_FIND_DIRS + 3)]
+    argv = ("podman", "unshare", "find", "-P", *dirs[:storage_scan.MAX_FIND_DIRS], *FIND[5:])
     ctx = context(tmp_path, commands=[FakeCommand(argv, "")])
     found = scan_in_userns(ctx, dirs, (1500, 1500), stop_early=False)
-    assert found.error == f"only the first {storage.MAX_FIND_DIRS} of {len(dirs)} directories were scanned"
+    assert found.error == f"only the first {storage_scan.MAX_FIND_DIRS} of {len(dirs)} directories were scanned"
     assert not found.complete

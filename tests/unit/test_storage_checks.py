@@ -8,21 +8,20 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import pytest
+from spotidoctor.checks.storage.ownership import ALL_RIGHT, CHOWN_FIX_ID, MIGRATE_FIX_ID, NOT_FIXING, PRIVATE_CHECKED, ROOT_CHOWN_FIX_ID, UNMAPPED, WRONG, StorageOwnership
+from spotidoctor.checks.storage.free_space import LOW_SPACE, StorageFreeSpace
+from spotidoctor.checks.storage.directory import MISSING, MKDIR_FIX_ID, READY, StorageDirectory
+from spotidoctor.checks.storage.common import REFUSED, USE_DEDICATED
 
-from spotidoctor import storage
+from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
-from spotidoctor.checks.storage import (
-    ALL_RIGHT, CHOWN_FIX_ID, LOW_SPACE, MIGRATE_FIX_ID, MISSING, MKDIR_FIX_ID, NOT_FIXING, PRIVATE_CHECKED, READY,
-    REFUSED,
-    ROOT_CHOWN_FIX_ID, UNMAPPED, USE_DEDICATED, WRONG, StorageDirectory, StorageFreeSpace, StorageOwnership,
-)
 from spotidoctor.config import Config
 from spotidoctor.fixer import Candidate, FixPolicy, StepEnvironment, apply
 from spotidoctor.fixes import Applicability, MakeDirs, Privilege, RunCommand
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import DiskUsage
-from spotidoctor.storage import UserNsChown
+from spotidoctor.checks.storage.steps import UserNsChown
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 UID, GID = os.getuid(), os.getgid()
@@ -215,7 +214,7 @@ def test_unreadable_directories_are_scanned_inside_the_namespace(tmp_path, monke
             raise PermissionError(13, "Permission denied", path)
         return real_scandir(path)
 
-    monkeypatch.setattr(storage.os, "scandir", scandir)
+    monkeypatch.setattr(storage_scan.os, "scandir", scandir)
     result = StorageOwnership().run(ctx)
     assert result.summary.startswith("at least 1 entry")
     # namespace 0:0 is you on the host
@@ -277,7 +276,7 @@ def test_private_directories_noted_when_all_is_well(tmp_path, monkeypatch):
     ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
                   commands=[FakeCommand(find, "")])
     real_scandir = os.scandir
-    monkeypatch.setattr(storage.os, "scandir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", p))
+    monkeypatch.setattr(storage_scan.os, "scandir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", p))
                         if str(p).endswith("/config/Default") else real_scandir(p))
     result = StorageOwnership().run(ctx)
     assert result.status is Status.OK

@@ -1,4 +1,4 @@
-"""spotidoctor.subids: subuid/subgid parsing, getsubids, uid_map, the mapping arithmetic,
+"""spotidoctor.podman.subids: subuid/subgid parsing, getsubids, uid_map, the mapping arithmetic,
 overlaps and free-range selection; property tests that the parsers only raise ParseError."""
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotidoctor.errors import ParseError
-from spotidoctor.subids import (
-    MAX_ERRORS, MAX_FILE_BYTES, IdMap, IdMapEntry, LoginDefs, SubIdRange, choose_free_start, default_map,
-    overlaps, parse_getsubids, parse_id_map, parse_login_defs, parse_subid_line, parse_subid_text, total_count,
-)
+from spotidoctor.podman.subids import MAX_ERRORS, MAX_FILE_BYTES, IdMap, IdMapEntry, LoginDefs, SubIdRange, choose_free_start, default_map, overlaps, parse_getsubids, parse_id_map, parse_login_defs, parse_subid_line, parse_subid_text, total_count
 
 # -- /etc/subuid lines ---------------------------------------------------------------------
 

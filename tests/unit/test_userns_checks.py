@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import pytest
-
-from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import storage as storage_checks
-from spotidoctor.checks.userns import (
-    ADD_FIX_ID, APPARMOR_RESTRICTED, BELOW_RECOMMENDED, CHECKS, CLONE_DISABLED, COVERS_ACCOUNT, HELPER_POWERLESS,
-    MALFORMED, MIGRATE_FIX_ID, NO_HELPER, NO_RANGE, NOT_MAPPED, SELF_OVERLAP, SHARED, STALE_MAP, TOO_SMALL,
-    USERNS_DISABLED, NewIdMapHelpers, SubordinateIdRanges, SubordinateIdsDisjoint, SubordinateIdsNotShared,
-    UserNamespaceMapping, UserNamespacesEnabled, add_subids_fix, file_caps_grant,
-)
+from spotidoctor.checks.userns.subid_ranges import ADD_FIX_ID, BELOW_RECOMMENDED, MALFORMED, NO_RANGE, TOO_SMALL, SubordinateIdRanges, add_subids_fix
+from spotidoctor.checks.userns.kernel import APPARMOR_RESTRICTED, CLONE_DISABLED, USERNS_DISABLED, UserNamespacesEnabled
+from spotidoctor.checks.userns import CHECKS
+from spotidoctor.checks.userns.subid_shared import COVERS_ACCOUNT, SHARED, SubordinateIdsNotShared
+from spotidoctor.checks.userns.newuidmap import HELPER_POWERLESS, NO_HELPER, NewIdMapHelpers, file_caps_grant
+from spotidoctor.checks.userns.common import MIGRATE_FIX_ID
+from spotidoctor.checks.userns.mapping import NOT_MAPPED, STALE_MAP, UserNamespaceMapping
+from spotidoctor.checks.userns.subid_overlap import SELF_OVERLAP, SubordinateIdsDisjoint
+
+from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.fixer import FixPolicy, StepEnvironment, preview
 from spotidoctor.fixes import Applicability, Privilege, RunCommand

@@ -8,24 +8,39 @@ from pathlib import Path
 from typing import Mapping
 
 import pytest
+from spotidoctor.checks.x11 import CHECKS
+from spotidoctor.checks.x11.access_control import (
+    ACCESS_DISABLED,
+    GRANT_CONSEQUENCE,
+    LOCAL_GRANT,
+    MIT_SHM_NOTE,
+    NETWORK_GRANT,
+    REVOKE_FIX_ID,
+    AccessControlAudit,
+)
+from spotidoctor.checks.x11.connect import AUTH_BAD_COOKIE, AUTH_NO_COOKIE, HUNG, REFUSED, DisplayConnect
+from spotidoctor.checks.x11.container_cookie import COOKIE_FIX_ID, ContainerCookie
+from spotidoctor.checks.x11.display import (
+    BAD_DISPLAY,
+    NO_DISPLAY,
+    TCP_DISPLAY,
+    WAYLAND_WITHOUT_X,
+    XWAYLAND_NOTE,
+    DisplaySet,
+)
+from spotidoctor.checks.x11.socket import NO_SOCKET, NOT_A_SOCKET, DisplaySocket
+from spotidoctor.checks.x11.steps import RevokeHostAccess, WriteWildCookie
 
 from spotidoctor import fixer
 from spotidoctor.api import Check, Context
-from spotidoctor.checks.x11 import (
-    ACCESS_DISABLED, AUTH_BAD_COOKIE, AUTH_NO_COOKIE, BAD_DISPLAY, CHECKS, COOKIE_FIX_ID, GRANT_CONSEQUENCE,
-    HUNG, LOCAL_GRANT, MIT_SHM_NOTE, NETWORK_GRANT, NO_DISPLAY, NO_SOCKET, NOT_A_SOCKET, REFUSED,
-    REVOKE_FIX_ID, TCP_DISPLAY, WAYLAND_WITHOUT_X, XWAYLAND_NOTE, AccessControlAudit, ContainerCookie,
-    DisplayConnect, DisplaySet, DisplaySocket,
-)
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.x11 import AccessControl, Handshake, SetupStatus
+from spotidoctor.probes.x11auth import FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority
 from spotidoctor.runner import Runner, plan
 from spotidoctor.testing import make_context
 from spotidoctor.testing.x11 import AUTH_REQUIRED, INET, LOCAL, SI_USER, XVFB_INFO, FakeX11
-from spotidoctor.x11auth import FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority
-from spotidoctor.x11fixes import RevokeHostAccess, WriteWildCookie
 
 COOKIE = bytes(range(16))
 NEW_COOKIE = bytes(range(100, 116))

@@ -13,10 +13,16 @@ import pytest
 
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.probes.x11 import (
-    SET_ACCESS_CONTROL_ENABLE, Handshake, HostEntry, SetupStatus, XlibProbe, _raw_requests,
-    change_hosts_request, setup_request,
+    SET_ACCESS_CONTROL_ENABLE,
+    Handshake,
+    HostEntry,
+    SetupStatus,
+    XlibProbe,
+    _raw_requests,
+    change_hosts_request,
+    setup_request,
 )
-from spotidoctor.x11auth import MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority, parse_display
+from spotidoctor.probes.x11auth import MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority, parse_display
 
 COOKIE = bytes(range(16))
 

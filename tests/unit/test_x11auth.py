@@ -8,10 +8,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotidoctor.errors import ParseError
-from spotidoctor.x11auth import (
-    FAMILY_INTERNET, FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, DisplayName, XauthEntry, best_auth,
-    cookie_entries, digest, encode_xauthority, hostname_from, parse_display, parse_xauthority,
-    wild_cookie_file, xauthority_path,
+from spotidoctor.probes.x11auth import (
+    FAMILY_INTERNET,
+    FAMILY_LOCAL,
+    FAMILY_WILD,
+    MIT_MAGIC_COOKIE,
+    DisplayName,
+    XauthEntry,
+    best_auth,
+    cookie_entries,
+    digest,
+    encode_xauthority,
+    hostname_from,
+    parse_display,
+    parse_xauthority,
+    wild_cookie_file,
+    xauthority_path,
 )
 
 COOKIE = bytes(range(16))

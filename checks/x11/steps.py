@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from spotidoctor import x11auth
 from spotidoctor.errors import FixFailed, ParseError
 from spotidoctor.fixes import Step, StepEnv
+from spotidoctor.probes import x11auth
 from spotidoctor.probes.x11 import HostEntry
 
 if TYPE_CHECKING:
-    from spotidoctor.types import JSONValue
     from spotidoctor.probes.fs import RealFS
+    from spotidoctor.types import JSONValue
 
 __all__ = ["WriteWildCookie", "RevokeHostAccess", "CONTAINER_COOKIE_MODE", "wanted_cookie_file"]
 

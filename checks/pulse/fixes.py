@@ -1,0 +1,98 @@
+"""The fix plans the pulse checks offer: load and persist the socket module (PulseAudio), the
+``server.address`` drop-in and a restart (PipeWire)."""
+from __future__ import annotations
+
+import os
+
+from spotidoctor import layout
+from spotidoctor.api import Context
+from spotidoctor.fixes import Fix, Instruction, MakeDirs, RunCommand, WriteFile
+
+from .common import (
+    CLIENT,
+    PERSIST,
+    PW_ADDRESS,
+    PW_UNIT,
+    SOCKET,
+    SOCKET_ARGS,
+    expected_socket,
+    runtime_dir,
+    user_default_pa,
+)
+from .conf import NATIVE_UNIX, ensure_default_pa, format_module_args, merged_addresses, pipewire_drop_in_text
+from .pipewire import address_socket
+from .steps import LoadPulseModule
+
+FIX_LOAD = "pulse.load-socket-module"
+FIX_PERSIST_PA = "pulse.persist-default-pa"
+FIX_DROP_IN = "pulse.write-pipewire-drop-in"
+FIX_RESTART_PW = "pulse.restart-pipewire-pulse"
+
+
+def load_fix(ctx: Context) -> Fix:
+    wanted = expected_socket(ctx)
+    arguments = format_module_args(SOCKET_ARGS)
+    return Fix.safe(FIX_LOAD, "Load the container socket module into the running PulseAudio now",
+                    LoadPulseModule(f"load {NATIVE_UNIX} {arguments}", NATIVE_UNIX, arguments,
+                                    wanted.socket or ""),
+                    notes=("Gone after a PulseAudio restart unless it is also persisted.",),
+                    recheck=(CLIENT, PERSIST))
+
+
+def persist_pa_fix(ctx: Context, args: dict[str, str]) -> Fix | None:
+    path = user_default_pa(ctx)
+    try:
+        raw: bytes | None = ctx.probes.fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raw = None
+    except OSError:
+        return None
+    current = None if raw is None else raw.decode("utf-8", errors="replace")
+    edit = ensure_default_pa(current, args, runtime_dir(ctx))
+    if not edit.changed:
+        return None
+    if raw is not None and current is not None and current.encode() != raw:
+        # Rewriting would replace the bytes that are not UTF-8: leave the file to the user.
+        return Fix.manual(FIX_PERSIST_PA, "Configure the container socket persistently in your default.pa",
+                          Instruction(f"edit {path}", text=f"{path} is not UTF-8 text, so spotidoctor leaves it "
+                                      "alone; edit it yourself: " + "; ".join(edit.changes)),
+                          notes=edit.notes)
+    step = WriteFile(f"{path}: " + "; ".join(edit.changes), path=path, content=edit.text, mode=0o644,
+                     backup=True)
+    return Fix.safe(FIX_PERSIST_PA, "Configure the container socket persistently in your default.pa", step,
+                    notes=edit.notes + ("Takes effect at the next PulseAudio start; the old file is backed up.",),
+                    recheck=(SOCKET, PERSIST))
+
+
+def drop_in_fix(ctx: Context, current: tuple[str, ...]) -> Fix:
+    path = layout.pipewire_drop_in(ctx.paths)
+    ours = [a for a in current if address_socket(ctx, a) != expected_socket(ctx).socket]
+    content = pipewire_drop_in_text(merged_addresses(ours, PW_ADDRESS))
+    return Fix.safe(FIX_DROP_IN, "Add the container socket to pipewire-pulse (server.address drop-in)",
+                    MakeDirs(f"create {os.path.dirname(path)}", path=os.path.dirname(path), mode=0o700),
+                    WriteFile(f"write {path}", path=path, content=content, mode=0o644, backup=True),
+                    notes=("pipewire-pulse reads it at its next start (see the restart fix).",),
+                    recheck=(PERSIST,))
+
+
+def systemd_manages_pipewire_pulse(ctx: Context) -> bool:
+    def ask() -> bool:
+        done = ctx.probes.cmd.run(("systemctl", "--user", "is-active", PW_UNIT), timeout=5)
+        return done.ok and done.stdout.strip() == "active"
+
+    return ctx.memo.get("pulse.pipewire-pulse-systemd", ask)
+
+
+def restart_fix(ctx: Context) -> Fix:
+    title = "Restart pipewire-pulse so that it opens the container socket"
+    note = ("Playing streams are interrupted for a moment; applications reconnect.",)
+    if systemd_manages_pipewire_pulse(ctx):
+        return Fix.safe(FIX_RESTART_PW, title,
+                        RunCommand(f"restart {PW_UNIT}", argv=("systemctl", "--user", "restart", PW_UNIT),
+                                   timeout_s=30),
+                        notes=note, recheck=(SOCKET,))
+    return Fix.manual(FIX_RESTART_PW, title, Instruction(
+        "restart pipewire-pulse", text=(
+            "pipewire-pulse is not run by a systemd user unit here: restart it the way your session "
+            "starts it (log out and back in; or stop the running pipewire-pulse process and start "
+            "`pipewire-pulse` again), then run `spotidoctor check pulse`.")), notes=note)

@@ -1,0 +1,81 @@
+"""Fix steps of the pulse checks: load a module into the running server, copy the socket's cookie."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from spotidoctor.errors import FixFailed, ProbeUnavailable
+from spotidoctor.fixes import Step, StepEnv
+from spotidoctor.types import JSONValue
+
+from .conf import COOKIE_SIZE, NATIVE_UNIX
+
+
+@dataclass(frozen=True)
+class LoadPulseModule(Step):
+    """Load a module into the running server through libpulse (what ``pactl load-module`` does)."""
+
+    module: str = NATIVE_UNIX
+    arguments: str = ""
+    socket_path: str = ""  # already served -> nothing to do
+    kind: ClassVar[str] = "pulse-load-module"
+
+    def preview(self, env: StepEnv) -> list[str]:
+        if self._served(env):
+            return [f"{self.socket_path}: already served"]
+        return [f"load into the running server (like `pactl load-module {self.module} {self.arguments}`)"]
+
+    def _served(self, env: StepEnv) -> bool:
+        fs, pulse = env.probes.fs, env.probes.pulse
+        return bool(self.socket_path) and fs.is_socket(self.socket_path) and pulse.socket_accepts(self.socket_path)
+
+    def apply(self, env: StepEnv) -> str:
+        if self._served(env):
+            return f"{self.socket_path} is already served"
+        try:
+            index = env.probes.pulse.load_module(self.module, self.arguments)
+        except ProbeUnavailable as exc:
+            raise FixFailed(f"loading {self.module} failed: {exc.reason}") from None
+        return f"loaded {self.module} {self.arguments} (module #{index})"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        data = super().to_json()
+        data.update(module=self.module, arguments=self.arguments)
+        return data
+
+
+@dataclass(frozen=True)
+class CopyPulseCookie(Step):
+    """Copy the socket's cookie for the container; read at apply time, never shown."""
+
+    source: str = ""
+    target: str = ""
+    mode: int = 0o644
+    kind: ClassVar[str] = "copy-cookie"
+
+    def _current(self, env: StepEnv) -> bool:
+        fs = env.probes.fs
+        st = fs.stat(self.target)
+        if st is None or st.perms != self.mode:
+            return False
+        return fs.read_bytes(self.target) == fs.read_bytes(self.source)
+
+    def preview(self, env: StepEnv) -> list[str]:
+        if self._current(env):
+            return [f"{self.target}: already up to date"]
+        return [f"copy {self.source} -> {self.target} (mode {self.mode:04o}; content not shown)"]
+
+    def apply(self, env: StepEnv) -> str:
+        fs = env.probes.fs
+        data = fs.read_bytes(self.source)
+        if len(data) != COOKIE_SIZE:
+            raise FixFailed(f"{self.source} holds {len(data)} bytes, not a {COOKIE_SIZE}-byte cookie; not copied")
+        if self._current(env):
+            return f"{self.target} already up to date"
+        fs.write_atomic(self.target, data, mode=self.mode)
+        return f"copied the cookie to {self.target} (mode {self.mode:04o})"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        data = super().to_json()
+        data.update(source=self.source, target=self.target, mode=f"{self.mode:04o}")
+        return data

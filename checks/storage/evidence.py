@@ -1,0 +1,43 @@
+"""What a bug report holds about Spotify's storage (declared by ``storage.dir``): its prefs
+without credentials, whether you are logged in, and one level of the tree with owners and modes."""
+from __future__ import annotations
+
+import os
+
+from spotidoctor import layout
+from spotidoctor.api import Context
+from spotidoctor.bundle.identity import prefs_files
+from spotidoctor.bundle.secrets import autologin_values, sanitize_prefs
+from spotidoctor.bundle.sources import generated, listdir_or_empty, lstat_text
+from spotidoctor.bundle.spec import BundleSpec
+
+
+def spotify_evidence(spec: BundleSpec, ctx: Context) -> None:
+    files = prefs_files(ctx)
+    logged_in = False
+    for index, path in enumerate(files):
+        try:
+            logged_in |= bool(autologin_values(ctx.probes.fs.read_text(path, 256 * 1024)))
+        except OSError:
+            pass  # unreadable: the file item below says why
+        name = "storage/spotify-prefs" if index == 0 else f"storage/spotify-prefs-{index + 1}"  # never the account dir name
+        spec.add_file(path, name, max_bytes=64 * 1024, transform=sanitize_prefs)
+    found = "yes" if logged_in else "no" if files else "unknown (no prefs file yet)"
+    spec.add_text("storage/spotify-login.txt", f"logged in: {found}\nprefs files: {len(files)}\n")
+    generated(spec, "storage/tree.txt", lambda: storage_text(ctx))
+
+
+def storage_text(ctx: Context) -> str:
+    """One level of the storage tree with owners and modes: enough to see
+    who owns what, without file names from inside (the account directory names one)."""
+    root = ctx.storage_dir
+    lines = [f"{root}: {lstat_text(ctx, root)}"]
+    for sub in (layout.storage_config(root), layout.storage_cache(root)):
+        lines.append(f"{sub}: {lstat_text(ctx, sub)}")
+        names = listdir_or_empty(ctx, sub)
+        for name in names[:50]:
+            shown = f"Users/ ({len(listdir_or_empty(ctx, os.path.join(sub, name)))} account dir(s))" if name == "Users" else name
+            lines.append(f"  {shown}: {lstat_text(ctx, os.path.join(sub, name))}")
+        if len(names) > 50:
+            lines.append(f"  ... {len(names) - 50} more")
+    return "\n".join(lines) + "\n"

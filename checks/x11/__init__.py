@@ -1,0 +1,15 @@
+"""X11 checks: the display, its socket, a bounded connection, the container's cookie, and
+the server's host access list.
+
+Chain: x11.display → x11.socket → x11.connect → {x11.container-cookie, x11.access-control},
+so one root cause (no DISPLAY, a dead server, a bad cookie) is reported once.
+"""
+from __future__ import annotations
+
+from .access_control import AccessControlAudit
+from .connect import DisplayConnect
+from .container_cookie import ContainerCookie
+from .display import DisplaySet
+from .socket import DisplaySocket
+
+CHECKS = (DisplaySet, DisplaySocket, DisplayConnect, ContainerCookie, AccessControlAudit)
