@@ -1,4 +1,5 @@
-"""``$XDG_CONFIG_HOME/spotidoctor/config.toml``: typed, validated, overridable by flags.
+"""``$XDG_CONFIG_HOME/spotidoctor/config.toml``: typed, validated, overridable by flags,
+and ``SetConfig``, the fix step that changes one key of it.
 
 Defaults match the original design so its users migrate without changes.
 """
@@ -10,13 +11,15 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from spotidoctor.errors import ConfigError
+from spotidoctor.fixes import Step
 
 if TYPE_CHECKING:
     from spotidoctor.fixes import StepEnv
     from spotidoctor.probes.fs import RealFS
+    from spotidoctor.types import JSONValue
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -193,3 +196,25 @@ def set_config_value(env: StepEnv, key: str, value: object) -> None:
     if old:
         env.backups.save(path)
     fs.write_atomic(path, new.encode(), mode=0o644)
+
+
+@dataclass(frozen=True)
+class SetConfig(Step):
+    """Change one key of spotidoctor's own config.toml (backed up); the next launch uses it."""
+
+    key: str = ""
+    value: str | int | bool | tuple[str, ...] = ""
+    kind: ClassVar[str] = "set-config"
+
+    def preview(self, env: StepEnv) -> list[str]:
+        return [f"{env.paths.config_file}: set {self.key} = {render_value(self.value)}"]
+
+    def apply(self, env: StepEnv) -> str:
+        set_config_value(env, self.key, self.value)
+        return f"set {self.key} in {env.paths.config_file}"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        data = super().to_json()
+        data["key"] = self.key
+        data["value"] = render_value(self.value)
+        return data

@@ -207,34 +207,6 @@ class MakeDirs(Step):
 
 
 @dataclass(frozen=True)
-class SetConfig(Step):
-    """Change one key of spotidoctor's own config.toml (backed up); the next launch uses it."""
-
-    key: str = ""
-    value: str | int | bool | tuple[str, ...] = ""
-    kind: ClassVar[str] = "set-config"
-
-    def preview(self, env: StepEnv) -> list[str]:
-        from spotidoctor.config import render_value
-
-        return [f"{env.paths.config_file}: set {self.key} = {render_value(self.value)}"]
-
-    def apply(self, env: StepEnv) -> str:
-        from spotidoctor.config import set_config_value
-
-        set_config_value(env, self.key, self.value)
-        return f"set {self.key} in {env.paths.config_file}"
-
-    def to_json(self) -> dict[str, JSONValue]:
-        from spotidoctor.config import render_value
-
-        data = super().to_json()
-        data["key"] = self.key
-        data["value"] = render_value(self.value)
-        return data
-
-
-@dataclass(frozen=True)
 class Fix:
     """A plan: ordered steps plus how safe it is. ``privilege`` is the highest step privilege."""
 

@@ -13,7 +13,7 @@ Only what the caller chooses to keep is stored (``encode`` returns None for anyt
 e.g. a failure), and an answer that is not kept *removes* the stored one: a failure seen by
 ``--fresh`` (or a fix's re-check) is never hidden by an older pass.
 
-    got = cached(ctx, "podman-runtime", parts, ttl_s=3600, compute=..., encode=..., decode=...)
+    got = cached(ctx.cache, ctx.probes.fs, "podman-runtime", parts, ttl_s=3600, compute=..., encode=..., decode=...)
     got.value, got.age_s  # age_s: None when computed now, else seconds since it was
 
 Files: ``<state dir>/cache/<key>.json``, mode 0600, written atomically. A damaged, foreign,
@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Callable, Generic, Sequence, TypeVar
 from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
-    from spotidoctor.api import Context
     from spotidoctor.probes.fs import RealFS
 
 __all__ = ["ResultCache", "Cached", "cached", "fingerprint", "file_facts", "text_digest", "age_text",
@@ -136,23 +135,21 @@ def verified_note(age_s: float) -> str:
             "`spotidoctor check --fresh` re-tests")
 
 
-def cached(ctx: Context, key: str, fingerprint_parts: Callable[[], Sequence[JSONValue]], ttl_s: float,
-           compute: Callable[[], T], encode: Callable[[T], JSONValue | None],
+def cached(cache: ResultCache, fs: RealFS, key: str, fingerprint_parts: Callable[[], Sequence[JSONValue]],
+           ttl_s: float, compute: Callable[[], T], encode: Callable[[T], JSONValue | None],
            decode: Callable[[JSONValue], T]) -> Cached[T]:
     """``compute()``'s answer, or the stored one while its fingerprint matches and it is
     younger than ``ttl_s``. ``encode`` returns None for answers that must not be kept
     (failures); ``decode`` may raise ValueError/KeyError/TypeError for a stored value it does
     not understand (a miss). ``fingerprint_parts`` failing (a file that cannot be read, a
     server that went away): no caching this time. ``compute`` raising forgets the kept answer
-    and lets the exception through."""
-    cache = ctx.cache
+    and lets the exception through. ``cache`` is usually ``ctx.cache``, ``fs`` ``ctx.probes.fs``."""
     if not cache.active:
         return Cached(compute())
     try:
         digest = fingerprint(fingerprint_parts())
     except Exception:  # noqa: BLE001 - whatever cannot be fingerprinted is simply not cached
         return Cached(compute())
-    fs = ctx.probes.fs
     path = cache.path(key)
     if cache.read:
         stored = _load(fs, cache, path, key, digest, ttl_s)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability
-from spotidoctor.fixes import SetConfig
+from spotidoctor.config import SetConfig
 from spotidoctor.podman.info import VERSION_TIMEOUT_S, tool_version
 from spotidoctor.types import JSONValue
 

@@ -124,8 +124,8 @@ class OciRuntimeStarts(Check):
                 raise ValueError("a pass of another runtime")
             return self._passed(info, runtime, facts)
 
-        got = cached(ctx, RUNTIME_CACHE_KEY, lambda: runtime_fingerprint(ctx, info), RUNTIME_CACHE_TTL_S,
-                     lambda: self._test(ctx, info, runtime, facts),
+        got = cached(ctx.cache, ctx.probes.fs, RUNTIME_CACHE_KEY, lambda: runtime_fingerprint(ctx, info),
+                     RUNTIME_CACHE_TTL_S, lambda: self._test(ctx, info, runtime, facts),
                      encode=lambda result: {"runtime": runtime} if result.status is Status.OK else None,
                      decode=remembered)
         if got.age_s is None:

@@ -122,8 +122,8 @@ class PulseContainerAccess(Check):
                 return self._pipewire(uid, socket, answer[1])
             return self._pulseaudio(uid, socket, *answer)
 
-        got = cached(ctx, ACCESS_CACHE_KEY, lambda: access_fingerprint(ctx, socket, cookie_path, uid, kind),
-                     ACCESS_CACHE_TTL_S, lambda: self._connect(ctx, uid, socket, cookie_path),
+        got = cached(ctx.cache, ctx.probes.fs, ACCESS_CACHE_KEY,
+                     lambda: access_fingerprint(ctx, socket, cookie_path, uid, kind), ACCESS_CACHE_TTL_S, lambda: self._connect(ctx, uid, socket, cookie_path),
                      encode=lambda answer: _connections_json(answer) if verdict(answer).status is Status.OK else None,
                      decode=_connections_from_json)
         result = verdict(got.value)

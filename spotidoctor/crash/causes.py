@@ -15,7 +15,8 @@ from spotidoctor.crash.lines import printable
 from spotidoctor.crash.runopts import human, parse_size, parse_ulimit
 from spotidoctor.crash.scan import Hit
 from spotidoctor.crash.settings import Settings, limit_number
-from spotidoctor.fixes import Fix, Instruction, SetConfig
+from spotidoctor.fixes import Fix, Instruction
+from spotidoctor.config import SetConfig
 from spotidoctor.types import JSONValue
 from spotidoctor.units import GiB, MiB
 

@@ -251,8 +251,8 @@ def _podman_info_answer(ctx: Context) -> _InfoAnswer:
 
     def compute() -> _InfoAnswer:
         # Only answers that parsed are kept; a failure removes a kept one.
-        got = cached(ctx, INFO_CACHE_KEY, lambda: podman_fingerprint(ctx), INFO_CACHE_TTL_S, ask,
-                     encode=lambda a: info_to_json(a.info) if a.info is not None else None,
+        got = cached(ctx.cache, ctx.probes.fs, INFO_CACHE_KEY, lambda: podman_fingerprint(ctx), INFO_CACHE_TTL_S,
+                     ask, encode=lambda a: info_to_json(a.info) if a.info is not None else None,
                      decode=lambda data: _InfoAnswer(info_from_json(data), None))
         return _InfoAnswer(got.value.info, got.value.error, got.age_s)
 

@@ -40,7 +40,8 @@ from spotidoctor.crash.sources import (
     scan_launch_log,
 )
 from spotidoctor.crash.verdict import SILENT_NOTE, SILENT_NOTE_LEGACY, Inputs, judge, signal_name
-from spotidoctor.fixes import Applicability, Instruction, SetConfig
+from spotidoctor.fixes import Applicability, Instruction
+from spotidoctor.config import SetConfig
 from spotidoctor.model import Severity, Status
 from spotidoctor.probes.procs import Limit as ProcLimit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeProcesses, make_context, write_tree

@@ -14,7 +14,8 @@ from spotidoctor.backend.images import lookup_image, parse_created, parse_inspec
 from spotidoctor.backend.recipe import LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION, bundled_text, recipe_hash
 from spotidoctor.config import Config
 from spotidoctor.errors import ParseError
-from spotidoctor.fixes import Applicability, SetConfig
+from spotidoctor.fixes import Applicability
+from spotidoctor.config import SetConfig
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.runner import Runner, plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context

@@ -26,7 +26,8 @@ from spotidoctor.checks.podman.network import NETWORK_OK, NO_PASTA, NO_SLIRP, NO
 from spotidoctor.config import Config
 from spotidoctor.errors import ParseError, ProbeUnavailable
 from spotidoctor.fixer import Candidate, FixPolicy, StepEnvironment, apply
-from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, SetConfig, WriteFile
+from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, WriteFile
+from spotidoctor.config import SetConfig
 from spotidoctor.model import Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import StatInfo

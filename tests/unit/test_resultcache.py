@@ -69,7 +69,7 @@ class Probe:
 
 
 def ask(ctx: Context, probe: Probe, parts: list[JSONValue] | None = None, ttl: float = 600.0) -> Cached[str]:
-    return cached(ctx, "thing", lambda: parts if parts is not None else ["input", 1], ttl, probe,
+    return cached(ctx.cache, ctx.probes.fs, "thing", lambda: parts if parts is not None else ["input", 1], ttl, probe,
                   encode=lambda v: {"v": v} if v == "pass" else None,
                   decode=lambda d: str(d["v"]))  # type: ignore[index]
 
@@ -144,8 +144,9 @@ def test_a_raising_probe_forgets_the_pass(tmp_path: Path) -> None:
     def boom() -> str:
         raise RuntimeError("probe crashed")
 
+    ctx = cache_ctx(tmp_path, clock, read=False)
     with pytest.raises(RuntimeError):
-        cached(cache_ctx(tmp_path, clock, read=False), "thing", lambda: ["input", 1], 600, boom,
+        cached(ctx.cache, ctx.probes.fs, "thing", lambda: ["input", 1], 600, boom,
                encode=lambda v: v, decode=str)
     assert not entry_path(tmp_path).exists()
 
@@ -157,7 +158,8 @@ def test_an_unreadable_fingerprint_means_no_caching(tmp_path: Path) -> None:
         raise PermissionError(13, "Permission denied", "/etc/containers")
 
     for _ in range(2):
-        got = cached(cache_ctx(tmp_path, clock), "thing", parts, 600, probe, encode=lambda v: v, decode=str)
+        ctx = cache_ctx(tmp_path, clock)
+        got = cached(ctx.cache, ctx.probes.fs, "thing", parts, 600, probe, encode=lambda v: v, decode=str)
         assert got == Cached("pass")
     assert probe.calls == 2 and not entry_path(tmp_path).exists()
 
