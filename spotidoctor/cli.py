@@ -103,20 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    """Typed options from the command line, then the subcommand's handler with them."""
+    from spotidoctor.commands.options import options_from
+
+    options = options_from(args)
     module_name, _, func_name = args.target.partition(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(args))
+    return int(func(options))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "target", None):
+    if args.command is None:
         parser.print_help()
         return 2
-    if getattr(args, "spotify_args", None) and args.spotify_args[0] == "--":
-        args.spotify_args = args.spotify_args[1:]
     with _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP):
         return guarded(lambda: _dispatch(args), ["spotidoctor", *argv])
 

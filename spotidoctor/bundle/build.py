@@ -23,12 +23,14 @@ from spotidoctor.bundle.redact import Redactor
 from spotidoctor.bundle.sources import global_spec
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, render
-from spotidoctor.commands.common import exit_code, make_plan, problem_rows, run_plan
+from spotidoctor.engine.planning import session_plan
+from spotidoctor.engine.registry import Registry
+from spotidoctor.engine.results import exit_code, with_problem_rows
+from spotidoctor.engine.runner import run_checks
+from spotidoctor.engine.session import Session
 from spotidoctor.model import CheckResult
 from spotidoctor.types import JSONValue
-from spotidoctor.registry import Registry
 from spotidoctor.render.jsonout import document
-from spotidoctor.session import Session
 
 MANIFEST_SCHEMA = 1
 
@@ -56,9 +58,9 @@ def plugin_lines(registry: Registry) -> list[str]:
 
 def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str] = ()) -> Bundle:
     ctx = session.ctx
-    selection = make_plan(session, (), ())
-    report = run_plan(session, selection)
-    results = [*problem_rows(session.registry), *report.results]
+    selection = session_plan(session)
+    report = run_checks(session, selection)
+    results = with_problem_rows(session.registry, report.results)
     ident = identity_mod.gather(ctx, extra_hostnames=extra_hostnames)
     # collect() sees every result in ctx.prior, so a failed check can ask for more evidence.
     with_results = dataclasses.replace(ctx, prior={r.check_id: r for r in results})

@@ -3,79 +3,35 @@
 Safe fixes are applied by `fix` itself (asking for it is the consent, as with
 ``ruff --fix``); unsafe ones need ``--unsafe`` and a confirmation (or ``--yes``); steps
 needing root need ``--allow-root`` and run through ``sudo``, one at a time. Manual fixes
-are printed. Re-checking continues for a few rounds, because a fixed prerequisite lets
-dependent checks run and offer their own fixes.
+are printed. The check -> fix -> re-check loop itself is the engine's (``engine.fixloop``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import TextIO
 
-from spotidoctor import fixer
-from spotidoctor.commands.common import exit_code, make_plan, problem_rows, run_plan
+from spotidoctor.commands.options import FixOptions
+from spotidoctor.commands.reporting import FixProgress
+from spotidoctor.engine import fixer
+from spotidoctor.engine.fixloop import Confirm, FixOutcome, fix_loop
+from spotidoctor.engine.planning import Plan, session_plan
+from spotidoctor.engine.records import Applied
+from spotidoctor.engine.results import exit_code, with_problem_rows
+from spotidoctor.engine.runner import run_checks
+from spotidoctor.engine.session import Session, make_session
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.lock import exclusive
-from spotidoctor.model import CheckResult, Status
-from spotidoctor.runner import Plan
-from spotidoctor.session import Session, make_session
-
-MAX_ROUNDS = 4
-Confirm = Callable[[Fix], bool]
 
 
-@dataclass
-class FixOutcome:
-    results: list[CheckResult]
-    applied: list[fixer.Applied] = field(default_factory=list)
-    withheld: list[tuple[fixer.Candidate, str]] = field(default_factory=list)
-
-
-def policy_from(args: argparse.Namespace) -> fixer.FixPolicy:
+def policy_from(options: FixOptions) -> fixer.FixPolicy:
     return fixer.FixPolicy(
-        min_applicability=Applicability.UNSAFE if args.unsafe else Applicability.SAFE,
-        max_privilege=Privilege.ROOT if args.allow_root else Privilege.USERNS,
+        min_applicability=Applicability.UNSAFE if options.unsafe else Applicability.SAFE,
+        max_privilege=Privilege.ROOT if options.allow_root else Privilege.USERNS,
     )
 
 
-def fix_loop(session: Session, selection: Plan, policy: fixer.FixPolicy, confirm: Confirm,
-             out: TextIO) -> FixOutcome:
-    """Check, apply what policy and ``confirm`` allow, re-check; repeat while fixes appear."""
-    env = fixer.StepEnvironment.from_context(session.ctx)
-    attempted: set[str] = set()
-    outcome = FixOutcome(results=[])
-    for _ in range(MAX_ROUNDS):
-        outcome.results = run_plan(session, selection).results
-        todo = []
-        outcome.withheld = []
-        for cand in fixer.candidates(outcome.results):
-            if cand.fix.id in attempted:
-                continue
-            if not policy.allows(cand.fix):
-                outcome.withheld.append((cand, policy.why_not(cand.fix)))
-            elif confirm(cand.fix):
-                todo.append(cand)
-            else:
-                outcome.withheld.append((cand, "declined"))
-        if not todo:
-            break
-        for cand in todo:
-            attempted.add(cand.fix.id)
-            print(f"→ {cand.fix.title}  [{cand.fix.applicability.label}, {cand.fix.privilege.label}]",
-                  file=out)
-            applied = fixer.apply(cand, env)
-            outcome.applied.append(applied)
-            for record in applied.steps:
-                print(f"    {'✓' if record.ok else '✗'} {record.outcome}", file=out)
-            for description in applied.not_run:
-                print(f"    - not run: {description}", file=out)
-        session = Session(fixer.refreshed(session.ctx), session.registry)
-    return outcome
-
-
 def _print_plan(session: Session, selection: Plan, policy: fixer.FixPolicy, out: TextIO) -> int:
-    report = run_plan(session, selection)
+    report = run_checks(session, selection)
     env = fixer.StepEnvironment.from_context(session.ctx)
     cands = fixer.candidates(report.results)
     if not cands:
@@ -90,10 +46,10 @@ def _print_plan(session: Session, selection: Plan, policy: fixer.FixPolicy, out:
     return int(exit_code(report.results))
 
 
-def _confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
+def _confirmer(yes: bool, stdin: TextIO, out: TextIO) -> Confirm:
     def confirm(fix: Fix) -> bool:
         needs_consent = fix.applicability is Applicability.UNSAFE or fix.privilege is Privilege.ROOT
-        if not needs_consent or args.yes:
+        if not needs_consent or yes:
             return True
         if not stdin.isatty():
             print(f"skipping {fix.id}: {fix.applicability.label}/{fix.privilege.label} fixes need a "
@@ -105,19 +61,20 @@ def _confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
     return confirm
 
 
-def _report(outcome: FixOutcome, session: Session, args: argparse.Namespace, out: TextIO) -> None:
+def _verdict(outcome: FixOutcome, applied: Applied) -> str:
+    if not applied.ok:
+        return "failed (see above)"
+    if outcome.verified(applied):
+        return "fixed (verified)"
+    state = outcome.state_after(applied)
+    return f"applied, but {applied.check_id} still reports {state.value if state else '?'}"
+
+
+def _report(outcome: FixOutcome, session: Session, verbose: bool, out: TextIO) -> None:
     from spotidoctor.render.text import all_lines, emit
 
-    status = {r.check_id: r.status for r in outcome.results}
     for applied in outcome.applied:
-        state = status.get(applied.check_id)
-        if not applied.ok:
-            verdict = "failed (see above)"
-        elif state in (Status.OK, Status.WARN):
-            verdict = "fixed (verified)"
-        else:
-            verdict = f"applied, but {applied.check_id} still reports {state.value if state else '?'}"
-        print(f"{applied.fix.id}: {verdict}", file=out)
+        print(f"{applied.fix.id}: {_verdict(outcome, applied)}", file=out)
     if outcome.withheld:
         print("\nNot applied:", file=out)
         env = fixer.StepEnvironment.from_context(session.ctx)
@@ -126,22 +83,21 @@ def _report(outcome: FixOutcome, session: Session, args: argparse.Namespace, out
             for line in fixer.preview(cand.fix, env):
                 print("    " + line, file=out)
     print(file=out)
-    rows = [*problem_rows(session.registry), *outcome.results]
-    emit(all_lines(rows, args.verbose), out, session.ctx.env)
+    emit(all_lines(with_problem_rows(session.registry, outcome.results), verbose), out, session.ctx.env)
 
 
-def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    session = make_session(args, fresh=True)  # fixes act on, and are verified by, real re-tests
-    if args.list_backups:
+def run(options: FixOptions, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    session = make_session(options.session, fresh=True)  # fixes act on, and are verified by, real re-tests
+    if options.list_backups:
         return _list_backups(session, out)
-    selection = make_plan(session, args.selectors, args.ignore)
-    policy = policy_from(args)
-    if args.dry_run:
+    selection = session_plan(session, options.selectors, options.ignore)
+    policy = policy_from(options)
+    if options.dry_run:
         return _print_plan(session, selection, policy, out)
     with exclusive(session.ctx.paths.lock_file, "fix"):
-        outcome = fix_loop(session, selection, policy, _confirmer(args, stdin, out), out)
-    _report(outcome, session, args, out)
-    return int(exit_code([*problem_rows(session.registry), *outcome.results]))
+        outcome = fix_loop(session, selection, policy, _confirmer(options.yes, stdin, out), FixProgress(out))
+    _report(outcome, session, options.session.verbose, out)
+    return int(exit_code(with_problem_rows(session.registry, outcome.results)))
 
 
 def _list_backups(session: Session, out: TextIO) -> int:

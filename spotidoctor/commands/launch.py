@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shlex
@@ -18,7 +17,6 @@ import sys
 import time
 from typing import Sequence, TextIO
 
-from spotidoctor.crash import launchlog
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
 from spotidoctor.backend.build import BUILD_FIX_ID, request_from_config, run_build
@@ -26,21 +24,22 @@ from spotidoctor.backend.images import PODMAN_TIMEOUT_S, Presence, lookup_image
 from spotidoctor.backend.limits import lift_address_space, limits_record
 from spotidoctor.backend.progress import make_display
 from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
-from spotidoctor.commands.build import print_failure
-from spotidoctor.commands.common import run_plan
-from spotidoctor.commands.fix import Confirm, fix_loop
+from spotidoctor.backend.storageguard import storage_refusal as refusal
+from spotidoctor.commands.options import LaunchOptions
+from spotidoctor.commands.reporting import FixProgress
+from spotidoctor.crash import launchlog
+from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
+from spotidoctor.engine.fixloop import Confirm, fix_loop
+from spotidoctor.engine.planning import launch_plan
+from spotidoctor.engine.runner import run_checks
+from spotidoctor.engine.session import Session, make_session
 from spotidoctor.exitcodes import ExitCode
-from spotidoctor.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.lock import exclusive
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
+from spotidoctor.render.build import print_failure
 from spotidoctor.types import JSONValue
-from spotidoctor.runner import Plan, plan
-from spotidoctor.session import Session, make_session
-
-LAUNCH_TAG = "launch"
-SLOW_TAG = "slow"
 # The build runs in step 2 with its own progress display, not as a preflight fix.
 DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
 # A missing image is built in step 2: not a reason to refuse the launch.
@@ -61,20 +60,6 @@ BUSY_NAME = ("A container named {name} exists already (is Spotify running? see `
              "Stop it with `podman stop {name}`, or set another container_name.")
 
 
-def launch_plan(session: Session, *, slow: bool = True) -> Plan:
-    """The checks tagged ``launch``, their prerequisites, minus the configured ignores.
-
-    ``slow=False`` (dry runs) also leaves out checks tagged ``slow``, which start throwaway
-    containers; their dependents are then skipped.
-    """
-    checks = session.registry.checks
-    tagged = [c.id for c in checks if LAUNCH_TAG in c.tags]
-    if not tagged:
-        return Plan(())
-    ignore = [*session.ctx.config.ignore, *([] if slow else [c.id for c in checks if SLOW_TAG in c.tags])]
-    return plan(checks, tagged, ignore)
-
-
 def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
     return [r for r in results if r.is_blocking and r.check_id not in BUILT_LATER]
 
@@ -88,11 +73,11 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
+def confirmer(yes: bool, stdin: TextIO, out: TextIO) -> Confirm:
     def confirm(fix: Fix) -> bool:
         if fix.id in DEFERRED_FIXES:
             return False
-        if args.yes:
+        if yes:
             return True
         if not _isatty(stdin):
             print(f"  not applied: {fix.title} (no terminal to ask; --yes applies safe fixes)", file=out)
@@ -103,21 +88,21 @@ def confirmer(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> Confirm:
     return confirm
 
 
-def preflight(session: Session, args: argparse.Namespace, stdin: TextIO,
+def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
               out: TextIO) -> tuple[Session, list[CheckResult]]:
     """Run the launch checks; apply the safe fixes they offer (the lock only while fixing).
 
     Returns the session to launch with: after fixes, with config.toml read again (a fix
     may have changed it) and fresh shared probe answers.
     """
-    selection = launch_plan(session, slow=not args.dry_run)
-    results = run_plan(session, selection).results
+    selection = launch_plan(session, slow=not options.dry_run)
+    results = run_checks(session, selection).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
-    if args.dry_run or not fixable:
+    if options.dry_run or not fixable:
         return session, results
     with exclusive(session.ctx.paths.lock_file, "launch"):
-        outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(args, stdin, out), out)
+        outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(options.yes, stdin, out), FixProgress(out))
     if outcome.applied:
         session = Session(refreshed(session.ctx), session.registry)
     return session, outcome.results
@@ -139,8 +124,6 @@ def show_preflight(session: Session, results: Sequence[CheckResult], verbose: bo
 
 def storage_refusal(ctx: Context) -> tuple[str, str] | None:
     """(path, reason) when a storage directory must not be mounted; never overridable."""
-    from spotidoctor.backend.storageguard import storage_refusal as refusal
-
     for path in (ctx.storage_dir, *storage_paths(ctx.storage_dir)):
         reason = refusal(ctx, path)
         if reason:
@@ -152,10 +135,10 @@ def launch_dir(ctx: Context, launch_id: str) -> str:
     return os.path.join(ctx.paths.launches_dir, launch_id)
 
 
-def make_spec(ctx: Context, args: argparse.Namespace, directory: str) -> RunSpec:
+def make_spec(ctx: Context, options: LaunchOptions, directory: str) -> RunSpec:
     return RunSpec.from_config(ctx.config, home=ctx.user.home,
                                log_path=os.path.join(directory, launchlog.CONTAINER_LOG),
-                               network=args.network, spotify_args=args.spotify_args or ())
+                               network=options.network, spotify_args=options.spotify_args)
 
 
 def print_dry_run(pairs: Sequence[Arg], out: TextIO) -> None:
@@ -219,14 +202,14 @@ def diagnose(ctx: Context, record: launchlog.LaunchRecord, out: TextIO) -> None:
     emit(result_lines(verdict, verbose=ctx.verbose), out, ctx.env)
 
 
-def run_container(ctx: Context, args: argparse.Namespace, results: Sequence[CheckResult], host: HostFacts,
+def run_container(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], host: HostFacts,
                   out: TextIO) -> int:
     fs = ctx.probes.fs
     directory = launch_dir(ctx, launchlog.new_launch_id())
     fs.makedirs(directory, mode=0o700)
     launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
     lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
-    spec = make_spec(ctx, args, directory)
+    spec = make_spec(ctx, options, directory)
     pairs = run_argv(spec, host)
     extra: dict[str, JSONValue] = {"launch_profile": spec.profile, "network": spec.network or "podman default"}
     if lifted is not None:
@@ -272,24 +255,22 @@ def with_network(session: Session, network: str | None) -> Session:
     return Session(ctx, session.registry)
 
 
-def run(args: argparse.Namespace) -> int:
-    return launch(with_network(make_session(args), args.network), args, sys.stdin, sys.stdout, sys.stderr)
+def run(options: LaunchOptions) -> int:
+    session = with_network(make_session(options.session), options.network)
+    return launch(session, options, sys.stdin, sys.stdout, sys.stderr)
 
 
-def launch(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
     results: list[CheckResult] = []
-    if not args.no_check:
-        session, results = preflight(session, args, stdin, err if args.dry_run else out)
-        show_preflight(session, results, args.verbose, err if args.dry_run else out)
+    shown = err if options.dry_run else out
+    if not options.no_check:
+        session, results = preflight(session, options, stdin, shown)
+        show_preflight(session, results, options.session.verbose, shown)
     ctx = session.ctx
-    refused = gate(results, args.force, err if args.dry_run else out, err)
+    refused = gate(results, options.force, shown, err)
     guard = storage_refusal(ctx)
-    if args.dry_run:
-        host = hostfacts.gather(ctx, results)
-        print_dry_run(run_argv(make_spec(ctx, args, launch_dir(ctx, "LAUNCH_ID")), host), out)
-        if guard:
-            print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
-        return int(ExitCode.PROBLEMS) if (refused or guard) else 0
+    if options.dry_run:
+        return _dry_run(ctx, options, results, guard, refused, out, err)
     if refused:
         return refused
     if guard:
@@ -301,4 +282,13 @@ def launch(session: Session, args: argparse.Namespace, stdin: TextIO, out: TextI
     if name_in_use(ctx):
         print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
         return int(ExitCode.PROBLEMS)
-    return run_container(ctx, args, results, hostfacts.gather(ctx, results), out)
+    return run_container(ctx, options, results, hostfacts.gather(ctx, results), out)
+
+
+def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], guard: tuple[str, str] | None,
+             refused: int, out: TextIO, err: TextIO) -> int:
+    host = hostfacts.gather(ctx, results)
+    print_dry_run(run_argv(make_spec(ctx, options, launch_dir(ctx, "LAUNCH_ID")), host), out)
+    if guard:
+        print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
+    return int(ExitCode.PROBLEMS) if (refused or guard) else 0

@@ -1,18 +1,17 @@
 """``spotidoctor list`` and ``spotidoctor explain ID``."""
 from __future__ import annotations
 
-import argparse
-
+from spotidoctor.commands.options import ExplainOptions, ListOptions
+from spotidoctor.engine.session import make_session
 from spotidoctor.errors import UsageError
 from spotidoctor.fixes import FixAvailability
-from spotidoctor.session import make_session
 
 FIX_LABEL = {FixAvailability.NONE: "-", FixAvailability.SOMETIMES: "sometimes",
              FixAvailability.ALWAYS: "yes"}
 
 
-def run_list(args: argparse.Namespace) -> int:
-    session = make_session(args)
+def run_list(options: ListOptions) -> int:
+    session = make_session(options.session)
     checks = session.registry.checks
     width = max((len(c.id) for c in checks), default=10)
     print(f"{'ID':<{width}}  {'FIX':<9}  TITLE")
@@ -25,11 +24,11 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_explain(args: argparse.Namespace) -> int:
-    session = make_session(args)
-    check = session.registry.by_id().get(args.check_id)
+def run_explain(options: ExplainOptions) -> int:
+    session = make_session(options.session)
+    check = session.registry.by_id().get(options.check_id)
     if check is None:
-        raise UsageError(f"unknown check {args.check_id!r} (see `spotidoctor list`)")
+        raise UsageError(f"unknown check {options.check_id!r} (see `spotidoctor list`)")
     print(f"{check.id}: {check.title}")
     print(f"  category: {check.category}   severity: {check.severity.name.lower()}   "
           f"timeout: {check.timeout_s:g}s   fixes: {FIX_LABEL[check.fix_availability]}")

@@ -7,7 +7,6 @@ fail closed. ``--preview`` stops before writing anything.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sys
@@ -22,7 +21,8 @@ from spotidoctor.bundle.redact import KIND_LABEL, Redactor, TokenMap, default_ma
 from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members
 from spotidoctor.errors import SpotidoctorError, UsageError
 from spotidoctor.exitcodes import ExitCode
-from spotidoctor.session import make_session
+from spotidoctor.commands.options import ReportOptions
+from spotidoctor.engine.session import make_session
 
 NO_REDACT_WARNING = (
     "\n"
@@ -67,15 +67,15 @@ def output_path(option: str | None, now: float) -> str:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.include_logs < 0:
+def run(command: ReportOptions) -> int:
+    if command.include_logs < 0:
         raise UsageError("--include-logs must be 0 or more")
-    options = Options(redact=not args.no_redact, include_logs=args.include_logs)
+    options = Options(redact=not command.no_redact, include_logs=command.include_logs)
     if not options.redact:
         print(NO_REDACT_WARNING, file=sys.stderr)
     now = time.time()
-    target = None if args.preview else output_path(args.output, now)
-    session = make_session(args)
+    target = None if command.preview else output_path(command.output, now)
+    session = make_session(command.session)
     ctx = session.ctx
     bundle = gather(session, options, extra_hostnames=(socket.gethostname(),))
     map_path = default_map_path(ctx.paths.state_dir)

@@ -7,7 +7,6 @@ unprivileged test user: ``.ci/test-as-user tests/integration/test_pulse.py``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -25,8 +24,9 @@ from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths
 from spotidoctor.probes.pulse import ConnectOutcome, PulsectlProbe
-from spotidoctor.runner import Runner, plan
-from spotidoctor.session import make_context
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.session import SessionOptions, make_context
 from tests import servers
 
 FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tests
@@ -34,7 +34,7 @@ FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tes
 
 def run_checks(env: dict[str, str], selector: str = "pulse", *ignore: str) -> dict[str, CheckResult]:
     """In-process, through ``Probes.real(env)`` (env differs from os.environ: the lock path)."""
-    ctx = make_context(argparse.Namespace(), env=env)
+    ctx = make_context(SessionOptions(), env=env)
     report = Runner(ctx).run(plan(CHECKS, [selector], ignore))
     return {r.check_id: r for r in report.results}
 

@@ -23,7 +23,8 @@ from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)
 

@@ -3,7 +3,6 @@ and the real CLI. Run as the unprivileged test user: ``.ci/test-as-user tests/in
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -20,8 +19,9 @@ from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.probes import x11auth
 from spotidoctor.probes.x11 import SetupStatus, XlibProbe
-from spotidoctor.runner import Runner, plan
-from spotidoctor.session import make_context
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.session import SessionOptions, make_context
 from tests import servers
 
 
@@ -41,7 +41,7 @@ def user_env(home: Path, server: servers.XServer | None = None, **extra: str) ->
 
 
 def run_checks(env: dict[str, str], selector: str = "x11") -> dict[str, CheckResult]:
-    ctx = make_context(argparse.Namespace(), env=env)
+    ctx = make_context(SessionOptions(), env=env)
     report = Runner(ctx).run(plan(CHECKS, [selector]))
     return {r.check_id: r for r in report.results}
 
@@ -186,7 +186,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
     assert after.returncode == 0, after.stdout
     assert xserver.cookie_hex not in after.stdout
 
-    cookie_file = Path(layout.x11_cookie(make_context(argparse.Namespace(), env=env).paths, xserver.number))
+    cookie_file = Path(layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number))
     assert oct(cookie_file.stat().st_mode & 0o777) == "0o644"
     assert oct(cookie_file.parent.stat().st_mode & 0o777) == "0o700"
     assert cookie_file.read_bytes() == xauth_reference(xserver, tmp_path / "reference")
@@ -203,7 +203,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
 def test_stale_cookie_file_is_detected_and_rewritten(xserver: servers.XServer, home: Path) -> None:
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    paths = make_context(argparse.Namespace(), env=env).paths
+    paths = make_context(SessionOptions(), env=env).paths
     cookie_file = Path(layout.x11_cookie(paths, xserver.number))
     other = x11auth.XauthEntry(x11auth.FAMILY_WILD, b"vm", str(xserver.number).encode(),
                                x11auth.MIT_MAGIC_COOKIE, bytes(16))
@@ -230,7 +230,7 @@ def test_wild_cookie_works_under_another_hostname(xserver: servers.XServer, home
         pytest.skip(f"unprivileged user+UTS namespaces unavailable: {probe.stderr!r}")
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    cookie_file = Path(layout.x11_cookie(make_context(argparse.Namespace(), env=env).paths, xserver.number))
+    cookie_file = Path(layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number))
     original = in_other_uts(xserver, xserver.xauthority)
     assert original.returncode != 0 and "Authorization required" in original.stderr
     wild = in_other_uts(xserver, cookie_file)
@@ -242,7 +242,7 @@ def test_container_user_reads_the_cookie(xserver: servers.XServer, home: Path, s
     """uid 1500 in the default rootless userns (a subordinate uid on the host) connects."""
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    cookie_file = layout.x11_cookie(make_context(argparse.Namespace(), env=env).paths, xserver.number)
+    cookie_file = layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number)
     done = subprocess.run([
         "podman", "run", "--rm", "--network", "none", "--user", "1500:1500",
         "-v", f"{xserver.socket_path}:{xserver.socket_path}",

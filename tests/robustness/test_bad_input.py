@@ -26,12 +26,13 @@ import pytest
 from spotidoctor.checks import userns
 
 from spotidoctor import layout
-from spotidoctor.commands.common import exit_code
+from spotidoctor.engine.results import exit_code
 from spotidoctor.model import Status
 from spotidoctor.paths import Paths
 from spotidoctor.render.jsonout import document, dumps
 from spotidoctor.render.text import all_lines
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.podman.subids import MAX_FILE_BYTES
 from spotidoctor.testing import FakeCommandRunner, make_context
 from tests import servers

@@ -36,7 +36,7 @@ from spotidoctor.backend.recipe import (
 )
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, UsageError
-from spotidoctor.fixer import StepEnvironment
+from spotidoctor.engine.fixer import StepEnvironment
 from spotidoctor.fixes import Applicability
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 

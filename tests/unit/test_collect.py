@@ -316,7 +316,7 @@ def test_admit_counts_outside_items_against_the_cap_and_names(tmp_path) -> None:
 def all_specs(ctx):
     """The report's own spec plus what every bundled check declares in ``collect()``."""
     from spotidoctor.bundle.build import check_specs
-    from spotidoctor.registry import discover
+    from spotidoctor.engine.registry import discover
 
     specs, notes = check_specs(discover(plugins=False).checks, ctx, 5.0)
     assert notes == []
@@ -330,7 +330,7 @@ def test_checks_declare_their_own_evidence(tmp_path) -> None:
     assert not any(name.startswith(("x11/", "pulse/", "podman/", "userns/", "storage/", "crash/"))
                    for name in own)
     from spotidoctor.bundle.build import check_specs
-    from spotidoctor.registry import discover
+    from spotidoctor.engine.registry import discover
 
     specs, _ = check_specs(discover(plugins=False).checks, ctx, 5.0)
     declared = {spec.origin: {item.name for _, item in spec.items} for spec in specs}

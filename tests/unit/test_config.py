@@ -62,7 +62,7 @@ def test_render_value_round_trips_through_toml(value: object, literal: str) -> N
 def test_refreshed_context_rereads_config_through_the_fs_probe_and_keeps_flags(tmp_path: Path) -> None:
     import dataclasses
 
-    from spotidoctor.fixer import refreshed
+    from spotidoctor.engine.fixer import refreshed
     from spotidoctor.testing import make_context
 
     ctx = make_context(tmp_path, files={"/home/alice/.config/spotidoctor/config.toml": 'shm_size = "2g"\nimage = "x"\n'})

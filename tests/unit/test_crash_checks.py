@@ -16,9 +16,10 @@ from spotidoctor.crash.launches import diagnose_launch
 from spotidoctor.crash.launchlog import LaunchRecord
 from spotidoctor.crash.sources import cef_argv, journal_argv
 from spotidoctor.crash.verdict import SILENT_NOTE
-from spotidoctor.fixer import Candidate, StepEnvironment, apply
+from spotidoctor.engine.records import Candidate
+from spotidoctor.engine.fixer import StepEnvironment, apply
 from spotidoctor.model import Severity, Status
-from spotidoctor.registry import _checks_of
+from spotidoctor.engine.registry import _checks_of
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context, write_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"

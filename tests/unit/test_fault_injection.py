@@ -17,7 +17,7 @@ from spotidoctor.probes.fs import RealFS
 SCRIPT = textwrap.dedent('''
     import os, sys, time
     from spotidoctor.backups import BackupStore
-    from spotidoctor.fixer import StepEnvironment
+    from spotidoctor.engine.fixer import StepEnvironment
     from spotidoctor.fixes import WriteFile
     from spotidoctor.paths import Paths
     from spotidoctor.probes import Probes

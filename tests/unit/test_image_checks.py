@@ -17,7 +17,8 @@ from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Applicability
 from spotidoctor.config import SetConfig
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 # `podman image inspect localhost/spotidoctor-standin:test` (podman 4.3.1, buildah 1.28.2), verbatim.

@@ -2,7 +2,6 @@
 building a missing image, the launch record, exit codes and the crash diagnosis hand-off."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import io
@@ -17,12 +16,14 @@ from spotidoctor.backend.build import BuildOutcome
 from spotidoctor.backend.failures import BuildFailure, FailureKind
 from spotidoctor.backend.limits import Lifted
 from spotidoctor.commands import launch as launch_mod
+from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.config import Config
 from spotidoctor.fixes import Fix, WriteFile
 from spotidoctor.model import Severity, Status
 from spotidoctor.probes.procs import Limit
-from spotidoctor.registry import Loaded, Registry
-from spotidoctor.session import Session
+from spotidoctor.engine.registry import Loaded, Registry
+from spotidoctor.engine.planning import launch_plan
+from spotidoctor.engine.session import Session, SessionOptions
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 IMAGE = "localhost/spotidoctor-standin:test"
@@ -138,11 +139,12 @@ def container_free() -> list[FakeCommand]:
     return [FakeCommand(("podman", "container", "exists", NAME), returncode=1)]
 
 
-def make_args(**overrides: Any) -> argparse.Namespace:
+def make_args(**overrides: Any) -> LaunchOptions:
     values: dict[str, Any] = dict(dry_run=False, no_check=False, yes=False, force=False, network=None,
                                   spotify_args=[], verbose=False)
     values.update(overrides)
-    return argparse.Namespace(**values)
+    verbose = values.pop("verbose")
+    return LaunchOptions(SessionOptions(verbose=verbose), **{**values, "spotify_args": tuple(values["spotify_args"])})
 
 
 @pytest.fixture
@@ -188,7 +190,7 @@ def session(tmp_path: Path, podman: FakeCommandRunner, *checks: type[Check], con
     return Session(dataclasses.replace(ctx, config_overrides=overrides), registry)
 
 
-def launch(sess: Session, args: argparse.Namespace, stdin: str = "") -> tuple[int, str, str]:
+def launch(sess: Session, args: LaunchOptions, stdin: str = "") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = launch_mod.launch(sess, args, io.StringIO(stdin), out, err)
     return code, out.getvalue(), err.getvalue()
@@ -218,8 +220,8 @@ def test_dry_run_prints_every_argument_with_its_reason_and_runs_nothing(tmp_path
 
 def test_dry_run_leaves_out_slow_checks(tmp_path: Path) -> None:
     sess = session(tmp_path, Podman([]), SlowForLaunch)
-    assert launch_mod.launch_plan(sess, slow=False).ignored == frozenset({"podman.fake-slow"})
-    assert launch_mod.launch_plan(sess).ignored == frozenset()
+    assert launch_plan(sess, slow=False).ignored == frozenset({"podman.fake-slow"})
+    assert launch_plan(sess).ignored == frozenset()
     code, _, err = launch(sess, make_args(dry_run=True, verbose=True))
     assert code == 0 and "podman.fake-slow" not in err
 
@@ -413,6 +415,6 @@ def test_network_flag_reaches_the_preflight_config_and_survives_fixes(tmp_path: 
 
 def test_launch_plan_is_the_launch_tagged_checks(tmp_path: Path) -> None:
     sess = session(tmp_path, Podman([]), Broken)
-    assert [c.id for c in launch_mod.launch_plan(sess).checks] == ["userns.fake-mapping", "pulse.fake-broken"]
+    assert [c.id for c in launch_plan(sess).checks] == ["userns.fake-mapping", "pulse.fake-broken"]
     ignoring = Session(dataclasses.replace(sess.ctx, config=Config(ignore=("pulse",))), sess.registry)
-    assert launch_mod.launch_plan(ignoring).ignored == frozenset({"pulse.fake-broken"})
+    assert launch_plan(ignoring).ignored == frozenset({"pulse.fake-broken"})

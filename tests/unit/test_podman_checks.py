@@ -25,7 +25,8 @@ from spotidoctor.checks.podman.installed import KEEP_ID_TOO_OLD, NO_BUILDAH, NO_
 from spotidoctor.checks.podman.network import NETWORK_OK, NO_PASTA, NO_SLIRP, NO_TUN, PASTA_TOO_OLD, TUN_NO_ACCESS, RootlessNetwork
 from spotidoctor.config import Config
 from spotidoctor.errors import ParseError, ProbeUnavailable
-from spotidoctor.fixer import Candidate, FixPolicy, StepEnvironment, apply
+from spotidoctor.engine.records import Candidate
+from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
 from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, WriteFile
 from spotidoctor.config import SetConfig
 from spotidoctor.model import Status

@@ -13,7 +13,8 @@ from spotidoctor.api import Check, Context
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.pulse import _libpulse_soname
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 INFO = ("podman", "info", "--format", "json")

@@ -15,7 +15,7 @@ from spotidoctor.checks.pulse.output_api import MSG_PW_GRAPH
 from spotidoctor.checks.pulse.common import MSG_PW_ISOLATION
 from spotidoctor.checks.pulse.steps import CopyPulseCookie, LoadPulseModule
 
-from spotidoctor import fixer
+from spotidoctor.engine import fixer
 from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, ProbeTimeout, ProbeUnavailable
@@ -24,7 +24,8 @@ from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, REFUSED, FakePulse
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor import registry
+from spotidoctor.engine import registry
 from spotidoctor.api import NAMESPACES, Check
 
 GOOD_PLUGIN = '''

@@ -2,7 +2,6 @@
 specs, the redacted members, the written archive, --preview, and failing closed."""
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -10,7 +9,7 @@ import stat
 import tarfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,10 +25,11 @@ from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, host_facts, render
 from spotidoctor.cli import main
 from spotidoctor.commands import report as report_cmd
+from spotidoctor.commands.options import ReportOptions
 from spotidoctor.crash import launchlog
 from spotidoctor.model import CheckResult, Message, Severity, Status
-from spotidoctor.registry import Loaded, Registry
-from spotidoctor.session import Session
+from spotidoctor.engine.registry import Loaded, Registry
+from spotidoctor.engine.session import Session, SessionOptions
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 HOME = "/home/alice"
@@ -306,9 +306,9 @@ def test_gather_and_assemble_redacted_members(tmp_path) -> None:
     assert redaction["identity_redaction"] == "on" and redaction["replaced"]["user names"] >= 2
 
 
-def args(**overrides: object) -> argparse.Namespace:
-    base = dict(output=None, preview=False, no_redact=False, include_logs=3)
-    return argparse.Namespace(**{**base, **overrides})
+def args(**overrides: Any) -> ReportOptions:
+    base: dict[str, Any] = dict(output=None, preview=False, no_redact=False, include_logs=3)
+    return ReportOptions(SessionOptions(), **{**base, **overrides})
 
 
 @pytest.fixture
@@ -322,7 +322,7 @@ def patched(tmp_path, monkeypatch):
     return install
 
 
-def run_command(namespace: argparse.Namespace) -> tuple[int, str, str]:
+def run_command(namespace: ReportOptions) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = report_cmd.run(namespace)

@@ -7,7 +7,6 @@ damaged cache file. The cache is used (no probe) only when nothing changed.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -18,7 +17,8 @@ from typing import Callable
 import pytest
 
 from spotidoctor.podman.info import INFO_CACHE_TTL_S, info_from_json, info_to_json, parse_podman_info, podman_info, podman_info_age, podman_info_error
-from spotidoctor import fixer, resultcache
+from spotidoctor import resultcache
+from spotidoctor.engine import fixer
 from spotidoctor.api import Context
 from spotidoctor.checks.podman.runtime import HYBRID, RUNTIME_OK, OciRuntimeStarts
 from spotidoctor.checks.podman.rootless import PodmanRootless
@@ -28,7 +28,8 @@ from spotidoctor.types import JSONValue
 from spotidoctor.model import Message, MessageKind, Status
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.resultcache import Cached, ResultCache, cached
-from spotidoctor.session import READS_CACHE, result_cache
+from spotidoctor.commands.options import READS_CACHE, CommandOptions, options_from
+from spotidoctor.engine.session import SessionOptions, result_cache
 from spotidoctor.testing import DEFAULT_USER, FakeCommand, FakeCommandRunner, make_context
 
 DATA = Path(__file__).parent.parent / "data" / "podman_info_4.3.1_rootless_runc.json"
@@ -243,10 +244,10 @@ def test_age_text(seconds: float, text: str) -> None:
 
 # -- which runs may read it (--fresh, fix, report, root) -----------------------------------------
 
-def parsed(*argv: str) -> argparse.Namespace:
+def parsed(*argv: str) -> CommandOptions:
     from spotidoctor.cli import build_parser
 
-    return build_parser().parse_args(list(argv))
+    return options_from(build_parser().parse_args(list(argv)))
 
 
 PATHS = Paths.from_env({"HOME": "/home/alice"}, "/home/alice")
@@ -263,14 +264,14 @@ PATHS = Paths.from_env({"HOME": "/home/alice"}, "/home/alice")
     (("check",), 0, False, False),
 ])
 def test_result_cache_per_command(argv: tuple[str, ...], euid: int, read: bool, write: bool) -> None:
-    cache = result_cache(parsed(*argv), PATHS, euid)
+    cache = result_cache(parsed(*argv).session, PATHS, euid)
     assert (cache.read, cache.write) == (read, write)
     assert cache.directory == (f"{STATE}/cache" if write else None)
 
 
 def test_fix_always_re_tests_and_so_does_the_re_check_after_a_fix() -> None:
     assert READS_CACHE == {"check", "launch"}
-    assert not result_cache(parsed("check"), PATHS, 1600, fresh=True).read  # fix.run: make_session(fresh=True)
+    assert not result_cache(parsed("check").session, PATHS, 1600, fresh=True).read  # fix.run: make_session(fresh=True)
     ctx = make_context("/nonexistent", user=DEFAULT_USER)
     ctx = dataclasses.replace(ctx, cache=ResultCache.under(ctx.paths.state_dir))
     after_fix = fixer.refreshed(ctx)
@@ -282,7 +283,7 @@ def test_fix_command_makes_a_fresh_session(monkeypatch: pytest.MonkeyPatch) -> N
 
     seen: list[bool] = []
 
-    def fake_session(args: argparse.Namespace, *, fresh: bool = False) -> object:
+    def fake_session(options: SessionOptions, *, fresh: bool = False) -> object:
         seen.append(fresh)
         raise SystemExit(0)
 

@@ -15,7 +15,7 @@ from spotidoctor.checks.pulse import CHECKS
 from spotidoctor.checks.pulse.container_access import ACCESS_CACHE_TTL_S
 from spotidoctor.checks.pulse.common import ACCESS, MSG_PW_ISOLATION
 
-from spotidoctor import fixer
+from spotidoctor.engine import fixer
 from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.errors import ProbeUnavailable
@@ -23,7 +23,8 @@ from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.pulse import ModuleInfo
 from spotidoctor.resultcache import ResultCache
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommandRunner, make_context
 from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, FakePulse
 

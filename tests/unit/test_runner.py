@@ -9,7 +9,8 @@ import pytest
 from spotidoctor.api import Check, Context
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable, UsageError
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.runner import Runner, matches, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import matches, plan
 from spotidoctor.testing import make_context
 
 

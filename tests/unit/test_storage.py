@@ -13,7 +13,7 @@ from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed
-from spotidoctor.fixer import StepEnvironment
+from spotidoctor.engine.fixer import StepEnvironment
 from spotidoctor.fixes import Privilege
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import RealFS, StatInfo

@@ -16,7 +16,8 @@ from spotidoctor.checks.storage.common import REFUSED, USE_DEDICATED
 from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
 from spotidoctor.config import Config
-from spotidoctor.fixer import Candidate, FixPolicy, StepEnvironment, apply
+from spotidoctor.engine.records import Candidate
+from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
 from spotidoctor.fixes import Applicability, MakeDirs, Privilege, RunCommand
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.paths import UserInfo

@@ -21,11 +21,12 @@ from spotidoctor.checks.userns.subid_overlap import SELF_OVERLAP, SubordinateIds
 
 from spotidoctor.api import Context
 from spotidoctor.config import Config
-from spotidoctor.fixer import FixPolicy, StepEnvironment, preview
+from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, preview
 from spotidoctor.fixes import Applicability, Privilege, RunCommand
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 ALL = (*CHECKS, *podman_checks.CHECKS, *storage_checks.CHECKS)
@@ -457,7 +458,8 @@ def test_unshare_runs_once_for_all_checks(tmp_path):
 
 def test_subid_ranges_do_not_advise_giving_root_subordinate_ids(tmp_path) -> None:
     from spotidoctor.paths import UserInfo
-    from spotidoctor.runner import Runner, plan
+    from spotidoctor.engine.runner import Runner
+    from spotidoctor.engine.planning import plan
 
     ctx = make_context(tmp_path, user=UserInfo(0, 0, "root", "/root"), files={"/etc/subuid": "", "/etc/subgid": ""})
     (result,) = Runner(ctx).run(plan(CHECKS, ["userns.subid-ranges"])).results

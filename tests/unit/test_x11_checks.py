@@ -31,14 +31,15 @@ from spotidoctor.checks.x11.display import (
 from spotidoctor.checks.x11.socket import NO_SOCKET, NOT_A_SOCKET, DisplaySocket
 from spotidoctor.checks.x11.steps import RevokeHostAccess, WriteWildCookie
 
-from spotidoctor import fixer
+from spotidoctor.engine import fixer
 from spotidoctor.api import Check, Context
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.x11 import AccessControl, Handshake, SetupStatus
 from spotidoctor.probes.x11auth import FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority
-from spotidoctor.runner import Runner, plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.planning import plan
 from spotidoctor.testing import make_context
 from spotidoctor.testing.x11 import AUTH_REQUIRED, INET, LOCAL, SI_USER, XVFB_INFO, FakeX11
 

@@ -1,61 +1,42 @@
-"""Select, order and run checks: concurrently, each with its own timeout.
+"""Run a plan of checks: concurrently, each with its own timeout.
 
 Independent checks start at once (the work is subprocess and socket waits, so threads are
 enough); a check starts when its prerequisites are done. A check whose prerequisite did
 not pass is SKIP with that reason, so one root cause is reported once. A check that
 raises or outlives its timeout becomes ERROR and the run goes on; its thread is a daemon
-and is abandoned, and the CLI kills any subprocess it left running.
+and is abandoned, and ``run_checks`` kills any subprocess it left running. Each result
+goes to the reporter as it arrives.
 """
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import queue
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from spotidoctor.api import Check, Context
-from spotidoctor.errors import ProbeTimeout, ProbeUnavailable, UsageError
+from spotidoctor.engine.planning import Plan
+from spotidoctor.engine.reporter import NullReporter, Reporter
+from spotidoctor.engine.session import Session
+from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.model import CheckResult, Status
 
 MAX_PARALLEL = 24
 PASSING = (Status.OK, Status.WARN)
 
 
-def matches(check_id: str, selector: str) -> bool:
-    """``x11.display`` exact; ``x11`` or ``x11.`` a namespace; ``x11.*`` / ``*cookie*`` globs."""
-    if any(ch in selector for ch in "*?["):
-        return fnmatch.fnmatchcase(check_id, selector)
-    return check_id == selector or check_id.startswith(selector.rstrip(".") + ".")
-
-
-@dataclass(frozen=True)
-class Plan:
-    checks: tuple[type[Check], ...]  # in registry order, prerequisites included
-    ignored: frozenset[str] = frozenset()
-
-
-def plan(available: Sequence[type[Check]], selectors: Sequence[str] = (),
-         ignore: Iterable[str] = ()) -> Plan:
-    """What to run for ``check SELECTOR... --ignore ...``; unknown selectors are usage errors."""
-    by_id = {c.id: c for c in available}
-    ignore = tuple(ignore)
-    for selector in selectors:
-        if not any(matches(cid, selector) for cid in by_id):
-            raise UsageError(f"no check matches {selector!r} (see `spotidoctor list`)")
-    wanted = {cid for cid in by_id if not selectors or any(matches(cid, s) for s in selectors)}
-    stack = list(wanted)
-    while stack:  # pull in prerequisites (ruff/flake8 --select semantics)
-        for req in by_id[stack.pop()].requires:
-            if req not in wanted:
-                wanted.add(req)
-                stack.append(req)
-    ignored = frozenset(cid for cid in wanted if any(matches(cid, s) for s in ignore))
-    chosen = tuple(c for c in available if c.id in wanted)
-    return Plan(chosen, ignored)
+@dataclass
+class _RunState:
+    order: list[type[Check]]  # registry order, the order results are returned in
+    ignored: frozenset[str]
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    tracebacks: dict[str, str] = field(default_factory=dict)
+    timed_out: list[str] = field(default_factory=list)
+    running: dict[str, float] = field(default_factory=dict)  # id -> deadline
+    done: queue.Queue[tuple[str, CheckResult, str | None]] = field(default_factory=queue.Queue)
 
 
 @dataclass
@@ -65,58 +46,77 @@ class RunReport:
     timed_out: list[str] = field(default_factory=list)
 
 
+def run_checks(session: Session, run_plan: Plan, reporter: Reporter | None = None) -> RunReport:
+    """Run ``run_plan`` in the session's context, then kill whatever subprocess a check that
+    timed out left running (a podman or X client)."""
+    try:
+        return Runner(session.ctx, reporter=reporter).run(run_plan)
+    finally:
+        kill_all = getattr(session.ctx.probes.cmd, "kill_all", None)
+        if callable(kill_all):
+            kill_all()
+
+
 class Runner:
-    def __init__(self, ctx: Context, *, max_parallel: int = MAX_PARALLEL) -> None:
+    def __init__(self, ctx: Context, *, max_parallel: int = MAX_PARALLEL, reporter: Reporter | None = None) -> None:
         self._ctx = ctx
         self._max_parallel = max_parallel
+        self._reporter: Reporter = reporter or NullReporter()
 
     def run(self, run_plan: Plan) -> RunReport:
-        order = [c for c in run_plan.checks]
-        results: dict[str, CheckResult] = {}
-        tracebacks: dict[str, str] = {}
-        timed_out: list[str] = []
-        done: queue.Queue[tuple[str, CheckResult, str | None]] = queue.Queue()
-        running: dict[str, float] = {}  # id -> deadline
-        pending = [c for c in order if c.id not in run_plan.ignored]
+        state = _RunState(list(run_plan.checks), run_plan.ignored)
+        pending = [c for c in state.order if c.id not in run_plan.ignored]
         self._prefetch(pending)
+        while pending or state.running:
+            self._start_ready(pending, state)
+            if state.running:
+                self._wait_for_one(state)
+        ordered = [state.results[c.id] for c in state.order if c.id in state.results]
+        return RunReport(ordered, state.tracebacks, state.timed_out)
 
-        while pending or running:
-            for check in list(pending):
-                if len(running) >= self._max_parallel:
-                    break
-                ready, blocked = self._readiness(check, results, run_plan.ignored)
-                if not ready:
-                    continue  # a prerequisite is still running
-                pending.remove(check)
-                if blocked:
-                    results[check.id] = _stamped(check, CheckResult(check.id, Status.SKIP, blocked))
-                    continue
-                running[check.id] = time.monotonic() + check.timeout_s
-                self._start(check, results, done)
-            if not running:
+    def _finish(self, state: _RunState, result: CheckResult) -> None:
+        state.results[result.check_id] = result
+        self._reporter.check_finished(result)
+
+    def _start_ready(self, pending: list[type[Check]], state: _RunState) -> None:
+        """Start every pending check whose prerequisites are done (skip it when one failed)."""
+        for check in list(pending):
+            if len(state.running) >= self._max_parallel:
+                break
+            ready, blocked = self._readiness(check, state.results, state.ignored)
+            if not ready:
+                continue  # a prerequisite is still running
+            pending.remove(check)
+            if blocked:
+                self._finish(state, _stamped(check, CheckResult(check.id, Status.SKIP, blocked)))
                 continue
-            wait = max(0.0, min(running.values()) - time.monotonic())
-            try:
-                check_id, result, trace = done.get(timeout=wait)
-            except queue.Empty:
-                now = time.monotonic()
-                for check_id, deadline in list(running.items()):
-                    if deadline <= now:
-                        del running[check_id]
-                        timed_out.append(check_id)
-                        check = _by_id(order, check_id)
-                        results[check_id] = _stamped(check, CheckResult(
-                            check_id, Status.ERROR,
-                            f"hung: did not finish within its {check.timeout_s:g}s timeout",
-                            duration_s=check.timeout_s))
-                continue
-            if check_id in running:  # else: it already timed out; drop the late answer
-                del running[check_id]
-                results[check_id] = result
-                if trace:
-                    tracebacks[check_id] = trace
-        ordered = [results[c.id] for c in order if c.id in results]
-        return RunReport(ordered, tracebacks, timed_out)
+            state.running[check.id] = time.monotonic() + check.timeout_s
+            self._start(check, state.results, state.done)
+
+    def _wait_for_one(self, state: _RunState) -> None:
+        """The next finished check, or the ones whose deadline passed become ERROR."""
+        wait = max(0.0, min(state.running.values()) - time.monotonic())
+        try:
+            check_id, result, trace = state.done.get(timeout=wait)
+        except queue.Empty:
+            self._time_out(state)
+            return
+        if check_id in state.running:  # else: it already timed out; drop the late answer
+            del state.running[check_id]
+            if trace:
+                state.tracebacks[check_id] = trace
+            self._finish(state, result)
+
+    def _time_out(self, state: _RunState) -> None:
+        now = time.monotonic()
+        for check_id, deadline in list(state.running.items()):
+            if deadline <= now:
+                del state.running[check_id]
+                state.timed_out.append(check_id)
+                check = _by_id(state.order, check_id)
+                self._finish(state, _stamped(check, CheckResult(
+                    check_id, Status.ERROR, f"hung: did not finish within its {check.timeout_s:g}s timeout",
+                    duration_s=check.timeout_s)))
 
     def _prefetch(self, checks: Sequence[type[Check]]) -> None:
         """Start the slow probes planned checks declare (a ``prefetch(ctx)`` static method,

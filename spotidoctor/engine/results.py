@@ -1,13 +1,11 @@
-"""Pieces several commands share: running a selection, plugin problem rows, exit codes."""
+"""What a set of results amounts to: broken plugins as rows, and the exit code."""
 from __future__ import annotations
 
 from typing import Sequence
 
+from spotidoctor.engine.registry import Registry
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.model import CheckResult, Message, Severity, Status
-from spotidoctor.registry import Registry
-from spotidoctor.runner import Plan, Runner, RunReport, plan
-from spotidoctor.session import Session
 
 
 def problem_rows(registry: Registry) -> list[CheckResult]:
@@ -21,19 +19,11 @@ def problem_rows(registry: Registry) -> list[CheckResult]:
     ]
 
 
-def make_plan(session: Session, selectors: Sequence[str], ignore: Sequence[str]) -> Plan:
-    return plan(session.registry.checks, selectors, [*session.ctx.config.ignore, *ignore])
-
-
-def run_plan(session: Session, run_plan: Plan) -> RunReport:
-    try:
-        return Runner(session.ctx).run(run_plan)
-    finally:
-        # Checks that timed out may have left a podman or X client running: kill it.
-        kill_all = getattr(session.ctx.probes.cmd, "kill_all", None)
-        if callable(kill_all):
-            kill_all()
+def with_problem_rows(registry: Registry, results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The rows a command shows and judges: plugin problems first, then the results."""
+    return [*problem_rows(registry), *results]
 
 
 def exit_code(results: Sequence[CheckResult]) -> ExitCode:
+    """1 when an error-severity check failed or could not run, else 0 (warnings allowed)."""
     return ExitCode.PROBLEMS if any(r.is_blocking for r in results) else ExitCode.OK

@@ -1,7 +1,7 @@
-"""Apply fix plans: filter by policy, show, run step by step, re-check.
+"""Fix plans under a policy: which ones may run, what they would do, and running one step by
+step (a failing step stops its fix, and the record says exactly which steps ran).
 
-A failing step stops its fix and the report says exactly which steps ran. A fix counts as
-"fixed" only when the re-run check passes (pipx ``repair``).
+The check -> fix -> re-check loop around this is ``engine.fixloop``.
 """
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from typing import Sequence
 
 from spotidoctor.api import Context
 from spotidoctor.backups import BackupStore
+from spotidoctor.config import reload
+from spotidoctor.engine.records import Applied, Candidate, StepRecord
+from spotidoctor.engine.reporter import NullReporter, Reporter
 from spotidoctor.errors import FixFailed, ProbeUnavailable
 from spotidoctor.fixes import Applicability, Fix, Privilege
+from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult
 from spotidoctor.paths import Paths
 from spotidoctor.probes import Probes
@@ -36,12 +40,6 @@ class FixPolicy:
         return f"needs {fix.privilege.label} privileges: needs --allow-root"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    result: CheckResult
-    fix: Fix
-
-
 def candidates(results: Sequence[CheckResult]) -> list[Candidate]:
     """Every fix offered by a result that is not passing, in result order, without duplicates."""
     seen: set[str] = set()
@@ -54,25 +52,6 @@ def candidates(results: Sequence[CheckResult]) -> list[Candidate]:
                 seen.add(fix.id)
                 found.append(Candidate(result, fix))
     return found
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    description: str
-    outcome: str
-    ok: bool
-
-
-@dataclass(frozen=True)
-class Applied:
-    fix: Fix
-    check_id: str
-    steps: tuple[StepRecord, ...]
-    not_run: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return all(s.ok for s in self.steps) and not self.not_run
 
 
 @dataclass
@@ -102,18 +81,23 @@ def preview(fix: Fix, env: StepEnvironment) -> list[str]:
     return lines
 
 
-def apply(candidate: Candidate, env: StepEnvironment) -> Applied:
+def apply(candidate: Candidate, env: StepEnvironment, reporter: Reporter | None = None) -> Applied:
+    """Run the fix's steps in order; the first that fails stops it (the rest are ``not_run``)."""
+    reporter = reporter or NullReporter()
+    fix = candidate.fix
     records: list[StepRecord] = []
-    steps = candidate.fix.steps
-    for index, step in enumerate(steps):
+    for index, step in enumerate(fix.steps):
+        reporter.step_started(fix, step)
         try:
-            outcome = step.apply(env)
+            record = StepRecord(step.description, step.apply(env), True)
         except (FixFailed, ProbeUnavailable, OSError) as exc:
-            records.append(StepRecord(step.description, _reason(exc), False))
-            remaining = tuple(s.description for s in steps[index + 1:])
-            return Applied(candidate.fix, candidate.result.check_id, tuple(records), remaining)
-        records.append(StepRecord(step.description, outcome, True))
-    return Applied(candidate.fix, candidate.result.check_id, tuple(records))
+            record = StepRecord(step.description, _reason(exc), False)
+        records.append(record)
+        reporter.step_finished(fix, record)
+        if not record.ok:
+            remaining = tuple(s.description for s in fix.steps[index + 1:])
+            return Applied(fix, candidate.result.check_id, tuple(records), remaining)
+    return Applied(fix, candidate.result.check_id, tuple(records))
 
 
 def _reason(exc: BaseException) -> str:
@@ -135,15 +119,10 @@ def refreshed(ctx: Context) -> Context:
     """The context after fixes: fresh shared probe answers (the system just changed), the
     result cache never read (a fix is verified by a real re-test) and config.toml read again
     (a fix may have changed it), flags still overriding it."""
-    from spotidoctor.config import reload
-    from spotidoctor.memo import Memo
-
     config = reload(ctx.probes.fs, ctx.paths.config_file, ctx.config_overrides)
     return dataclasses.replace(ctx, memo=Memo(), config=config, cache=ctx.cache.fresh())
 
 
 def without_memo(ctx: Context) -> Context:
     """A context whose shared probe answers are fresh (config unchanged)."""
-    from spotidoctor.memo import Memo
-
     return dataclasses.replace(ctx, memo=Memo())
