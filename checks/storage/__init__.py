@@ -7,7 +7,7 @@ subordinate ids under the isolated profile, your own ids under keep-id.
 """
 from __future__ import annotations
 
-from .directory import StorageDirectory
+from .dir import StorageDirectory
 from .free_space import StorageFreeSpace
 from .ownership import StorageOwnership
 

@@ -13,7 +13,7 @@ from spotidoctor.podman.subids import IdMap
 from spotidoctor.types import JSONValue
 
 from .common import int_fact, is_stranger, map_fact, storage_guard, subdirs
-from .directory import MOUNTS_INSIDE
+from .dir import MOUNTS_INSIDE
 from .scan import SAMPLE_PATHS, OwnershipScan, WrongOwner, scan_in_userns, scan_ownership
 from .steps import UserNsChown
 

@@ -18,7 +18,7 @@ from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import storage as storage_checks
 from spotidoctor.checks import userns as userns_checks
-from spotidoctor.checks.storage.directory import READY
+from spotidoctor.checks.storage.dir import READY
 from spotidoctor.checks.storage.common import REFUSED
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import pytest
 from spotidoctor.checks.storage.ownership import ALL_RIGHT, CHOWN_FIX_ID, MIGRATE_FIX_ID, NOT_FIXING, PRIVATE_CHECKED, ROOT_CHOWN_FIX_ID, UNMAPPED, WRONG, StorageOwnership
 from spotidoctor.checks.storage.free_space import LOW_SPACE, StorageFreeSpace
-from spotidoctor.checks.storage.directory import MISSING, MKDIR_FIX_ID, READY, StorageDirectory
+from spotidoctor.checks.storage.dir import MISSING, MKDIR_FIX_ID, READY, StorageDirectory
 from spotidoctor.checks.storage.common import REFUSED, USE_DEDICATED
 
 from spotidoctor.checks.storage import scan as storage_scan
