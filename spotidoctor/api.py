@@ -30,19 +30,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Mapping
 
 from spotidoctor.config import Config
+from spotidoctor.facts import F, Facts
 from spotidoctor.fixes import Fix, FixAvailability
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, MessageKind, Severity, Status
-from spotidoctor.types import JSONValue
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes
 from spotidoctor.resultcache import ResultCache
+from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
 
 __all__ = ["Check", "Context", "CheckResult", "Message", "MessageKind", "Severity", "Status", "Fix",
-           "FixAvailability", "ID_PATTERN", "NAMESPACES"]
+           "FixAvailability", "Facts", "ID_PATTERN", "NAMESPACES"]
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 # Bundled checks live in these namespaces; other tools and scripts rely on them.
@@ -73,6 +74,11 @@ class Context:
         """A fact published by a prerequisite (declared in ``requires``), or None."""
         result = self.prior.get(check_id)
         return None if result is None else result.facts.get(key)
+
+    def prior_facts(self, kind: type[F]) -> F | None:
+        """The typed facts a prerequisite published (``kind.publisher`` is in ``requires``), or None."""
+        result = self.prior.get(kind.publisher)
+        return None if result is None else kind.from_json(result.facts)
 
 
 class Check(abc.ABC):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message
 from spotidoctor.backend.images import ImageInfo, passwd_argv, split_user, uid_for_name
-from spotidoctor.fixes import Fix
 from spotidoctor.config import SetConfig
+from spotidoctor.fixes import Fix
 from spotidoctor.types import JSONValue
 
 from .common import build_fixes, present_image

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability
 from spotidoctor.config import SetConfig
+from spotidoctor.facts import PodmanVersionFacts
 from spotidoctor.podman.info import VERSION_TIMEOUT_S, tool_version
-from spotidoctor.types import JSONValue
 
 from .common import PACKAGES_BUILDAH, PACKAGES_PODMAN, install_fix
 
@@ -42,7 +42,7 @@ class PodmanInstalled(Check):
     def run(self, ctx: Context) -> CheckResult:
         podman = tool_version(ctx, "podman")
         buildah = tool_version(ctx, "buildah")
-        facts: dict[str, JSONValue] = {"podman_version": podman.text or None, "buildah_version": buildah.text or None}
+        facts = PodmanVersionFacts(podman_version=podman.text or None, buildah_version=buildah.text or None).to_json()
         if not podman.installed:
             return self.fail(NO_PODMAN, facts=facts,
                              fixes=(install_fix(ctx, "podman.install-podman", "podman", PACKAGES_PODMAN),))

@@ -5,8 +5,8 @@ import os
 import stat as stat_mod
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
-from spotidoctor.fixes import Privilege, RunCommand
 from spotidoctor.config import SetConfig
+from spotidoctor.fixes import Privilege, RunCommand
 from spotidoctor.podman.info import PodmanInfo, podman_info, podman_info_error
 from spotidoctor.types import JSONValue
 

@@ -7,8 +7,8 @@ import stat as stat_mod
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ParseError
+from spotidoctor.facts import PulseClientFacts, PulseSocketFacts
 from spotidoctor.fixes import Fix, FixAvailability, MakeDirs, Step, WriteFile
-from spotidoctor.types import JSONValue
 
 from .common import ACCESS, CLIENT, SOCKET
 from .conf import client_conf_problems, client_conf_text, parse_client_conf
@@ -43,10 +43,10 @@ class PulseClientConfig(Check):
 
     def run(self, ctx: Context) -> CheckResult:
         conf = layout.pulse_client_conf(ctx.paths)
-        source = ctx.prior_fact(SOCKET, "cookie_path")
-        cookie = source if isinstance(source, str) else None
+        published = ctx.prior_facts(PulseSocketFacts)
+        cookie = published.cookie_path if published else None
         copy = layout.pulse_cookie_copy(ctx.paths) if cookie else None
-        facts: dict[str, JSONValue] = {"client_conf": conf, "cookie_copy": copy}
+        facts = PulseClientFacts(client_conf=conf, cookie_copy=copy).to_json()
         problems = self._conf_problems(ctx, conf, cookie is not None)
         if cookie and copy:
             problems += self._copy_problems(ctx, cookie, copy)

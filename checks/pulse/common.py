@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from spotidoctor import layout
 from spotidoctor.api import Context
 from spotidoctor.errors import ParseError
+from spotidoctor.facts import PulseServerFacts
 from spotidoctor.probes.pulse import ModuleInfo, ServerInfo, ServerKind
 
 from .conf import NATIVE_UNIX, NativeSocketConfig, native_socket_config, parse_module_args
@@ -104,7 +105,7 @@ def container_module(ctx: Context) -> Loaded | None:
 
 
 def kind_of(ctx: Context) -> ServerKind:
-    fact = ctx.prior_fact(SERVER, "server_kind")
-    if isinstance(fact, str):
-        return ServerKind(fact)
+    published = ctx.prior_facts(PulseServerFacts)
+    if published is not None:
+        return ServerKind(published.server_kind)
     return server_info(ctx).kind

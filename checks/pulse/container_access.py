@@ -6,6 +6,7 @@ from typing import Union
 
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ProbeUnavailable
+from spotidoctor.facts import PulseSocketFacts
 from spotidoctor.model import Status
 from spotidoctor.podman.fingerprint import podman_fingerprint
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ServerKind
@@ -104,11 +105,11 @@ class PulseContainerAccess(Check):
     tags = frozenset({"slow"})
 
     def run(self, ctx: Context) -> CheckResult:
-        socket = ctx.prior_fact(SOCKET, "container_socket")
-        cookie = ctx.prior_fact(SOCKET, "cookie_path")
-        if not isinstance(socket, str):
+        published = ctx.prior_facts(PulseSocketFacts)
+        socket = published.container_socket if published else None
+        if socket is None:
             return self.skip("no container socket to test")
-        cookie_path = cookie if isinstance(cookie, str) else None
+        cookie_path = published.cookie_path if published else None
         if ctx.config.profile == "keep-id":
             return self._same_uid(ctx, socket, cookie_path)
         uid = ctx.config.container_uid

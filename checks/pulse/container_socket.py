@@ -6,6 +6,7 @@ import stat as stat_mod
 
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Message
+from spotidoctor.facts import PulseSocketFacts
 from spotidoctor.fixes import FixAvailability
 from spotidoctor.probes.pulse import ModuleInfo, ServerKind
 from spotidoctor.types import JSONValue
@@ -30,8 +31,7 @@ from .pipewire import address_socket, effective_addresses, pw_settings, quoted_l
 
 def _socket_facts(ctx: Context, socket: str | None, cookie: str | None) -> dict[str, JSONValue]:
     info = server_info(ctx)
-    return {"server_kind": info.kind.value, "server_name": info.name, "container_socket": socket,
-            "cookie_path": cookie}
+    return PulseSocketFacts(info.kind.value, info.name, socket, cookie).to_json()
 
 
 class PulseContainerSocket(Check):

@@ -5,9 +5,9 @@ import os
 import stat as stat_mod
 
 from spotidoctor.api import Check, CheckResult, Context, Message
+from spotidoctor.facts import AudioApiFacts
 from spotidoctor.model import Severity
 from spotidoctor.probes.pulse import ServerKind
-from spotidoctor.types import JSONValue
 
 from .common import OUTPUT, SERVER, kind_of
 
@@ -51,8 +51,8 @@ class SpotifyAudioApi(Check):
         kind = kind_of(ctx)
         if kind is ServerKind.PIPEWIRE and usable and foreign_ok and ctx.config.share_pipewire:
             return self.ok(f"PipeWire ({path})", Message.info(MSG_PW_GRAPH),
-                           facts={"audio_api": "pipewire", "pipewire_socket": path})
-        facts: dict[str, JSONValue] = {"audio_api": "pulseaudio", "pipewire_socket": None}
+                           facts=AudioApiFacts("pipewire", path).to_json())
+        facts = AudioApiFacts("pulseaudio", None).to_json()
         if kind is ServerKind.PIPEWIRE and usable and foreign_ok:
             why = (f"{path} would work, but it is not shared: it exposes the whole PipeWire graph "
                    "(cameras, screen casts, every application's streams), while the pulse socket carries "

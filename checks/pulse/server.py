@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
+from spotidoctor.facts import PulseServerFacts
 from spotidoctor.probes.pulse import ConnectOutcome, PulseUnreachable, default_server
-from spotidoctor.types import JSONValue
 
 from .common import PA_UNIT_HINT, PW_UNIT, SERVER, server_info
 
@@ -80,8 +80,7 @@ class PulseServerReachable(Check):
             return self.fail(summary, *messages)
         except ProbeUnavailable as exc:
             return self.fail(f"cannot talk to the pulse server: {exc.reason}")
-        facts: dict[str, JSONValue] = {"server_kind": info.kind.value, "server_name": info.name,
-                                       "server_version": info.version, "default_sink": info.default_sink}
+        facts = PulseServerFacts(info.kind.value, info.name, info.version, info.default_sink).to_json()
         if not info.default_sink:
             return self.warn(f"{info.display_name} has no default sink: Spotify would play into nothing",
                              Message.hint("No output device is configured.",

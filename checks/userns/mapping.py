@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
+from spotidoctor.facts import MappingFacts
 from spotidoctor.podman import subids
 from spotidoctor.podman.idmaps import id_maps
 from spotidoctor.podman.subids import IdMap
@@ -86,8 +87,8 @@ class UserNamespaceMapping(Check):
             live = uid_map.render() if sub_uid is None else gid_map.render()
             return self.fail(NOT_MAPPED.format(uid=container_uid, live=live), facts=facts)
         if ctx.config.profile == "keep-id":
-            facts.update(host_uid=ctx.user.uid, host_gid=ctx.user.gid)
+            facts.update(MappingFacts(ctx.user.uid, ctx.user.gid).to_json())
             return self.ok(f"profile keep-id: container uid {container_uid} is you "
                            f"({ctx.user.uid}:{ctx.user.gid})", facts=facts)
-        facts.update(host_uid=sub_uid, host_gid=sub_gid)
+        facts.update(MappingFacts(sub_uid, sub_gid).to_json())
         return self.ok(f"container uid {container_uid} is host {sub_uid}:{sub_gid}", facts=facts)

@@ -6,8 +6,8 @@ import os
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError
+from spotidoctor.facts import CookieFacts
 from spotidoctor.probes import x11auth
-from spotidoctor.types import JSONValue
 
 from .display import local_display
 from .steps import CONTAINER_COOKIE_MODE, WriteWildCookie, wanted_cookie_file
@@ -41,7 +41,7 @@ class ContainerCookie(Check):
         name = local_display(ctx)
         source = x11auth.xauthority_path(ctx.env, ctx.user.home)
         dest = layout.x11_cookie(ctx.paths, name.number)
-        facts: dict[str, JSONValue] = {"cookie_file": dest, "xauthority": source}
+        facts = CookieFacts(cookie_file=dest, xauthority=source).to_json()
         if source is None:
             return self.fail("cannot locate an Xauthority file (no XAUTHORITY and no HOME)", facts=facts)
         try:

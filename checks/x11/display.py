@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ParseError
+from spotidoctor.facts import DisplayFacts
 from spotidoctor.probes import x11auth
 from spotidoctor.types import JSONValue
 
@@ -73,8 +74,7 @@ class DisplaySet(Check):
                 "The container reaches X only through the local socket /tmp/.X11-unix/X<n>.",
                 "Run spotidoctor on the machine that shows the display (SSH X forwarding is not supported).",
                 "Use a local display such as `DISPLAY=:0`."), facts=facts)
-        facts.update(display=name.canonical, display_number=name.number, socket_path=name.socket_path,
-                     display_raw=raw)
+        facts.update(DisplayFacts(name.canonical, name.number, name.socket_path).to_json(), display_raw=raw)
         return self.ok(self._summary(raw, facts), *self._notes(facts), facts=facts)
 
     def _no_display(self, facts: dict[str, JSONValue]) -> CheckResult:

@@ -1,6 +1,7 @@
-"""What the host offers the container, for ``run_argv``: taken from the facts the
-preflight checks published (x11.*, pulse.*, userns.*, podman.*), falling back to the
-shared layout (``spotidoctor.layout``) when a check did not run (``--no-check``).
+"""What the host offers the container, for ``run_argv``: taken from the typed facts the
+preflight checks published (``spotidoctor.facts``: x11.*, pulse.*, userns.*, podman.*),
+falling back to the shared layout (``spotidoctor.layout``) when a check did not run
+(``--no-check``) or did not publish them.
 
 Every host path is verified to exist right now: a fact can name a file a fix has not
 created yet, and podman refuses to start with a missing bind-mount source.
@@ -14,34 +15,27 @@ from typing import TYPE_CHECKING, Sequence
 from spotidoctor import layout
 from spotidoctor.backend.runargs import DriAccess, HostFacts
 from spotidoctor.errors import ParseError, ProbeUnavailable
+from spotidoctor.facts import (
+    AudioApiFacts,
+    CookieFacts,
+    DisplayFacts,
+    MappingFacts,
+    PodmanFacts,
+    PodmanVersionFacts,
+    PulseClientFacts,
+    PulseServerFacts,
+    PulseSocketFacts,
+)
 from spotidoctor.model import CheckResult
 from spotidoctor.types import JSONValue
 
 if TYPE_CHECKING:
     from spotidoctor.api import Context
 
-__all__ = ["gather", "fact", "published", "selinux_enforcing", "dri_access", "host_record"]
+__all__ = ["gather", "selinux_enforcing", "dri_access", "host_record"]
 
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 DRI_DIR = "/dev/dri"
-
-
-def fact(results: Sequence[CheckResult], namespace: str | tuple[str, ...], key: str) -> JSONValue:
-    """The first value of ``key`` published by a check in ``namespace`` (``"x11"``), or None."""
-    prefixes = tuple(f"{ns}." for ns in ((namespace,) if isinstance(namespace, str) else namespace))
-    for result in results:
-        if result.check_id.startswith(prefixes) and result.facts.get(key) is not None:
-            return result.facts[key]
-    return None
-
-
-def published(results: Sequence[CheckResult], namespace: str, key: str) -> bool:
-    """Did a check in ``namespace`` publish ``key`` at all (even as None: "there is none")?"""
-    return any(r.check_id.startswith(namespace + ".") and key in r.facts for r in results)
-
-
-def _text(value: JSONValue) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _existing(ctx: Context, path: str | None) -> str | None:
@@ -49,9 +43,9 @@ def _existing(ctx: Context, path: str | None) -> str | None:
 
 
 def _display_number(ctx: Context, results: Sequence[CheckResult]) -> int | None:
-    number = fact(results, "x11", "display_number")
-    if isinstance(number, int) and not isinstance(number, bool):
-        return number
+    published = DisplayFacts.of(results)
+    if published is not None:
+        return published.display_number
     from spotidoctor.probes.x11auth import parse_display
 
     try:
@@ -65,24 +59,31 @@ def _with_x11(ctx: Context, results: Sequence[CheckResult], host: HostFacts) -> 
     number = _display_number(ctx, results)
     if number is None:
         return host
-    socket = _text(fact(results, "x11", "socket_path")) or f"/tmp/.X11-unix/X{number}"
-    cookie = _text(fact(results, "x11", "cookie_file")) or layout.x11_cookie(ctx.paths, number)
-    return replace(host, display_number=number, x11_socket=socket, x11_cookie=_existing(ctx, cookie))
+    display, cookie = DisplayFacts.of(results), CookieFacts.of(results)
+    socket = display.socket_path if display else f"/tmp/.X11-unix/X{number}"
+    cookie_file = cookie.cookie_file if cookie else layout.x11_cookie(ctx.paths, number)
+    return replace(host, display_number=number, x11_socket=socket, x11_cookie=_existing(ctx, cookie_file))
+
+
+def server_kind(results: Sequence[CheckResult]) -> str | None:
+    """"pulseaudio" or "pipewire", as pulse.server (else pulse.container-socket) found it."""
+    published = PulseServerFacts.of(results) or PulseSocketFacts.of(results)
+    return published.server_kind if published else None
 
 
 def _with_audio(ctx: Context, results: Sequence[CheckResult], host: HostFacts) -> HostFacts:
-    socket = _text(fact(results, "pulse", "container_socket")) or layout.pulse_socket(ctx.paths)
+    sockets, client, output = PulseSocketFacts.of(results), PulseClientFacts.of(results), AudioApiFacts.of(results)
+    socket = (sockets.container_socket if sockets else None) or layout.pulse_socket(ctx.paths)
     # pulse.client-config publishes cookie_copy = None on PipeWire (it checks no cookie).
-    cookie = _existing(ctx, _text(fact(results, "pulse", "cookie_copy")) if published(results, "pulse", "cookie_copy")
-                       else layout.pulse_cookie_copy(ctx.paths))
-    conf = _text(fact(results, "pulse", "client_conf")) or layout.pulse_client_conf(ctx.paths)
+    cookie = _existing(ctx, client.cookie_copy if client else layout.pulse_cookie_copy(ctx.paths))
+    conf = client.client_conf if client else layout.pulse_client_conf(ctx.paths)
     cookie_stat = ctx.probes.fs.stat(cookie) if cookie else None
     pipewire = None
-    if fact(results, "pulse", "audio_api") == "pipewire":
-        pipewire = _existing(ctx, _text(fact(results, "pulse", "pipewire_socket")))
+    if output is not None and output.audio_api == "pipewire":
+        pipewire = _existing(ctx, output.pipewire_socket)
     return replace(
         host,
-        audio_server=_text(fact(results, "pulse", "server_kind")),
+        audio_server=server_kind(results),
         pulse_socket=_existing(ctx, socket),
         pulse_cookie=cookie,
         pulse_cookie_host_owned=cookie_stat is None or cookie_stat.uid == ctx.user.uid,
@@ -126,13 +127,24 @@ def _mapped_uid(ctx: Context) -> int | None:
         return None
 
 
+def _runtime_fact(results: Sequence[CheckResult]) -> str | None:
+    podman = PodmanFacts.of(results)
+    return (podman.runtime or None) if podman else None
+
+
+def _podman_version(results: Sequence[CheckResult]) -> str | None:
+    installed, podman = PodmanVersionFacts.of(results), PodmanFacts.of(results)
+    return (installed.podman_version if installed else None) or (podman.podman_version if podman else None)
+
+
 def gather(ctx: Context, results: Sequence[CheckResult] = (), *, probe_podman: bool = True) -> HostFacts:
     """Host facts for the launch. ``probe_podman=False`` never asks podman (dry runs)."""
     dri = dri_access(ctx)
-    runtime = _text(fact(results, "podman", "runtime"))
+    runtime = _runtime_fact(results)
     if runtime is None and dri is DriAccess.GROUP and probe_podman:
         runtime = _runtime(ctx)  # only the GPU decision needs it
-    mapped = _int(fact(results, ("userns", "storage", "podman"), "host_uid"))
+    mapping = MappingFacts.of(results)
+    mapped = mapping.host_uid if mapping else None
     if mapped is None and probe_podman and ctx.config.profile != "keep-id":
         mapped = _mapped_uid(ctx)
     host = HostFacts(selinux_enforcing=selinux_enforcing(ctx), dri=dri, runtime=runtime, mapped_uid=mapped,
@@ -140,23 +152,20 @@ def gather(ctx: Context, results: Sequence[CheckResult] = (), *, probe_podman: b
     return _with_audio(ctx, results, _with_x11(ctx, results, host))
 
 
-def _int(value: JSONValue) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def host_record(ctx: Context, results: Sequence[CheckResult] = ()) -> dict[str, JSONValue]:
     """Host facts the crash diagnosis needs after the fact (kept in the launch record)."""
     fs = ctx.probes.fs
     overcommit = (fs.read_text_or_none("/proc/sys/vm/overcommit_memory") or "").strip()
-    cgroup = _text(fact(results, "podman", "cgroup_version"))
+    podman, display = PodmanFacts.of(results), DisplayFacts.of(results)
+    cgroup = podman.cgroup_version if podman and podman.cgroup_version else None
     if cgroup is None:
         cgroup = "v2" if fs.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
     return {
         "vm.overcommit_memory": int(overcommit) if overcommit.isdigit() else None,
         "cgroup_version": cgroup,
-        "runtime": _text(fact(results, "podman", "runtime")),
-        "podman_version": _text(fact(results, "podman", "podman_version")),
-        "audio_server": _text(fact(results, "pulse", "server_kind")),
-        "display": _text(fact(results, "x11", "display")) or ctx.env.get("DISPLAY"),
+        "runtime": _runtime_fact(results),
+        "podman_version": _podman_version(results),
+        "audio_server": server_kind(results),
+        "display": (display.display if display else None) or ctx.env.get("DISPLAY"),
         "selinux_enforcing": selinux_enforcing(ctx),
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from spotidoctor.errors import ParseError
+from spotidoctor.facts import PodmanFacts
 from spotidoctor.podman.fingerprint import podman_fingerprint
 from spotidoctor.podman.subids import IdMap, IdMapEntry
 from spotidoctor.resultcache import cached
@@ -115,14 +116,14 @@ class PodmanInfo:
         return "pasta" if self.at_least(5) else "slirp4netns"
 
     def facts(self) -> dict[str, JSONValue]:
-        return {
-            "podman_version": self.version_text, "rootless": self.rootless,
-            "runtime": self.oci_runtime, "runtime_path": self.oci_runtime_path,
-            "keep_groups_supported": self.keep_groups_supported,
-            "cgroup_version": self.cgroup_version, "cgroup_manager": self.cgroup_manager,
-            "log_driver": self.log_driver, "network_backend": self.network_backend,
-            "default_network": self.default_network, "graph_driver": self.graph_driver,
-        }
+        """What podman.rootless publishes (``PodmanFacts``)."""
+        return PodmanFacts(
+            podman_version=self.version_text, rootless=self.rootless, runtime=self.oci_runtime,
+            runtime_path=self.oci_runtime_path, keep_groups_supported=self.keep_groups_supported,
+            cgroup_version=self.cgroup_version, cgroup_manager=self.cgroup_manager, log_driver=self.log_driver,
+            network_backend=self.network_backend, default_network=self.default_network,
+            graph_driver=self.graph_driver,
+        ).to_json()
 
 
 def _get(data: Mapping[str, object], *keys: str) -> object:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.backend.host import dri_access, fact, gather, host_record
+from spotidoctor.backend.host import dri_access, gather, host_record
 from spotidoctor.backend.runargs import DriAccess, HostFacts
 from spotidoctor.config import Config
+from spotidoctor.facts import (AudioApiFacts, CookieFacts, DisplayFacts, Facts, MappingFacts, PodmanFacts,
+                               PulseClientFacts, PulseSocketFacts)
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
@@ -28,14 +30,27 @@ def result(check_id: str, **facts: object) -> CheckResult:
     return CheckResult(check_id, Status.OK, "ok", facts=facts)  # type: ignore[arg-type]
 
 
+def published(facts: Facts) -> CheckResult:
+    """The result of the check that publishes ``facts``."""
+    return CheckResult(facts.publisher, Status.OK, "ok", facts=facts.to_json())
+
+
+def podman_facts(runtime: str = "crun", podman_version: str = "4.3.1") -> PodmanFacts:
+    return PodmanFacts(podman_version=podman_version, rootless=True, runtime=runtime, runtime_path=f"/usr/bin/{runtime}",
+                       keep_groups_supported=runtime == "crun", cgroup_version="v2", cgroup_manager="cgroupfs",
+                       log_driver="k8s-file", network_backend="netavark", default_network="slirp4netns",
+                       graph_driver="overlay")
+
+
 PREFLIGHT = [
-    result("x11.display", display=":0", display_number=0, socket_path="/tmp/.X11-unix/X0"),
-    result("x11.container-cookie", cookie_file=f"{RUN}/spotidoctor/Xauthority-0"),
-    result("pulse.container-socket", server_kind="pipewire", container_socket=f"{RUN}/pulse/pulse-socket"),
-    result("pulse.client-config", client_conf=f"{RUN}/spotidoctor/pulse-client.conf", cookie_copy=None),
-    result("pulse.output-api", audio_api="pipewire", pipewire_socket=f"{RUN}/pipewire-0"),
-    result("userns.mapping", host_uid=101499, host_gid=101499),
-    result("podman.runtime", runtime="crun"),
+    published(DisplayFacts(display=":0", display_number=0, socket_path="/tmp/.X11-unix/X0")),
+    published(CookieFacts(cookie_file=f"{RUN}/spotidoctor/Xauthority-0", xauthority=None)),
+    published(PulseSocketFacts(server_kind="pipewire", server_name="PulseAudio (on PipeWire 0.3.65)",
+                               container_socket=f"{RUN}/pulse/pulse-socket", cookie_path=None)),
+    published(PulseClientFacts(client_conf=f"{RUN}/spotidoctor/pulse-client.conf", cookie_copy=None)),
+    published(AudioApiFacts(audio_api="pipewire", pipewire_socket=f"{RUN}/pipewire-0")),
+    published(MappingFacts(host_uid=101499, host_gid=101499)),
+    published(podman_facts(runtime="crun")),
 ]
 
 
@@ -123,17 +138,18 @@ def test_group_gpu_asks_podman_for_the_runtime_once(tmp_path: Path) -> None:
     assert gather(ctx).runtime == "crun" and runner.exhausted
 
 
-def test_fact_looks_only_in_the_namespace() -> None:
-    results = [result("pulse.x", socket_path="/pulse"), result("x11.display", socket_path="/x")]
-    assert fact(results, "x11", "socket_path") == "/x"
-    assert fact(results, ("userns", "pulse"), "socket_path") == "/pulse"
-    assert fact(results, "podman", "socket_path") is None
+def test_only_the_publishers_well_typed_facts_count(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, files=FILES, env={"DISPLAY": ":0"})
+    look_alikes = [result("userns.other", host_uid=1, host_gid=1), result("x11.other", socket_path="/x"),
+                   result("x11.display", display=":0", display_number="0", socket_path="/x")]  # "0": not an int
+    host = gather(ctx, look_alikes, probe_podman=False)
+    assert (host.mapped_uid, host.x11_socket, host.display_number) == (None, "/tmp/.X11-unix/X0", 0)
 
 
 def test_host_record(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, files={"/proc/sys/vm/overcommit_memory": "2\n",
                                         "/sys/fs/cgroup/cgroup.controllers": "cpu memory\n"},
                        env={"DISPLAY": ":0"})
-    assert host_record(ctx, [result("podman.runtime", runtime="runc", podman_version="4.3.1")]) == {
+    assert host_record(ctx, [published(podman_facts(runtime="runc", podman_version="4.3.1"))]) == {
         "vm.overcommit_memory": 2, "cgroup_version": "v2", "runtime": "runc", "podman_version": "4.3.1",
         "audio_server": None, "display": ":0", "selinux_enforcing": False}

@@ -40,7 +40,7 @@ FLAG = "/home/alice/fixed"
 class Mapping_(Check):
     """Publishes the mapped uid, like userns.mapping."""
 
-    id = "userns.fake-mapping"
+    id = "userns.mapping"
     title = "mapping"
     tags = frozenset({"launch"})
 
@@ -415,6 +415,6 @@ def test_network_flag_reaches_the_preflight_config_and_survives_fixes(tmp_path: 
 
 def test_launch_plan_is_the_launch_tagged_checks(tmp_path: Path) -> None:
     sess = session(tmp_path, Podman([]), Broken)
-    assert [c.id for c in launch_plan(sess).checks] == ["userns.fake-mapping", "pulse.fake-broken"]
+    assert [c.id for c in launch_plan(sess).checks] == ["userns.mapping", "pulse.fake-broken"]
     ignoring = Session(dataclasses.replace(sess.ctx, config=Config(ignore=("pulse",))), sess.registry)
     assert launch_plan(ignoring).ignored == frozenset({"pulse.fake-broken"})
