@@ -18,9 +18,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from tests import servers
 from tests.standin import CONTAINERFILE, assemble_rootfs
@@ -49,7 +49,8 @@ def run(argv: Sequence[str], env: dict[str, str], *, timeout: float = 300, check
         input: str | None = None) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(list(argv), env=env, capture_output=True, text=True, timeout=timeout, input=input)
     if check and done.returncode != 0:
-        raise RuntimeError(f"`{' '.join(argv)}` failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        output = f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        raise RuntimeError(f"`{' '.join(argv)}` failed ({done.returncode}):\n{output}")
     return done
 
 
@@ -209,7 +210,7 @@ class Environment:
         try:
             return {r["id"]: r["status"] for r in json.loads(done.stdout)["results"]}
         except (ValueError, KeyError) as exc:
-            raise RuntimeError(f"`spotidoctor check --json` printed no document: {exc}\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"`spotidoctor check --json` printed no document: {exc}\n{done.stderr[-2000:]}") from exc
 
     def close(self) -> None:
         if self._pulse is not None:

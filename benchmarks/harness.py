@@ -12,8 +12,8 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,10 @@ class _Reader:
         self._thread.start()
 
     def _drain(self, stream: object) -> None:
-        read = getattr(stream, "read")
+        read = stream.read
         for chunk in iter(lambda: read(65536), b""):
             self._chunks.append(chunk)
-        getattr(stream, "close")()
+        stream.close()
 
     def text(self) -> str:
         self._thread.join(10)

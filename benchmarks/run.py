@@ -106,7 +106,8 @@ def _first_line(argv: list[str]) -> str:
 def machine_info(commit: str | None) -> dict[str, object]:
     cpu = ""
     try:
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
     except OSError:
         pass
     mem_kib = 0
@@ -154,7 +155,8 @@ def figure_startup(s: Settings, spotidoctor: list[str]) -> list[Figure]:
     for flag in ("--version", "--help"):
         fig = Figure(f"startup{flag[1:]}", f"`spotidoctor {flag}` start-up", "`python3 -c pass` (same interpreter)",
                      f"≤ +{STARTUP_ADDED_S} s")
-        pair = interleaved(lambda: _ok(run_process([*spotidoctor, flag]), fig), lambda: run_process(baseline),
+        pair = interleaved(lambda flag=flag, fig=fig: _ok(run_process([*spotidoctor, flag]), fig),
+                           lambda: run_process(baseline),
                            repeat=s.startup_repeat, warmup=s.warmup)
         figures.append(added_figure(fig, pair, STARTUP_ADDED_S))
     return figures
@@ -314,6 +316,7 @@ def figure_check_all_by_hand(s: Settings, healthy: object, spotidoctor: list[str
 
 def figure_hung(s: Settings, healthy: object, spotidoctor: list[str]) -> Figure:
     from environment import Healthy
+
     from spotidoctor.probes import pulse as pulse_probe
     from spotidoctor.probes import x11 as x11_probe
     from tests import servers
@@ -410,7 +413,7 @@ def figure_storage(s: Settings, healthy: object, dropper: CacheDropper) -> list[
                 continue
             inner: list[float] = []
 
-            def ours() -> Run:
+            def ours(fig: Figure = fig, inner: list[float] = inner) -> Run:
                 run = _ok(run_process(scan, capture=True), fig)
                 if run.returncode == 0:
                     data = json.loads(run.stdout)
@@ -421,7 +424,7 @@ def figure_storage(s: Settings, healthy: object, dropper: CacheDropper) -> list[
                 return run
 
             try:
-                pair = interleaved(ours, lambda: _ok(run_process(find), fig),
+                pair = interleaved(ours, lambda fig=fig: _ok(run_process(find), fig),
                                    repeat=s.repeat if temperature == "warm" else s.cold_repeat, warmup=s.warmup,
                                    before_each=dropper.drop if temperature == "cold" else None)
             except RuntimeError as exc:  # the cache could not be dropped after all
@@ -460,7 +463,7 @@ def table(figures: list[Figure]) -> str:
             ratio = f"+{f.extra['added_s']:.3f} s"
         rows.append((f.title, _value(f.ours_s, f.unit), _value(f.baseline_s, f.unit), ratio, f.target_text, f.verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

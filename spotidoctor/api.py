@@ -26,8 +26,9 @@ from __future__ import annotations
 import abc
 import inspect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from spotidoctor.config import Config
 from spotidoctor.facts import F, Facts
@@ -102,7 +103,7 @@ class Check(abc.ABC):
     def run(self, ctx: Context) -> CheckResult:
         """Diagnose. Read-only: fixes are returned, never applied."""
 
-    def collect(self, spec: BundleSpec, ctx: Context) -> None:
+    def collect(self, spec: BundleSpec, ctx: Context) -> None:  # noqa: B027 - optional: most checks declare nothing
         """Declare what a bug report should contain for this check (optional)."""
 
     # -- result helpers -----------------------------------------------------------------

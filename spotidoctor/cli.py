@@ -11,7 +11,7 @@ import importlib
 import signal
 import sys
 import threading
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.error_handler import guarded
@@ -26,7 +26,8 @@ DESCRIPTION = (
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration (override config.toml)")
-    group.add_argument("--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/spotidoctor/config.toml)")
+    group.add_argument("--config", metavar="PATH",
+                       help="config file (default: $XDG_CONFIG_HOME/spotidoctor/config.toml)")
     group.add_argument("--image", metavar="NAME", help="image name (default: spotify_pod)")
     group.add_argument("--container-name", metavar="NAME", help="container name (default: spotify-container)")
     group.add_argument("--storage-dir", metavar="DIR", help="storage with config/ and cache/ (default: ~/.spotify)")
@@ -88,10 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--containerfile", metavar="PATH", help="build this recipe instead of the bundled one")
     build.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
     build.add_argument("--no-cache", action="store_true", help="do not reuse cached layers")
-    build.add_argument("--network", metavar="MODE", help="network for RUN steps (buildah --network; default: buildah's)")
+    build.add_argument("--network", metavar="MODE",
+                       help="network for RUN steps (buildah --network; default: buildah's)")
 
     report = _add(sub, "report", "spotidoctor.commands.report:run", "write a redacted bug report bundle")
-    report.add_argument("-o", "--output", metavar="PATH", help="archive path (default: ./spotidoctor-report-DATE.tar.gz)")
+    report.add_argument("-o", "--output", metavar="PATH",
+                        help="archive path (default: ./spotidoctor-report-DATE.tar.gz)")
     report.add_argument("--preview", action="store_true", help="list what would be collected and redacted")
     report.add_argument("--no-redact", action="store_true", help="keep user/host names, paths and addresses")
     report.add_argument("--include-logs", type=int, default=3, metavar="N", help="last N launch logs (default 3)")

@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.errors import SpotidoctorError

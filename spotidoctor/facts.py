@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Iterable, Mapping, TypeVar
+from typing import ClassVar, TypeVar
 
 from spotidoctor.model import CheckResult
 from spotidoctor.types import JSONValue

@@ -21,9 +21,9 @@ from spotidoctor.errors import FixFailed
 
 if TYPE_CHECKING:
     from spotidoctor.backups import BackupStore
-    from spotidoctor.types import JSONValue
     from spotidoctor.paths import Paths
     from spotidoctor.probes import Probes
+    from spotidoctor.types import JSONValue
 
 
 class Applicability(IntEnum):

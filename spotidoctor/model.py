@@ -1,9 +1,9 @@
 """Immutable result model shared by checks, runner, renderers, fixer and report."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Mapping
 
 from spotidoctor.fixes import Fix
 from spotidoctor.types import JSONScalar, JSONValue

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import pwd
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 APP = "spotidoctor"
 

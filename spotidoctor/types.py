@@ -3,5 +3,6 @@ from __future__ import annotations
 
 from typing import Union
 
-JSONScalar = Union[str, int, float, bool, None]
-JSONValue = Union[JSONScalar, "list[JSONValue]", "dict[str, JSONValue]"]
+JSONScalar = str | int | float | bool | None
+# Recursive, so the forward references stay strings, which `|` cannot join at run time.
+JSONValue = Union[JSONScalar, "list[JSONValue]", "dict[str, JSONValue]"]  # noqa: UP007

@@ -101,7 +101,8 @@ class RootlessNetwork(Check):
             return self.fail(PASTA_TOO_OLD.format(version=info.version_text), facts=facts,
                              fixes=(self._default_network_fix(),))
         if mode == "pasta" and self._pasta_path(ctx, info) is None:
-            return self.fail(NO_PASTA, facts=facts, fixes=(install_fix(ctx, "podman.install-passt", "pasta", PACKAGES_PASTA),))
+            return self.fail(NO_PASTA, facts=facts,
+                             fixes=(install_fix(ctx, "podman.install-passt", "pasta", PACKAGES_PASTA),))
         if mode == "slirp4netns":
             if not (info.slirp4netns_path or ctx.probes.cmd.which("slirp4netns")):
                 return self.fail(NO_SLIRP, facts=facts,
@@ -134,7 +135,8 @@ class RootlessNetwork(Check):
         notes = ("Or use `network = \"pasta\"` (podman ≥ 4.4), which needs no tun device.",)
         if problem == TUN_NO_ACCESS:
             return Fix.manual("podman.tun-access", "Let users open /dev/net/tun (its usual mode, 0666)",
-                              RunCommand("Make /dev/net/tun usable", argv=("chmod", "0666", TUN), run_as=Privilege.ROOT),
+                              RunCommand("Make /dev/net/tun usable", argv=("chmod", "0666", TUN),
+                                         run_as=Privilege.ROOT),
                               notes=("udev gives /dev/net/tun mode 0666 on most distributions; something "
                                      "restricted it here.", *notes))
         return Fix.manual("podman.load-tun", "Provide /dev/net/tun",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 from spotidoctor.errors import ParseError
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Union
 
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ProbeUnavailable
@@ -20,7 +19,7 @@ ACCESS_CACHE_TTL_S = 600.0
 ACCESS_CACHE_KEY = "pulse-access"
 ACCESS_TOOLS = ("podman", "unshare", "mount", "setpriv", "pactl", "sh")
 # (with the cookie, without it), or why the test could not run.
-Connections = Union[tuple[ConnectResult, ConnectResult], str]
+Connections = tuple[ConnectResult, ConnectResult] | str
 
 
 def server_process(ctx: Context) -> JSONValue:
@@ -124,7 +123,8 @@ class PulseContainerAccess(Check):
             return self._pulseaudio(uid, socket, *answer)
 
         got = cached(ctx.cache, ctx.probes.fs, ACCESS_CACHE_KEY,
-                     lambda: access_fingerprint(ctx, socket, cookie_path, uid, kind), ACCESS_CACHE_TTL_S, lambda: self._connect(ctx, uid, socket, cookie_path),
+                     lambda: access_fingerprint(ctx, socket, cookie_path, uid, kind), ACCESS_CACHE_TTL_S,
+                     lambda: self._connect(ctx, uid, socket, cookie_path),
                      encode=lambda answer: _connections_json(answer) if verdict(answer).status is Status.OK else None,
                      decode=_connections_from_json)
         result = verdict(got.value)

@@ -20,7 +20,8 @@ def spotify_evidence(spec: BundleSpec, ctx: Context) -> None:
             logged_in |= bool(autologin_values(ctx.probes.fs.read_text(path, 256 * 1024)))
         except OSError:
             pass  # unreadable: the file item below says why
-        name = "storage/spotify-prefs" if index == 0 else f"storage/spotify-prefs-{index + 1}"  # never the account dir name
+        # Never the account dir's name: it names the Spotify account.
+        name = "storage/spotify-prefs" if index == 0 else f"storage/spotify-prefs-{index + 1}"
         spec.add_file(path, name, max_bytes=64 * 1024, transform=sanitize_prefs)
     found = "yes" if logged_in else "no" if files else "unknown (no prefs file yet)"
     spec.add_text("storage/spotify-login.txt", f"logged in: {found}\nprefs files: {len(files)}\n")
@@ -36,7 +37,8 @@ def storage_text(ctx: Context) -> str:
         lines.append(f"{sub}: {lstat_text(ctx, sub)}")
         names = listdir_or_empty(ctx, sub)
         for name in names[:50]:
-            shown = f"Users/ ({len(listdir_or_empty(ctx, os.path.join(sub, name)))} account dir(s))" if name == "Users" else name
+            accounts = len(listdir_or_empty(ctx, os.path.join(sub, name))) if name == "Users" else 0
+            shown = f"Users/ ({accounts} account dir(s))" if name == "Users" else name
             lines.append(f"  {shown}: {lstat_text(ctx, os.path.join(sub, name))}")
         if len(names) > 50:
             lines.append(f"  ... {len(names) - 50} more")

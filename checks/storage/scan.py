@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from spotidoctor.probes.fs import RealFS
 
@@ -199,7 +200,8 @@ def scan_in_userns(ctx: Context, directories: Sequence[str], ns_owner: tuple[int
         samples.append(WrongOwner(path, ids[0], ids[1]))
     error = f"`podman unshare find` reported: {done.error_text()}" if done.returncode != 0 else None
     if truncated:
-        error = (error + "; " if error else "") + f"only the first {MAX_FIND_DIRS} of {len(directories)} directories were scanned"
+        scanned = f"only the first {MAX_FIND_DIRS} of {len(directories)} directories were scanned"
+        error = (error + "; " if error else "") + scanned
     return UserNsScan(len(items), tuple(samples), error, not stop_early and not truncated)
 
 

@@ -2,8 +2,8 @@
 ``getsubids`` when it works, else the files), account ids, and the ``podman system migrate`` step."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from spotidoctor.api import Context, Fix
 from spotidoctor.errors import ParseError

@@ -12,7 +12,8 @@ APPARMOR_RESTRICT = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
 
 USERNS_DISABLED = "user namespaces are disabled (user.max_user_namespaces = 0)"
 CLONE_DISABLED = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
-APPARMOR_RESTRICTED = "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1)"
+APPARMOR_RESTRICTED = ("AppArmor restricts unprivileged user namespaces "
+                       "(kernel.apparmor_restrict_unprivileged_userns = 1)")
 
 
 def _read_proc_int(ctx: Context, path: str) -> int | None | str:

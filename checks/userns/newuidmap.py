@@ -70,7 +70,8 @@ class NewIdMapHelpers(Check):
         fixes: list[Fix] = []
         facts: dict[str, JSONValue] = {}
         for name, cap, cap_name in _HELPERS:
-            path = ctx.probes.cmd.which(name) or (f"/usr/bin/{name}" if ctx.probes.fs.exists(f"/usr/bin/{name}") else None)
+            fallback = f"/usr/bin/{name}"
+            path = ctx.probes.cmd.which(name) or (fallback if ctx.probes.fs.exists(fallback) else None)
             facts[name] = path
             if path is None:
                 problems.append(Message.error(NO_HELPER.format(name=name)))
@@ -82,7 +83,8 @@ class NewIdMapHelpers(Check):
                 fixes.append(Fix.manual(f"userns.{name}-caps", f"Give {path} the {cap_name} capability",
                                         RunCommand(f"Let {name} write id maps", argv=("setcap", f"{cap_name}+ep", path),
                                                    run_as=Privilege.ROOT),
-                                        notes=("Or reinstall the package that ships it; Debian ships it setuid root.",)))
+                                        notes=("Or reinstall the package that ships it; Debian ships it "
+                                               "setuid root.",)))
         if any(facts[name] is None for name, _, _ in _HELPERS):
             fixes.insert(0, self._install_fix(ctx))
         if problems:

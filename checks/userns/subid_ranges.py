@@ -1,7 +1,8 @@
 """userns.subid-ranges: you have subordinate uid and gid ranges, large enough for the container uid."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message, MessageKind
 from spotidoctor.fixes import Instruction, Privilege, RunCommand

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.fixes import Instruction
@@ -40,7 +40,8 @@ class SubordinateIdsNotShared(Check):
             ranges = user_ranges(ctx, kind)
             others = [r for r in ranges.parsed.ranges if not r.belongs_to(ctx.user.name, ctx.user.uid)]
             for pair in subids.overlaps(ranges.mine, others):
-                other = f"{pair.second.owner}'s {pair.second.start}:{pair.second.count} ({kind.path} line {pair.second.line})"
+                theirs = pair.second
+                other = f"{theirs.owner}'s {theirs.start}:{theirs.count} ({kind.path} line {theirs.line})"
                 messages.append(Message.error(SHARED.format(kind=kind.name, other=other)))
             messages += self._accounts_inside(ctx, kind, ranges.mine, accounts)
         if not messages:

@@ -1,7 +1,7 @@
 """x11.access-control: the X server admits only authenticated clients."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.model import Severity

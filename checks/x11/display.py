@@ -1,7 +1,8 @@
 """x11.display: DISPLAY names a local X display (and what kind of session this is)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.errors import ParseError

@@ -11,20 +11,29 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar
 
 from spotidoctor.backend.failures import BuildFailure, classify
 from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_display
-from spotidoctor.backend.recipe import (BUNDLED, LABEL_SPOTIFY_VERSION, Recipe, build_labels,
-                                        VERSION_MARK, effective_build_args, load_recipe, parse_build_args)
+from spotidoctor.backend.recipe import (
+    BUNDLED,
+    LABEL_SPOTIFY_VERSION,
+    VERSION_MARK,
+    Recipe,
+    build_labels,
+    effective_build_args,
+    load_recipe,
+    parse_build_args,
+)
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixes import Fix, Step, StepEnv
-from spotidoctor.types import JSONValue
 from spotidoctor.paths import Paths
 from spotidoctor.probes import Probes
+from spotidoctor.types import JSONValue
 
 __all__ = ["BuildRequest", "BuildOutcome", "BuildImage", "build_argv", "run_build", "build_fix",
            "request_from_config", "BUILD_FIX_ID", "BUILD_TIMEOUT_S"]

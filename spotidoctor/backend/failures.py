@@ -4,9 +4,9 @@ what to do. Pure functions over the log lines, so every rule is tested on real t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 from spotidoctor.backend.recipe import KEY_URL_ARG, SPOTIFY_DOWNLOAD_URL
 

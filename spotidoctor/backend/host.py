@@ -9,8 +9,9 @@ created yet, and podman refuses to start with a missing bind-mount source.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from spotidoctor import layout
 from spotidoctor.backend.runargs import DriAccess, HostFacts

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import IO, TYPE_CHECKING, Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from spotidoctor.backend.failures import STEP_LINE
 from spotidoctor.backend.recipe import VERSION_MARK

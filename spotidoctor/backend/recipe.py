@@ -10,8 +10,8 @@ import hashlib
 import importlib.resources
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from spotidoctor import __version__
 from spotidoctor.errors import UsageError
@@ -94,7 +94,7 @@ def effective_build_args(container_uid: int, configured: Iterable[str],
 def recipe_hash(text: str, build_args: Mapping[str, str]) -> str:
     digest = hashlib.sha256(text.encode("utf-8"))
     for key in sorted(build_args):
-        digest.update(f"\0{key}={build_args[key]}".encode("utf-8"))
+        digest.update(f"\0{key}={build_args[key]}".encode())
     return "sha256:" + digest.hexdigest()
 
 

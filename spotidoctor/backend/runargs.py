@@ -7,9 +7,9 @@ pairs for every profile and host shape.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 from spotidoctor import layout
 from spotidoctor.config import Config

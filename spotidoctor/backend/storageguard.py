@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.probes.fs import RealFS

@@ -13,8 +13,8 @@ import os
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.api import Check, Context
@@ -29,8 +29,8 @@ from spotidoctor.engine.results import exit_code, with_problem_rows
 from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session
 from spotidoctor.model import CheckResult
-from spotidoctor.types import JSONValue
 from spotidoctor.render.jsonout import document
+from spotidoctor.types import JSONValue
 
 MANIFEST_SCHEMA = 1
 
@@ -114,7 +114,8 @@ def _json(doc: object) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def manifest_doc(bundle: Bundle, redactor: Redactor, created: str, extra: Sequence[ManifestEntry]) -> dict[str, JSONValue]:
+def manifest_doc(bundle: Bundle, redactor: Redactor, created: str,
+                 extra: Sequence[ManifestEntry]) -> dict[str, JSONValue]:
     entries: list[JSONValue] = []
     for entry in [*(i.entry for i in bundle.items), *extra]:
         data = entry.to_json()
@@ -137,7 +138,8 @@ def assemble(bundle: Bundle, redactor: Redactor, *, created: str) -> list[Member
     extra = [ManifestEntry(name, "generated", "spotidoctor", GLOBAL_ORIGIN, ItemStatus.COLLECTED,
                            size=len(text.encode())) for name, text in
              [*generated, ("manifest.json", ""), ("redaction.json", "")]]
-    members.append(Member("manifest.json", redactor.text(_json(manifest_doc(bundle, redactor, created, extra))).encode()))
+    manifest = _json(manifest_doc(bundle, redactor, created, extra))
+    members.append(Member("manifest.json", redactor.text(manifest).encode()))
     members.append(Member("redaction.json", _json(redaction_doc(redactor)).encode()))
     return members
 

@@ -13,18 +13,17 @@ import glob as glob_mod
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable, Iterable, Mapping, Sequence
 
 from spotidoctor import layout
 from spotidoctor.api import Context
 from spotidoctor.bundle.redact import default_map_path
 from spotidoctor.bundle.secrets import is_secret_name, secret_basename
-from spotidoctor.bundle.spec import (BundleSpec, CommandItem, EnvItem, FileItem, GlobItem, TextItem,
-                                     Transform)
-from spotidoctor.types import JSONValue
+from spotidoctor.bundle.spec import BundleSpec, CommandItem, EnvItem, FileItem, GlobItem, TextItem, Transform
 from spotidoctor.probes.command import Completed
+from spotidoctor.types import JSONValue
 
 GLOBAL_ORIGIN = "spotidoctor"
 TRUNCATION_NOTE = "\n[... truncated by spotidoctor: {kept} of {total} bytes kept ...]\n"
@@ -334,7 +333,8 @@ class Collector:
             try:
                 done = self.ctx.probes.cmd.run(item.argv, timeout=timeout, env=dict(item.env) or None)
             except Exception as exc:  # a plugin's runner, a fake: report it, keep collecting
-                return Item(replace(entry, status=ItemStatus.FAILED, reason=f"could not run: {type(exc).__name__}: {exc}"))
+                reason = f"could not run: {type(exc).__name__}: {exc}"
+                return Item(replace(entry, status=ItemStatus.FAILED, reason=reason))
             state.command_cache[key] = done
         duration = done.duration_s or (self._clock() - started)
         if done.not_found:

@@ -11,9 +11,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from spotidoctor.crash import launchlog
 from spotidoctor.api import Context
 from spotidoctor.bundle.collect import GLOBAL_ORIGIN, Item, ItemStatus, ManifestEntry, cap_text, safe_name
+from spotidoctor.crash import launchlog
 
 INTERESTING = re.compile(
     r":(?:FATAL|ERROR):|\bFATAL\b|\bERROR\b|Out of memory|Check failed|NOTREACHED|Trace/breakpoint trap"

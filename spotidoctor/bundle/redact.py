@@ -24,8 +24,8 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.secrets import scrub

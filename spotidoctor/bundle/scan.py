@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from spotidoctor import layout
 from spotidoctor.api import Context
@@ -80,7 +80,8 @@ def _read(ctx: Context, path: str) -> bytes | None:
 
 def pulse_cookie_paths(ctx: Context) -> list[str]:
     paths = ctx.paths
-    found = [os.path.join(paths.xdg_config_home, "pulse", "cookie"), os.path.join(ctx.user.home, ".config", "pulse", "cookie"),
+    found = [os.path.join(paths.xdg_config_home, "pulse", "cookie"),
+             os.path.join(ctx.user.home, ".config", "pulse", "cookie"),
              os.path.join(ctx.user.home, ".pulse-cookie"),
              layout.pulse_cookie(paths), layout.pulse_cookie_copy(paths)]
     if ctx.env.get("PULSE_COOKIE"):

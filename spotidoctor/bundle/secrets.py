@@ -11,8 +11,8 @@ import fnmatch
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 WITHHELD = "<withheld>"
 
@@ -108,7 +108,8 @@ def _autologin_value(match: re.Match[str]) -> str:
     value = match.group(3)
     if WITHHELD in value:
         return match.group(0)
-    quote = next((q for q in ('\\"', '"', "'") if value.startswith(q) and value.endswith(q) and len(value) > len(q)), "")
+    quote = next((q for q in ('\\"', '"', "'")
+                  if value.startswith(q) and value.endswith(q) and len(value) > len(q)), "")
     return f"{match.group(1)}{match.group(2)}{quote}{WITHHELD}{quote}"
 
 

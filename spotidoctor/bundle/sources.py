@@ -14,7 +14,7 @@ import json
 import platform
 import re
 import stat as stat_mod
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.api import Context

@@ -16,8 +16,8 @@ Xauthority, keys, Spotify ``autologin.*``) and redacts the rest.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_TIMEOUT_S = 10.0

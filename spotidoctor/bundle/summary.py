@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from spotidoctor import __version__
 from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry
@@ -20,6 +20,7 @@ from spotidoctor.render import summary_line
 UNKNOWN = "unknown"
 STATUS_MARK = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "?"}
 CRASH_NAMESPACE = "crash."
+REDACTION_ON = "on (user and host names, home paths, machine id, IP/MAC addresses are tokens)"
 
 
 def _field(text: str | None, label: str) -> str | None:
@@ -232,7 +233,7 @@ def render(data: SummaryInput) -> str:
     lines = [
         "# spotidoctor bug report", "",
         f"- spotidoctor {__version__}, report created {data.created}",
-        f"- redaction: {'on (user and host names, home paths, machine id, IP/MAC addresses are tokens)' if data.redacted else 'OFF (--no-redact)'}",
+        f"- redaction: {REDACTION_ON if data.redacted else 'OFF (--no-redact)'}",
         f"- result: {summary_line(results)}", "",
         "## Host", "", "| fact | value |", "|---|---|",
         *(f"| {label} | {_cell(value)} |" for label, value in host_facts(texts, entries)), "",
@@ -256,7 +257,8 @@ def _bundle_lines(items: Sequence[Item]) -> list[str]:
     for item in items:
         tally[item.entry.status] += 1
     counts = ", ".join(f"{n} {s.value}" for s, n in tally.items() if n)
-    missing = [i.entry for i in items if i.entry.status in (ItemStatus.SKIPPED, ItemStatus.TIMED_OUT, ItemStatus.FAILED)]
+    gaps = (ItemStatus.SKIPPED, ItemStatus.TIMED_OUT, ItemStatus.FAILED)
+    missing = [i.entry for i in items if i.entry.status in gaps]
     lines = [f"{len(items)} items: {counts or 'none'}. Details per item in `manifest.json`.", ""]
     lines += [f"- `{e.name}`: {e.status.value}, {e.reason}" for e in missing[:40]]
     if len(missing) > 40:

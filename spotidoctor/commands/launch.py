@@ -15,7 +15,8 @@ import os
 import shlex
 import sys
 import time
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
@@ -40,6 +41,7 @@ from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.render.build import print_failure
 from spotidoctor.types import JSONValue
+
 # The build runs in step 2 with its own progress display, not as a preflight fix.
 DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
 # A missing image is built in step 2: not a reason to refuse the launch.

@@ -6,8 +6,8 @@ every command shares are the engine's ``SessionOptions``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from spotidoctor.engine.session import SessionOptions
 
@@ -75,8 +75,8 @@ class ExplainOptions:
     check_id: str
 
 
-CommandOptions = Union[CheckOptions, FixOptions, LaunchOptions, BuildOptions, ReportOptions, ListOptions,
-                       ExplainOptions]
+CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
+                  | ExplainOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:

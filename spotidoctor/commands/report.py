@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from spotidoctor.api import Context
 from spotidoctor.bundle import archive
@@ -19,10 +19,10 @@ from spotidoctor.bundle.build import Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus
 from spotidoctor.bundle.redact import KIND_LABEL, Redactor, TokenMap, default_map_path
 from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members
-from spotidoctor.errors import SpotidoctorError, UsageError
-from spotidoctor.exitcodes import ExitCode
 from spotidoctor.commands.options import ReportOptions
 from spotidoctor.engine.session import make_session
+from spotidoctor.errors import SpotidoctorError, UsageError
+from spotidoctor.exitcodes import ExitCode
 
 NO_REDACT_WARNING = (
     "\n"

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from spotidoctor.config import Config
+from spotidoctor.config import Config, SetConfig
 from spotidoctor.crash.cef import CefFacts
 from spotidoctor.crash.lines import printable
 from spotidoctor.crash.runopts import human, parse_size, parse_ulimit
 from spotidoctor.crash.scan import Hit
 from spotidoctor.crash.settings import Settings, limit_number
 from spotidoctor.fixes import Fix, Instruction
-from spotidoctor.config import SetConfig
 from spotidoctor.types import JSONValue
 from spotidoctor.units import GiB, MiB
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 VERSION_PATTERN = r"[0-9]{2,3}\.0\.[0-9]{4}\.[0-9]{1,3}"
 _VERSION = re.compile(rb"(?<![0-9.])" + VERSION_PATTERN.encode() + rb"(?![0-9.])")

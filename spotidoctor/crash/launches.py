@@ -4,7 +4,8 @@ exits non-zero; the ``crash.*`` checks use the rest)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spotidoctor.crash import sources
 from spotidoctor.crash.causes import Strength

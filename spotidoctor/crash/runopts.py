@@ -6,8 +6,8 @@ podman's size syntax (``--shm-size=2g``) and ``--ulimit NAME=SOFT[:HARD]`` are p
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from spotidoctor.units import GiB, KiB, MiB, TiB, format_bytes
 

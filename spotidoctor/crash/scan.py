@@ -13,9 +13,10 @@ from __future__ import annotations
 import collections
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Protocol
 
 from spotidoctor.crash.lines import JOURNAL_LINE, K8S_LINE, TIMESTAMPED_LINE, ChromiumLine, find_chromium, printable
 from spotidoctor.crash.signatures import SIGNATURE_KEYS, classify

@@ -6,8 +6,9 @@ inspect`` while the container exists, and the live host where nothing was record
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from spotidoctor.config import Config
 from spotidoctor.crash.container import ContainerInfo, int_or_none, limit_value

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from spotidoctor.crash.lines import as_text
 
 
-
 @dataclass(frozen=True)
 class Signature:
     key: str

@@ -9,8 +9,8 @@ launch's settings are checked cause by cause (``causes.oom_causes``).
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
 
 from spotidoctor.config import Config
 from spotidoctor.crash import causes

@@ -6,8 +6,8 @@ The check -> fix -> re-check loop around this is ``engine.fixloop``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from spotidoctor.api import Context
 from spotidoctor.backups import BackupStore

@@ -6,8 +6,8 @@ run and offer their own fixes. A fix counts as fixed only when the re-run check 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from spotidoctor.engine import fixer
 from spotidoctor.engine.planning import Plan

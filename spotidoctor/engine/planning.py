@@ -3,8 +3,8 @@ the configured ignores, and the launch preflight (the checks tagged ``launch``).
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from spotidoctor.api import Check
 from spotidoctor.engine.session import Session

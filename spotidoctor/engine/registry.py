@@ -14,9 +14,9 @@ import importlib.util
 import os
 import pkgutil
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Iterable, Iterator, Sequence
 
 from spotidoctor.api import ID_PATTERN, NAMESPACES, Check
 from spotidoctor.errors import PluginLoadError

@@ -1,7 +1,7 @@
 """What a set of results amounts to: broken plugins as rows, and the exit code."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from spotidoctor.engine.registry import Registry
 from spotidoctor.exitcodes import ExitCode

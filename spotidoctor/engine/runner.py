@@ -14,8 +14,8 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from spotidoctor.api import Check, Context
 from spotidoctor.engine.planning import Plan

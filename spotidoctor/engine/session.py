@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from spotidoctor import config as config_mod
 from spotidoctor.api import Context

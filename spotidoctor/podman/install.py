@@ -1,7 +1,8 @@
 """Where podman's helpers are installed, and the install command for this host's package manager."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from spotidoctor.api import Context

@@ -16,8 +16,9 @@ launcher agree on one answer to "which host id does container uid 1500 become?".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from spotidoctor.errors import ParseError
 

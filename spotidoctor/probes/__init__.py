@@ -6,8 +6,9 @@ interfaces, so one check runs against both.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from spotidoctor.probes.command import CommandRunner, Completed, SubprocessRunner
 from spotidoctor.probes.fs import RealFS, StatInfo

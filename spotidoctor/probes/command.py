@@ -15,8 +15,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Callable, Mapping, Protocol, Sequence
+from typing import IO, Protocol
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024

@@ -17,12 +17,13 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import Protocol, TypeVar
 
-from spotidoctor.probes import x11auth
 from spotidoctor.errors import ParseError, ProbeTimeout, ProbeUnavailable
+from spotidoctor.probes import x11auth
 
 __all__ = ["X11Probe", "XlibProbe", "SetupStatus", "Handshake", "ServerInfo", "HostEntry",
            "AccessControl", "DEFAULT_TIMEOUT_S"]
@@ -347,7 +348,7 @@ class XlibProbe:
             return Handshake(SetupStatus.MISSING, exc.strerror or "no such file", offered, path)
         except ConnectionRefusedError as exc:
             return Handshake(SetupStatus.REFUSED, exc.strerror or "connection refused", offered, path)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise ProbeTimeout(f"X server {name.canonical} ({self._socket_path(name)}) accepted the connection "
                                f"but did not answer within {timeout:g}s") from exc
         except (ConnectionResetError, BrokenPipeError):
@@ -396,7 +397,7 @@ class XlibProbe:
             requests.append(SET_ACCESS_CONTROL_ENABLE)
         try:
             _raw_requests(name, self._socket_path(name), auth_name, auth_data, requests, timeout)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise ProbeTimeout(f"X server {name.canonical} stopped answering within {timeout:g}s") from exc
         except OSError as exc:
             raise ProbeUnavailable(f"cannot talk to {self._socket_path(name)}: {exc.strerror or exc}") from exc

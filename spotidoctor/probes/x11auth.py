@@ -10,15 +10,16 @@ import hashlib
 import os
 import re
 import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from spotidoctor.errors import ParseError
 
 __all__ = [
     "DisplayName", "XauthEntry", "parse_display", "parse_xauthority", "encode_xauthority",
     "cookie_entries", "wild_cookie_file", "best_auth", "xauthority_path", "digest",
-    "socket_path", "hostname_from", "HOSTNAME_FILE", "FAMILY_LOCAL", "FAMILY_WILD", "FAMILY_INTERNET", "FAMILY_INTERNET6",
+    "socket_path", "hostname_from", "HOSTNAME_FILE", "FAMILY_LOCAL", "FAMILY_WILD", "FAMILY_INTERNET",
+    "FAMILY_INTERNET6",
     "FAMILY_SERVER_INTERPRETED", "FAMILY_LOCALHOST", "MIT_MAGIC_COOKIE", "MAX_DISPLAY_NUMBER",
 ]
 

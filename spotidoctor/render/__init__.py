@@ -1,7 +1,7 @@
 """Renderers: rich on a terminal, plain text when piped or NO_COLOR, JSON with --json."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from spotidoctor.model import CheckResult, Status
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from spotidoctor import __version__
 from spotidoctor.model import CheckResult, Message
-from spotidoctor.types import JSONValue
 from spotidoctor.render import overall_status
+from spotidoctor.types import JSONValue
 
 SCHEMA = 1
 

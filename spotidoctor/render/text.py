@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import IO
 
 from spotidoctor.fixes import Applicability, RunCommand
 from spotidoctor.model import CheckResult, MessageKind, Status

@@ -1,8 +1,9 @@
 """pytest plugin (entry point ``pytest11``): fixtures for check authors."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -9,8 +9,9 @@ so a re-run check sees it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, ServerInfo

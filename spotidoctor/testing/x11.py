@@ -11,8 +11,8 @@ the unsafe fix and re-run the check.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence, Union
 
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, ServerInfo, SetupStatus, X11Probe
@@ -27,7 +27,7 @@ AUTH_REQUIRED = "Authorization required, but no authorization protocol specified
 XVFB_INFO = ServerInfo(vendor="The X.Org Foundation", release=12101007, width=1280, height=800, screens=1,
                        extensions=("BIG-REQUESTS", "MIT-SHM", "RANDR", "RENDER", "XKEYBOARD"))
 
-Answer = Union[Handshake, ServerInfo, AccessControl, ProbeUnavailable]
+Answer = Handshake | ServerInfo | AccessControl | ProbeUnavailable
 
 
 def _answer(value: Answer) -> Answer:

@@ -11,25 +11,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
-
-from spotidoctor.podman.info import podman_info
 
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import userns as userns_checks
-from spotidoctor.checks.podman.runtime import HYBRID, RUNC_FIX_ID, RUNTIME_OK
 from spotidoctor.checks.podman.network import NO_TUN, TUN_NO_ACCESS
+from spotidoctor.checks.podman.runtime import HYBRID, RUNC_FIX_ID, RUNTIME_OK
 from spotidoctor.config import Config
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.podman.info import podman_info
 from spotidoctor.probes import Probes
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from tests import servers
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)

@@ -13,20 +13,21 @@ import re
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from spotidoctor.checks.pulse import CHECKS
 
 from spotidoctor import layout
+from spotidoctor.checks.pulse import CHECKS
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.session import SessionOptions, make_context
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths
 from spotidoctor.probes.pulse import ConnectOutcome, PulsectlProbe
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
-from spotidoctor.engine.session import SessionOptions, make_context
 from tests import servers
 
 FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tests

@@ -21,9 +21,9 @@ import stat
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -219,7 +219,8 @@ def test_report_has_the_facts_and_none_of_the_canaries(setup: Setup) -> None:
         assert manifest[f"{base}/{name}"]["status"] == "skipped" and "forbidden" in manifest[f"{base}/{name}"]["reason"]
     raw_prefs = files[f"{base}/raw-prefs"].decode()
     assert raw_prefs.startswith("# spotidoctor: 3 autologin.* line(s) withheld") and "storage.size=2048" in raw_prefs
-    assert files[f"{base}/env.txt"].decode().endswith("MY_SERVICE_TOKEN is set; value withheld (the name looks secret)\n")
+    withheld = "MY_SERVICE_TOKEN is set; value withheld (the name looks secret)\n"
+    assert files[f"{base}/env.txt"].decode().endswith(withheld)
     assert files[f"{base}/who.txt"].decode() == "obfuscateduser0@host0 in /home/homedir0\n"
     assert files["facts/storage/spotify-login.txt"].decode().startswith("logged in: yes")
     assert set(files) - {"summary.md", "results.json", "manifest.json", "redaction.json"} <= set(manifest)

@@ -13,20 +13,19 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
-
-from spotidoctor.podman.idmaps import _tmp_dir_configured, id_maps, mapped_owner, pause_process_pid
 
 from spotidoctor.api import Context
 from spotidoctor.checks.podman.runtime import RUNTIME_OK
 from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
-from spotidoctor.probes import Probes
+from spotidoctor.podman.idmaps import _tmp_dir_configured, id_maps, mapped_owner, pause_process_pid
 from spotidoctor.podman.subids import parse_id_map
+from spotidoctor.probes import Probes
 from tests import servers
 
 WRAPPER = """#!/bin/sh

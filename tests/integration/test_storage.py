@@ -7,26 +7,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from spotidoctor.podman.idmaps import mapped_owner
 
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import storage as storage_checks
 from spotidoctor.checks import userns as userns_checks
-from spotidoctor.checks.storage.dir import READY
 from spotidoctor.checks.storage.common import REFUSED
+from spotidoctor.checks.storage.dir import READY
 from spotidoctor.config import Config
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.podman.idmaps import mapped_owner
 from spotidoctor.probes import Probes
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS, *storage_checks.CHECKS)
 

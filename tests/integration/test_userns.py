@@ -6,25 +6,25 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
-from spotidoctor.podman.idmaps import id_maps, mapped_owner
-from spotidoctor.podman.info import podman_info
-from spotidoctor.podman import subids
 from spotidoctor.api import Context
 from spotidoctor.checks import podman as podman_checks
 from spotidoctor.checks import userns as userns_checks
 from spotidoctor.config import Config
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.podman import subids
+from spotidoctor.podman.idmaps import id_maps, mapped_owner
+from spotidoctor.podman.info import podman_info
 from spotidoctor.probes import Probes
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)
 

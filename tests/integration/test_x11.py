@@ -6,22 +6,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+
+from spotidoctor import layout
 from spotidoctor.checks.x11 import CHECKS
 from spotidoctor.checks.x11.access_control import LOCAL_GRANT
 from spotidoctor.checks.x11.connect import HUNG
-
-from spotidoctor import layout
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
+from spotidoctor.engine.session import SessionOptions, make_context
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.probes import x11auth
 from spotidoctor.probes.x11 import SetupStatus, XlibProbe
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
-from spotidoctor.engine.session import SessionOptions, make_context
 from tests import servers
 
 

@@ -22,9 +22,9 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from tests import servers
 
@@ -145,7 +145,8 @@ class Sandbox:
         return self.standin(name, SPY_TOOL.format(python=sys.executable, name=name, stdout=stdout, code=code))
 
     def hung_tool(self, name: str) -> Path:
-        return self.standin(name, f"#!/bin/sh\n# a {name} that never answers\nexec {shlex.quote(_which('sleep'))} 600\n")
+        sleep = shlex.quote(_which("sleep"))
+        return self.standin(name, f"#!/bin/sh\n# a {name} that never answers\nexec {sleep} 600\n")
 
 
 def assert_sane(done: subprocess.CompletedProcess[str], box: Sandbox | None = None) -> None:

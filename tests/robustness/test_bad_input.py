@@ -19,21 +19,21 @@ import os
 import shlex
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from spotidoctor.checks import userns
 
 from spotidoctor import layout
+from spotidoctor.checks import userns
+from spotidoctor.engine.planning import plan
 from spotidoctor.engine.results import exit_code
+from spotidoctor.engine.runner import Runner
 from spotidoctor.model import Status
 from spotidoctor.paths import Paths
+from spotidoctor.podman.subids import MAX_FILE_BYTES
 from spotidoctor.render.jsonout import document, dumps
 from spotidoctor.render.text import all_lines
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
-from spotidoctor.podman.subids import MAX_FILE_BYTES
 from spotidoctor.testing import FakeCommandRunner, make_context
 from tests import servers
 from tests.robustness.sandbox import Sandbox, assert_sane, json_results, text_of
@@ -68,7 +68,8 @@ SUBID_CASES = [
     pytest.param(b"alice:100000:65536\r\nbob:200000:65536\r\n", Status.OK, ["alice has 65536 subuids, 65536 subgids"],
                  id="crlf"),
     pytest.param(b"\xef\xbb\xbfalice:100000:65536\n", Status.FAIL,
-                 ["no subordinate {kind} range for alice", "line 1: bad user name or uid '\\ufeffalice'"], id="utf8-bom"),
+                 ["no subordinate {kind} range for alice", "line 1: bad user name or uid '\\ufeffalice'"],
+                 id="utf8-bom"),
     pytest.param(b"alice:100000:65536\x00\x00\x00\n", Status.FAIL, ["COUNT is not a number"], id="nul-bytes"),
     pytest.param(None, Status.FAIL, ["cannot read {path}: Is a directory"], id="a-directory"),
 ]
@@ -273,7 +274,8 @@ PULSE_COOKIE_CASES = [
                  "cookie the server loaded", "pactl unload-module", id="short"),
     pytest.param("empty", "pulse.container-socket", "fail", "holds 0 bytes, not 256", "pactl unload-module",
                  id="empty"),
-    pytest.param("long", "pulse.container-socket", "warn", "is longer than 256 bytes; only the first 256 are the cookie",
+    pytest.param("long", "pulse.container-socket", "warn",
+                 "is longer than 256 bytes; only the first 256 are the cookie",
                  "holds 1024 bytes, not a 256-byte cookie; not copied", id="long"),
     pytest.param("a-directory", "pulse.container-socket", "fail", "is not a regular file", "pactl unload-module",
                  id="a-directory"),

@@ -32,6 +32,8 @@ from spotidoctor.paths import Paths
 from tests import servers
 from tests.robustness.sandbox import Sandbox, assert_sane
 
+ROOT_WRITES = "root writes into a read-only directory anyway (CI runs as the test user)"
+
 WAIT_S = 60
 
 
@@ -118,7 +120,7 @@ def test_two_fixes_started_together_one_wins(box: Sandbox) -> None:
 
 # -- a failed step stops the plan ------------------------------------------------------------------
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory anyway (CI runs as the test user)")
+@pytest.mark.skipif(os.geteuid() == 0, reason=ROOT_WRITES)
 def test_storage_directories_under_a_read_only_parent(box: Sandbox) -> None:
     parent = box.home / "ro"
     parent.mkdir(mode=0o500)
@@ -153,7 +155,7 @@ def test_storage_tree_that_disappears_before_its_chown(box: Sandbox) -> None:
     assert chowns(box) == [str(root / "config")]  # the vanished path was never handed to chown
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory anyway (CI runs as the test user)")
+@pytest.mark.skipif(os.geteuid() == 0, reason=ROOT_WRITES)
 def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulseaudio: servers.PulseServer) -> None:
     keys = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
     box = Sandbox.create(tmp_path / "cli", env={k: pulseaudio.env[k] for k in keys})

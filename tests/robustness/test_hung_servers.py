@@ -23,8 +23,8 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -66,7 +66,8 @@ def hung_pulse(box: Sandbox) -> Iterator[Path]:
     hung.close()
 
 
-def timed(box: Sandbox, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+def timed(box: Sandbox, *args: str,
+          env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     done = box.run(*args, env=env, timeout=HANG_GUARD_S)
     return done, time.monotonic() - started

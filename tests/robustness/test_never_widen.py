@@ -19,10 +19,9 @@ $HOME with the real podman in tests/integration/test_storage.py.
 from __future__ import annotations
 
 import ast
-import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -35,8 +35,8 @@ from spotidoctor.backend.recipe import (
     recipe_hash,
 )
 from spotidoctor.config import Config
-from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.engine.fixer import StepEnvironment
+from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixes import Applicability
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 

@@ -9,8 +9,16 @@ import pytest
 from spotidoctor.backend.host import dri_access, gather, host_record
 from spotidoctor.backend.runargs import DriAccess, HostFacts
 from spotidoctor.config import Config
-from spotidoctor.facts import (AudioApiFacts, CookieFacts, DisplayFacts, Facts, MappingFacts, PodmanFacts,
-                               PulseClientFacts, PulseSocketFacts)
+from spotidoctor.facts import (
+    AudioApiFacts,
+    CookieFacts,
+    DisplayFacts,
+    Facts,
+    MappingFacts,
+    PodmanFacts,
+    PulseClientFacts,
+    PulseSocketFacts,
+)
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
@@ -36,10 +44,10 @@ def published(facts: Facts) -> CheckResult:
 
 
 def podman_facts(runtime: str = "crun", podman_version: str = "4.3.1") -> PodmanFacts:
-    return PodmanFacts(podman_version=podman_version, rootless=True, runtime=runtime, runtime_path=f"/usr/bin/{runtime}",
-                       keep_groups_supported=runtime == "crun", cgroup_version="v2", cgroup_manager="cgroupfs",
-                       log_driver="k8s-file", network_backend="netavark", default_network="slirp4netns",
-                       graph_driver="overlay")
+    return PodmanFacts(podman_version=podman_version, rootless=True, runtime=runtime,
+                       runtime_path=f"/usr/bin/{runtime}", keep_groups_supported=runtime == "crun",
+                       cgroup_version="v2", cgroup_manager="cgroupfs", log_driver="k8s-file",
+                       network_backend="netavark", default_network="slirp4netns", graph_driver="overlay")
 
 
 PREFLIGHT = [

@@ -55,14 +55,16 @@ def test_isolated_profile_has_no_userns_flag_and_names_the_mapped_uid() -> None:
     pairs = dict(run_argv(SPEC, PULSEAUDIO_HOST))
     assert not any(a.startswith("--userns") for a in pairs)
     assert "host uid 101499" in pairs["--user=1500:1500"]
-    assert "owned by host uid 101499" in pairs["--volume=/home/alice/.spotify/config:/home/spotify_user/.config/spotify"]
+    config = "--volume=/home/alice/.spotify/config:/home/spotify_user/.config/spotify"
+    assert "owned by host uid 101499" in pairs[config]
 
 
 def test_keep_id_profile_maps_the_container_uid_to_the_user() -> None:
     pairs = run_argv(dataclasses.replace(SPEC, profile="keep-id"), PULSEAUDIO_HOST)
     args = argv(pairs)
     assert args[6:8] == ["--userns=keep-id:uid=1500,gid=1500", "--user=1500:1500"]
-    assert "owned by you (uid 1600)" in dict(pairs)["--volume=/home/alice/.spotify/cache:/home/spotify_user/.cache/spotify"]
+    cache = "--volume=/home/alice/.spotify/cache:/home/spotify_user/.cache/spotify"
+    assert "owned by you (uid 1600)" in dict(pairs)[cache]
     # Everything else is the isolated command with the one extra flag.
     assert [a for a in args if not a.startswith("--userns")] == ISOLATED_PULSEAUDIO
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import pytest
 
 from spotidoctor.bundle.collect import Collector, Item, ItemStatus, Limits, ManifestEntry, safe_name
-from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.sources import global_spec
-from spotidoctor.checks.pulse.evidence import NO_AUTOSPAWN
 from spotidoctor.bundle.spec import BundleSpec
+from spotidoctor.checks.pulse.evidence import NO_AUTOSPAWN
 from spotidoctor.probes.command import Completed
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
@@ -242,8 +241,8 @@ def test_transform_and_line_filter(tmp_path) -> None:
     spec.add_file("/a", "c", only_lines_matching="([")
     a, b, c = Collector(ctx).run([spec])
     assert a.text == "KEEP 1\nKEEP 2\n"
-    assert (b.entry.status, b.entry.reason, b.text) == (ItemStatus.FAILED, "transform failed (ValueError); content dropped",
-                                                        None)
+    dropped = "transform failed (ValueError); content dropped"
+    assert (b.entry.status, b.entry.reason, b.text) == (ItemStatus.FAILED, dropped, None)
     assert c.entry.status is ItemStatus.SKIPPED and c.entry.reason.startswith("bad line filter")
 
 

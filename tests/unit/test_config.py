@@ -65,7 +65,8 @@ def test_refreshed_context_rereads_config_through_the_fs_probe_and_keeps_flags(t
     from spotidoctor.engine.fixer import refreshed
     from spotidoctor.testing import make_context
 
-    ctx = make_context(tmp_path, files={"/home/alice/.config/spotidoctor/config.toml": 'shm_size = "2g"\nimage = "x"\n'})
+    config_file = "/home/alice/.config/spotidoctor/config.toml"
+    ctx = make_context(tmp_path, files={config_file: 'shm_size = "2g"\nimage = "x"\n'})
     ctx = dataclasses.replace(ctx, config_overrides={"image": "from-flag"})
     config = refreshed(ctx).config
     assert (config.shm_size, config.image) == ("2g", "from-flag")

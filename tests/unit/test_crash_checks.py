@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from spotidoctor.checks import crash as crash_checks
 from spotidoctor.checks.crash.last_launch import NO_RECORDS
-
 from spotidoctor.config import Config
 from spotidoctor.crash import launchlog
 from spotidoctor.crash import sources as crash_sources
@@ -16,10 +16,10 @@ from spotidoctor.crash.launches import diagnose_launch
 from spotidoctor.crash.launchlog import LaunchRecord
 from spotidoctor.crash.sources import cef_argv, journal_argv
 from spotidoctor.crash.verdict import SILENT_NOTE
-from spotidoctor.engine.records import Candidate
 from spotidoctor.engine.fixer import StepEnvironment, apply
-from spotidoctor.model import Severity, Status
+from spotidoctor.engine.records import Candidate
 from spotidoctor.engine.registry import _checks_of
+from spotidoctor.model import Severity, Status
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context, write_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"

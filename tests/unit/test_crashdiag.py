@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.config import Config
+from spotidoctor.config import Config, SetConfig
 from spotidoctor.crash import launchlog
 from spotidoctor.crash import sources as crash_sources
 from spotidoctor.crash.causes import (
@@ -41,7 +41,6 @@ from spotidoctor.crash.sources import (
 )
 from spotidoctor.crash.verdict import SILENT_NOTE, SILENT_NOTE_LEGACY, Inputs, judge, signal_name
 from spotidoctor.fixes import Applicability, Instruction
-from spotidoctor.config import SetConfig
 from spotidoctor.model import Severity, Status
 from spotidoctor.probes.procs import Limit as ProcLimit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeProcesses, make_context, write_tree
@@ -95,7 +94,8 @@ def test_human(size, text):
     assert human(size) == text
 
 
-@pytest.mark.parametrize("text,parsed", [("nofile=1024:4096", ("nofile", 1024, 4096)), ("data=-1", ("data", None, None)),
+@pytest.mark.parametrize("text,parsed", [("nofile=1024:4096", ("nofile", 1024, 4096)),
+                                         ("data=-1", ("data", None, None)),
                                          ("nofile=90", ("nofile", 90, 90)), ("nofile=x", None)])
 def test_parse_ulimit(text, parsed):
     assert parse_ulimit(text) == parsed

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.checks.image import CHECKS
-from spotidoctor.checks.image.common import NOT_OURS
 from spotidoctor.backend.build import BUILD_FIX_ID, BuildImage
 from spotidoctor.backend.images import lookup_image, parse_created, parse_inspect, passwd_argv
 from spotidoctor.backend.recipe import LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION, bundled_text, recipe_hash
-from spotidoctor.config import Config
+from spotidoctor.checks.image import CHECKS
+from spotidoctor.checks.image.common import NOT_OURS
+from spotidoctor.config import Config, SetConfig
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ParseError
 from spotidoctor.fixes import Applicability
-from spotidoctor.config import SetConfig
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 # `podman image inspect localhost/spotidoctor-standin:test` (podman 4.3.1, buildah 1.28.2), verbatim.
@@ -127,8 +126,9 @@ def inspect_json(*, days_old: float = 1, user: str = "1500:1500", labels: dict[s
     return json.dumps(data, indent=5)
 
 
-def ours(config: Config = Config(), **extra: str) -> dict[str, str]:
+def ours(config: Config | None = None, **extra: str) -> dict[str, str]:
     """The labels `spotidoctor build` puts on an image built from ``config``'s recipe now."""
+    config = config or Config()
     current = recipe_hash(bundled_text(), {"SPOTIFY_UID": str(config.container_uid)})
     return {LABEL_RECIPE: "bundled", LABEL_RECIPE_HASH: current, LABEL_SPOTIFY_VERSION: "1:1.2.52.442", **extra}
 
@@ -138,8 +138,9 @@ def present(name: str, inspect: str) -> list[FakeCommand]:
             FakeCommand(("podman", "image", "inspect", name), stdout=inspect)]
 
 
-def run_checks(tmp_path: Path, commands: list[FakeCommand], config: Config = Config(image=STANDIN),
+def run_checks(tmp_path: Path, commands: list[FakeCommand], config: Config | None = None,
                **kwargs: object) -> dict[str, CheckResult]:
+    config = config or Config(image=STANDIN)
     runner = FakeCommandRunner(commands, **kwargs)  # type: ignore[arg-type]
     ctx = make_context(tmp_path, commands=runner, config=config)
     results = {r.check_id: r for r in Runner(ctx).run(plan(CHECKS)).results}
@@ -296,4 +297,5 @@ def test_unusable_build_args_never_crash_the_checks(tmp_path: Path) -> None:
     assert results["image.present"].status is Status.FAIL and results["image.present"].fixes == ()
     results = run_checks(tmp_path / "2", present("spotify_pod", inspect_json(labels=ours())), config=config)
     assert results["image.recipe"].status is Status.FAIL
-    assert results["image.recipe"].summary == "cannot read the configured recipe: build argument 'bad key=1' is not KEY=VALUE"
+    assert results["image.recipe"].summary == ("cannot read the configured recipe: build argument 'bad key=1' is not "
+                                               "KEY=VALUE")

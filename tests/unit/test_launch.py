@@ -6,8 +6,9 @@ import contextlib
 import dataclasses
 import io
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -18,12 +19,12 @@ from spotidoctor.backend.limits import Lifted
 from spotidoctor.commands import launch as launch_mod
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.config import Config
+from spotidoctor.engine.planning import launch_plan
+from spotidoctor.engine.registry import Loaded, Registry
+from spotidoctor.engine.session import Session, SessionOptions
 from spotidoctor.fixes import Fix, WriteFile
 from spotidoctor.model import Severity, Status
 from spotidoctor.probes.procs import Limit
-from spotidoctor.engine.registry import Loaded, Registry
-from spotidoctor.engine.planning import launch_plan
-from spotidoctor.engine.session import Session, SessionOptions
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 IMAGE = "localhost/spotidoctor-standin:test"

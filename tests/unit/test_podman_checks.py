@@ -6,31 +6,47 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spotidoctor.api import Context
+from spotidoctor.checks.podman.installed import KEEP_ID_TOO_OLD, NO_BUILDAH, NO_PODMAN, PodmanInstalled
+from spotidoctor.checks.podman.network import (
+    NETWORK_OK,
+    NO_PASTA,
+    NO_SLIRP,
+    NO_TUN,
+    PASTA_TOO_OLD,
+    TUN_NO_ACCESS,
+    RootlessNetwork,
+)
+from spotidoctor.checks.podman.probe import HUNG, NO_PROBE_DIR, Failure, classify, probe_argv
+from spotidoctor.checks.podman.rootless import AS_ROOT, NOT_ROOTLESS, PodmanRootless
+from spotidoctor.checks.podman.runtime import (
+    HYBRID,
+    KEEP_GROUPS_NOTE,
+    NO_INIT,
+    RUNC_FIX_ID,
+    RUNTIME_MISSING,
+    RUNTIME_OK,
+    USERNS_BROKEN,
+    OciRuntimeStarts,
+)
+from spotidoctor.config import Config, SetConfig
+from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
+from spotidoctor.engine.records import Candidate
+from spotidoctor.errors import ParseError, ProbeUnavailable
+from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, WriteFile
+from spotidoctor.model import Status
+from spotidoctor.paths import UserInfo
 from spotidoctor.podman.conf import containers_conf_path, with_engine_runtime
 from spotidoctor.podman.idmaps import id_maps, mapped_owner, namespace_owner
 from spotidoctor.podman.info import parse_podman_info, parse_version, podman_info, podman_info_error
-
-from spotidoctor.api import Context
-from spotidoctor.checks.podman.rootless import AS_ROOT, NOT_ROOTLESS, PodmanRootless
-from spotidoctor.checks.podman.probe import HUNG, NO_PROBE_DIR, Failure, classify, probe_argv
-from spotidoctor.checks.podman.runtime import HYBRID, KEEP_GROUPS_NOTE, NO_INIT, RUNC_FIX_ID, RUNTIME_MISSING, RUNTIME_OK, USERNS_BROKEN, OciRuntimeStarts
-from spotidoctor.checks.podman.installed import KEEP_ID_TOO_OLD, NO_BUILDAH, NO_PODMAN, PodmanInstalled
-from spotidoctor.checks.podman.network import NETWORK_OK, NO_PASTA, NO_SLIRP, NO_TUN, PASTA_TOO_OLD, TUN_NO_ACCESS, RootlessNetwork
-from spotidoctor.config import Config
-from spotidoctor.errors import ParseError, ProbeUnavailable
-from spotidoctor.engine.records import Candidate
-from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
-from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, WriteFile
-from spotidoctor.config import SetConfig
-from spotidoctor.model import Status
-from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import StatInfo
 from spotidoctor.testing import DEFAULT_USER, FakeCommand, FakeCommandRunner, FakeFS, make_context
 
@@ -153,7 +169,8 @@ UNSHARE_GID = ("podman", "unshare", "cat", "/proc/self/gid_map")
 
 
 def test_mapped_owner_profiles(tmp_path):
-    maps = [FakeCommand(UNSHARE_UID, "0 1600 1\n1 100000 65536\n"), FakeCommand(UNSHARE_GID, "0 1600 1\n1 200000 65536\n")]
+    maps = [FakeCommand(UNSHARE_UID, "0 1600 1\n1 100000 65536\n"),
+            FakeCommand(UNSHARE_GID, "0 1600 1\n1 200000 65536\n")]
     ctx = context(tmp_path, maps)
     assert mapped_owner(ctx) == (101499, 201499)
     assert mapped_owner(ctx, 1) == (100000, 200000)
@@ -197,10 +214,12 @@ def test_id_maps_memoised(tmp_path):
     pytest.param('[engine]\nevents_logger = "file"',
                  '[engine]\nruntime = "runc"\nevents_logger = "file"', id="insert-no-final-newline"),
     pytest.param('[engine] # comment\n#runtime = "crun"\n[engine.runtimes]\nrunc = ["/usr/sbin/runc"]\n',
-                 '[engine] # comment\nruntime = "runc"\n#runtime = "crun"\n[engine.runtimes]\nrunc = ["/usr/sbin/runc"]\n',
+                 '[engine] # comment\nruntime = "runc"\n#runtime = "crun"\n'
+                 '[engine.runtimes]\nrunc = ["/usr/sbin/runc"]\n',
                  id="commented-and-subtable"),
     pytest.param('[network]\nx = 1\n[engine]\nruntime_supports_json = ["crun"]\n[machine]\ncpus = 2\n',
-                 '[network]\nx = 1\n[engine]\nruntime = "runc"\nruntime_supports_json = ["crun"]\n[machine]\ncpus = 2\n',
+                 '[network]\nx = 1\n[engine]\nruntime = "runc"\nruntime_supports_json = ["crun"]\n'
+                 '[machine]\ncpus = 2\n',
                  id="between-tables"),
 ])
 def test_with_engine_runtime(before, after):
@@ -294,7 +313,8 @@ def test_podman_info_failure_points_at_userns(tmp_path):
 def test_classify():
     assert classify(HYBRID_ERROR) is Failure.HYBRID_CGROUPS
     assert classify('Error: default OCI runtime "crun" not found: invalid argument') is Failure.RUNTIME_MISSING
-    assert classify("container-init binary not found on the host: stat /usr/libexec/podman/catatonit") is Failure.NO_INIT
+    no_init = "container-init binary not found on the host: stat /usr/libexec/podman/catatonit"
+    assert classify(no_init) is Failure.NO_INIT
     assert classify('Error: /usr/bin/slirp4netns failed: "open(\\"/dev/net/tun\\"): Permission denied') is Failure.TUN
     assert classify("unable to find network with name or ID pasta: network not found") is Failure.PASTA_UNSUPPORTED
     assert classify("runc create failed: unable to setup user: setgroups: invalid argument") is Failure.USERNS
@@ -375,7 +395,8 @@ def test_no_runc_means_installing_it(tmp_path):
 
 
 @pytest.mark.parametrize("answer, status, summary", [
-    (FakeCommand(PROBE, "", "Error: container-init binary not found on the host: stat /usr/libexec/podman/catatonit", 125),
+    (FakeCommand(PROBE, "", "Error: container-init binary not found on the host: stat /usr/libexec/podman/catatonit",
+                 125),
      Status.WARN, NO_INIT),
     (FakeCommand(PROBE, "", 'Error: default OCI runtime "crun" not found: invalid argument', 125),
      Status.FAIL, RUNTIME_MISSING.format(runtime="crun")),
@@ -438,7 +459,8 @@ def test_tun_without_access(tmp_path):
 
 def test_tun_failure_at_run_time(tmp_path):
     error = 'Error: /usr/bin/slirp4netns failed: "open(\\"/dev/net/tun\\"): No such file or directory"'
-    result = RootlessNetwork().run(network_context(tmp_path, FakeCommand(probe_argv(ROOTFS, "slirp4netns"), "", error, 126)))
+    answer = FakeCommand(probe_argv(ROOTFS, "slirp4netns"), "", error, 126)
+    result = RootlessNetwork().run(network_context(tmp_path, answer))
     assert result.summary == NO_TUN.format(problem="not usable")
 
 

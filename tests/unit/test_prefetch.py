@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.checks.podman.rootless import PodmanRootless
 from spotidoctor.api import Check, Context
+from spotidoctor.checks.podman.rootless import PodmanRootless
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.pulse import _libpulse_soname
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 INFO = ("podman", "info", "--format", "json")

@@ -4,28 +4,28 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
+
+from spotidoctor.api import Context
 from spotidoctor.checks.pulse import CHECKS
 from spotidoctor.checks.pulse.client_config import FIX_CLIENT
+from spotidoctor.checks.pulse.common import MSG_PW_ISOLATION
 from spotidoctor.checks.pulse.fixes import FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW
 from spotidoctor.checks.pulse.output_api import MSG_PW_GRAPH
-from spotidoctor.checks.pulse.common import MSG_PW_ISOLATION
 from spotidoctor.checks.pulse.steps import CopyPulseCookie, LoadPulseModule
-
-from spotidoctor.engine import fixer
-from spotidoctor.api import Context
 from spotidoctor.config import Config
+from spotidoctor.engine import fixer
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import FixFailed, ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability, Instruction, RunCommand, WriteFile
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
 from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, REFUSED, FakePulse
 
@@ -421,7 +421,8 @@ def test_pipewire_drop_in_dropping_native_fails(tmp_path: Path) -> None:
 
 def test_pipewire_later_drop_in_overrides_ours(tmp_path: Path) -> None:
     later = f"{CONFIG}/pipewire/pipewire-pulse.conf.d/99-late.conf"
-    ctx = pw(tmp_path, files={DROP_IN: DROP_IN_TEXT, later: 'pulse.properties = { server.address = [ "unix:native" ] }'})
+    late_text = 'pulse.properties = { server.address = [ "unix:native" ] }'
+    ctx = pw(tmp_path, files={DROP_IN: DROP_IN_TEXT, later: late_text})
     result = run(ctx, "pulse.container-socket")["pulse.container-socket"]
     assert result.summary == "pipewire-pulse has no container socket configured"
     assert any(m.text.startswith(f"{later} is read after {DROP_IN}") for m in result.messages)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -327,6 +328,7 @@ def test_real_hung_socket(libpulse: None, tmp_path: Path) -> None:
         listener.close()
 
 
-@pytest.mark.parametrize("raw, expected", [("", None), (None, None), ("@DEFAULT_SINK@", None), ("testsink", "testsink")])
+@pytest.mark.parametrize("raw, expected", [("", None), (None, None), ("@DEFAULT_SINK@", None),
+                                           ("testsink", "testsink")])
 def test_default_sink_placeholders_mean_none(raw: object, expected: str | None) -> None:
     assert pulse_mod._sink_name(raw) == expected

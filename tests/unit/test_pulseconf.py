@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from spotidoctor.checks.pulse.conf import (
     INCLUDE_SYSTEM,
     ClientConfProblem,
@@ -25,7 +26,6 @@ from spotidoctor.checks.pulse.conf import (
     resolve_cookie,
     resolve_socket,
 )
-
 from spotidoctor.errors import ParseError
 
 RUNTIME = "/run/user/1600/pulse"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.engine import registry
 from spotidoctor.api import NAMESPACES, Check
+from spotidoctor.engine import registry
 
 GOOD_PLUGIN = '''
 from spotidoctor.api import Check

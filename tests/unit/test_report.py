@@ -19,17 +19,17 @@ from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.logs import OMITTED, TrimPolicy, launch_logs, trim
 from spotidoctor.bundle.redact import Redactor, TokenMap, default_map_path
-from spotidoctor.checks.pulse.evidence import pulse_evidence
-from spotidoctor.checks.storage.evidence import spotify_evidence
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, host_facts, render
+from spotidoctor.checks.pulse.evidence import pulse_evidence
+from spotidoctor.checks.storage.evidence import spotify_evidence
 from spotidoctor.cli import main
 from spotidoctor.commands import report as report_cmd
 from spotidoctor.commands.options import ReportOptions
 from spotidoctor.crash import launchlog
-from spotidoctor.model import CheckResult, Message, Severity, Status
 from spotidoctor.engine.registry import Loaded, Registry
 from spotidoctor.engine.session import Session, SessionOptions
+from spotidoctor.model import CheckResult, Message, Severity, Status
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 HOME = "/home/alice"
@@ -131,7 +131,8 @@ def test_host_facts_from_collected_outputs() -> None:
         "facts/x11/xhost.txt": "access control enabled, only authorized clients can connect\nSI:localuser:alice\n",
         "facts/image/inspect.json": json.dumps([{"Created": "2026-11-01T00:00:00Z",
                                                  "Labels": {"org.opencontainers.image.title": "spotidoctor-standin"}}]),
-        "facts/crash/last-launch.json": json.dumps({"launch_id": "20261129-1", "exit_code": 133, "image": "spotify_pod"}),
+        "facts/crash/last-launch.json": json.dumps({"launch_id": "20261129-1", "exit_code": 133,
+                                                    "image": "spotify_pod"}),
         "facts/storage/spotify-login.txt": "logged in: yes\n",
     }
     facts = dict(host_facts(texts))
@@ -165,7 +166,8 @@ def test_summary_lists_problems_with_advice_and_crash_verdicts() -> None:
     results = [
         CheckResult("x11.display", Status.OK, "DISPLAY=:0"),
         CheckResult("pulse.socket", Status.FAIL, "no container socket",
-                    (Message.error("pulse-socket is missing", "spotidoctor fix pulse.socket"),), severity=Severity.ERROR),
+                    (Message.error("pulse-socket is missing", "spotidoctor fix pulse.socket"),),
+                    severity=Severity.ERROR),
         CheckResult("storage.owner", Status.WARN, "cache owned by | you", (Message.info("hidden info"),)),
         CheckResult("crash.last-launch", Status.FAIL, "Out of memory: /dev/shm is 64 MB",
                     (Message.error("FATAL:memory.cc(40)] Out of memory. size=262144", "launch with --shm-size=1g"),)),
@@ -300,7 +302,8 @@ def test_gather_and_assemble_redacted_members(tmp_path) -> None:
     assert "killed by SIGTRAP (133)" in summary.split("## Crash verdicts")[1].split("## Problems")[0]
     assert "| pulse server | pulseaudio 16.1 |" in summary
     log = members["logs/20261129-000000-bbbbbb/container.log"]
-    assert "Out of memory. /home/homedir0/.cache ip4addr0" in log and OMITTED.format(n=110) in log and OMITTED.format(n=79) in log
+    assert "Out of memory. /home/homedir0/.cache ip4addr0" in log
+    assert OMITTED.format(n=110) in log and OMITTED.format(n=79) in log
     assert "SPOTIFY_TOKEN=<withheld>" in members["logs/20261129-000000-bbbbbb/launch.json"]
     redaction = json.loads(members["redaction.json"])
     assert redaction["identity_redaction"] == "on" and redaction["replaced"]["user names"] >= 2
@@ -397,7 +400,8 @@ def test_preview_writes_nothing(tmp_path, patched) -> None:
     assert not os.path.exists(session.ctx.probes.fs.host(default_map_path(session.ctx.paths.state_dir)))
     assert "nothing was written" in out and "facts/environment.txt" in out
     assert "user names:" in out and "host names:" in out and "withheld (credential value)" in out
-    assert "  facts/storage/spotify-prefs  (" in out and "Token map (outside the archive): ~/.local/state/spotidoctor/" in out
+    assert "  facts/storage/spotify-prefs  (" in out
+    assert "Token map (outside the archive): ~/.local/state/spotidoctor/" in out
     assert "facts/checks/pulse.fake-socket/cookie: forbidden: the name looks like credential material" in out
     assert "alice" not in out and "testhost" not in out
 

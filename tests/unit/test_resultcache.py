@@ -11,26 +11,34 @@ import dataclasses
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from spotidoctor.podman.info import INFO_CACHE_TTL_S, info_from_json, info_to_json, parse_podman_info, podman_info, podman_info_age, podman_info_error
 from spotidoctor import resultcache
-from spotidoctor.engine import fixer
 from spotidoctor.api import Context
-from spotidoctor.checks.podman.runtime import HYBRID, RUNTIME_OK, OciRuntimeStarts
-from spotidoctor.checks.podman.rootless import PodmanRootless
 from spotidoctor.checks.podman.probe import probe_argv
+from spotidoctor.checks.podman.rootless import PodmanRootless
+from spotidoctor.checks.podman.runtime import HYBRID, RUNTIME_OK, OciRuntimeStarts
+from spotidoctor.commands.options import READS_CACHE, CommandOptions, options_from
+from spotidoctor.engine import fixer
+from spotidoctor.engine.session import SessionOptions, result_cache
 from spotidoctor.memo import Memo
-from spotidoctor.types import JSONValue
 from spotidoctor.model import Message, MessageKind, Status
 from spotidoctor.paths import Paths, UserInfo
+from spotidoctor.podman.info import (
+    INFO_CACHE_TTL_S,
+    info_from_json,
+    info_to_json,
+    parse_podman_info,
+    podman_info,
+    podman_info_age,
+    podman_info_error,
+)
 from spotidoctor.resultcache import Cached, ResultCache, cached
-from spotidoctor.commands.options import READS_CACHE, CommandOptions, options_from
-from spotidoctor.engine.session import SessionOptions, result_cache
 from spotidoctor.testing import DEFAULT_USER, FakeCommand, FakeCommandRunner, make_context
+from spotidoctor.types import JSONValue
 
 DATA = Path(__file__).parent.parent / "data" / "podman_info_4.3.1_rootless_runc.json"
 INFO = ("podman", "info", "--format", "json")

@@ -8,17 +8,16 @@ other case ``podman unshare`` answers, as before.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
-from spotidoctor.podman.idmaps import IdMaps, id_maps, mapped_owner, pause_process_maps, pause_process_pid
-
 from spotidoctor.api import Context
 from spotidoctor.errors import ProbeUnavailable
-from spotidoctor.probes.fs import StatInfo
+from spotidoctor.podman.idmaps import IdMaps, id_maps, mapped_owner, pause_process_maps, pause_process_pid
 from spotidoctor.podman.subids import parse_id_map
+from spotidoctor.probes.fs import StatInfo
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 UID = 1600
@@ -47,7 +46,8 @@ def pause_files(pid: int = PID, comm: str = "catatonit", cmdline: str = "cataton
             f"/proc/{pid}/gid_map": gid_map}
 
 
-def owners(pid: int = PID, proc_uid: int = UID, file_uid: int = UID, runtime_uid: int = UID) -> dict[str, tuple[int, int]]:
+def owners(pid: int = PID, proc_uid: int = UID, file_uid: int = UID,
+           runtime_uid: int = UID) -> dict[str, tuple[int, int]]:
     return {f"/proc/{pid}": (proc_uid, proc_uid), PID_FILE: (file_uid, file_uid), RUNTIME: (runtime_uid, runtime_uid)}
 
 

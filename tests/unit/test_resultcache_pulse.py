@@ -7,24 +7,24 @@ import dataclasses
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from spotidoctor.checks.pulse import CHECKS
-from spotidoctor.checks.pulse.container_access import ACCESS_CACHE_TTL_S
-from spotidoctor.checks.pulse.common import ACCESS, MSG_PW_ISOLATION
 
-from spotidoctor.engine import fixer
 from spotidoctor.api import Context
+from spotidoctor.checks.pulse import CHECKS
+from spotidoctor.checks.pulse.common import ACCESS, MSG_PW_ISOLATION
+from spotidoctor.checks.pulse.container_access import ACCESS_CACHE_TTL_S
 from spotidoctor.config import Config
+from spotidoctor.engine import fixer
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.pulse import ModuleInfo
 from spotidoctor.resultcache import ResultCache
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommandRunner, make_context
 from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, FakePulse
 
@@ -62,8 +62,8 @@ class Setup:
         self.root = tmp_path / "root"
         self.root.mkdir()
         self.clock = Clock()
-        self.pulse = pulse or FakePulse.pulseaudio(loaded=[MAIN_SOCKET_MODULE, ModuleInfo(7, "module-native-protocol-unix",
-                                                                                     ARGS)])
+        socket_module = ModuleInfo(7, "module-native-protocol-unix", ARGS)
+        self.pulse = pulse or FakePulse.pulseaudio(loaded=[MAIN_SOCKET_MODULE, socket_module])
         self.runner = FakeCommandRunner([], repeat=True)
         self.config = Config()
         self.env: dict[str, str] = {}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from spotidoctor.api import Check, Context
+from spotidoctor.engine.planning import matches, plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable, UsageError
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import matches, plan
 from spotidoctor.testing import make_context
 
 

@@ -3,23 +3,23 @@ exit, symlinks never followed, unreadable directories), the userns scan and User
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pytest
 
-from spotidoctor.backend import storageguard
-from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
+from spotidoctor.backend import storageguard
+from spotidoctor.backend.storageguard import StorageGuard, refusals, storage_refusal
+from spotidoctor.checks.storage import scan as storage_scan
+from spotidoctor.checks.storage.scan import OwnershipScan, WrongOwner, scan_in_userns, scan_ownership
+from spotidoctor.checks.storage.steps import UserNsChown, chown_argv
 from spotidoctor.config import Config
-from spotidoctor.errors import FixFailed
 from spotidoctor.engine.fixer import StepEnvironment
+from spotidoctor.errors import FixFailed
 from spotidoctor.fixes import Privilege
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import RealFS, StatInfo
-from spotidoctor.checks.storage.scan import OwnershipScan, WrongOwner, scan_in_userns, scan_ownership
-from spotidoctor.backend.storageguard import StorageGuard, refusals, storage_refusal
-from spotidoctor.checks.storage.steps import UserNsChown, chown_argv
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 ME = UserInfo(os.getuid(), os.getgid(), "alice", "/home/alice")
@@ -87,7 +87,8 @@ def test_the_storage_dir_passes(tmp_path):
 def test_symlink_to_home_is_refused(tmp_path):
     ctx = context(tmp_path, storage_dir="/home/alice/link")
     os.symlink("/home/alice", host(tmp_path, "/home/alice/link"))
-    assert storage_refusal(ctx) == "/home/alice/link is a symlink (to /home/alice); configure the real directory instead"
+    assert storage_refusal(ctx) == ("/home/alice/link is a symlink (to /home/alice); configure the real directory "
+                                    "instead")
 
 
 def test_symlinked_parent_is_refused(tmp_path):
@@ -309,7 +310,8 @@ def test_chown_step_rechecks_at_apply_time(tmp_path):
     host(tmp_path, STORE + "/config").rmdir()
     os.symlink("/home/alice", host(tmp_path, STORE + "/config"))
     env = StepEnvironment.from_context(ctx)
-    assert step.preview(env)[1] == f"(would refuse: {STORE}/config is a symlink (to /home/alice); configure the real directory instead)"
+    refused = f"{STORE}/config is a symlink (to /home/alice); configure the real directory instead"
+    assert step.preview(env)[1] == f"(would refuse: {refused})"
     with pytest.raises(FixFailed, match="refusing to chown"):
         step.apply(env)
     assert ctx.probes.cmd.calls == []  # type: ignore[attr-defined]

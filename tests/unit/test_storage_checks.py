@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pytest
-from spotidoctor.checks.storage.ownership import ALL_RIGHT, CHOWN_FIX_ID, MIGRATE_FIX_ID, NOT_FIXING, PRIVATE_CHECKED, ROOT_CHOWN_FIX_ID, UNMAPPED, WRONG, StorageOwnership
-from spotidoctor.checks.storage.free_space import LOW_SPACE, StorageFreeSpace
-from spotidoctor.checks.storage.dir import MISSING, MKDIR_FIX_ID, READY, StorageDirectory
-from spotidoctor.checks.storage.common import REFUSED, USE_DEDICATED
 
-from spotidoctor.checks.storage import scan as storage_scan
 from spotidoctor.api import Context
+from spotidoctor.checks.storage import scan as storage_scan
+from spotidoctor.checks.storage.common import REFUSED, USE_DEDICATED
+from spotidoctor.checks.storage.dir import MISSING, MKDIR_FIX_ID, READY, StorageDirectory
+from spotidoctor.checks.storage.free_space import LOW_SPACE, StorageFreeSpace
+from spotidoctor.checks.storage.ownership import (
+    ALL_RIGHT,
+    CHOWN_FIX_ID,
+    MIGRATE_FIX_ID,
+    NOT_FIXING,
+    PRIVATE_CHECKED,
+    ROOT_CHOWN_FIX_ID,
+    UNMAPPED,
+    WRONG,
+    StorageOwnership,
+)
+from spotidoctor.checks.storage.steps import UserNsChown
 from spotidoctor.config import Config
-from spotidoctor.engine.records import Candidate
 from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
+from spotidoctor.engine.records import Candidate
 from spotidoctor.fixes import Applicability, MakeDirs, Privilege, RunCommand
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.probes.fs import DiskUsage
-from spotidoctor.checks.storage.steps import UserNsChown
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 UID, GID = os.getuid(), os.getgid()

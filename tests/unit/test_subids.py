@@ -7,7 +7,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spotidoctor.errors import ParseError
-from spotidoctor.podman.subids import MAX_ERRORS, MAX_FILE_BYTES, IdMap, IdMapEntry, LoginDefs, SubIdRange, choose_free_start, default_map, overlaps, parse_getsubids, parse_id_map, parse_login_defs, parse_subid_line, parse_subid_text, total_count
+from spotidoctor.podman.subids import (
+    MAX_ERRORS,
+    MAX_FILE_BYTES,
+    IdMap,
+    IdMapEntry,
+    LoginDefs,
+    SubIdRange,
+    choose_free_start,
+    default_map,
+    overlaps,
+    parse_getsubids,
+    parse_id_map,
+    parse_login_defs,
+    parse_subid_line,
+    parse_subid_text,
+    total_count,
+)
 
 # -- /etc/subuid lines ---------------------------------------------------------------------
 

@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pytest
-from spotidoctor.checks import podman as podman_checks
-from spotidoctor.checks import storage as storage_checks
-from spotidoctor.checks.userns.subid_ranges import ADD_FIX_ID, BELOW_RECOMMENDED, MALFORMED, NO_RANGE, TOO_SMALL, SubordinateIdRanges, add_subids_fix
-from spotidoctor.checks.userns.kernel import APPARMOR_RESTRICTED, CLONE_DISABLED, USERNS_DISABLED, UserNamespacesEnabled
-from spotidoctor.checks.userns import CHECKS
-from spotidoctor.checks.userns.subid_shared import COVERS_ACCOUNT, SHARED, SubordinateIdsNotShared
-from spotidoctor.checks.userns.newuidmap import HELPER_POWERLESS, NO_HELPER, NewIdMapHelpers, file_caps_grant
-from spotidoctor.checks.userns.common import MIGRATE_FIX_ID
-from spotidoctor.checks.userns.mapping import NOT_MAPPED, STALE_MAP, UserNamespaceMapping
-from spotidoctor.checks.userns.subid_overlap import SELF_OVERLAP, SubordinateIdsDisjoint
 
 from spotidoctor.api import Context
+from spotidoctor.checks import podman as podman_checks
+from spotidoctor.checks import storage as storage_checks
+from spotidoctor.checks.userns import CHECKS
+from spotidoctor.checks.userns.common import MIGRATE_FIX_ID
+from spotidoctor.checks.userns.kernel import APPARMOR_RESTRICTED, CLONE_DISABLED, USERNS_DISABLED, UserNamespacesEnabled
+from spotidoctor.checks.userns.mapping import NOT_MAPPED, STALE_MAP, UserNamespaceMapping
+from spotidoctor.checks.userns.newuidmap import HELPER_POWERLESS, NO_HELPER, NewIdMapHelpers, file_caps_grant
+from spotidoctor.checks.userns.subid_overlap import SELF_OVERLAP, SubordinateIdsDisjoint
+from spotidoctor.checks.userns.subid_ranges import (
+    ADD_FIX_ID,
+    BELOW_RECOMMENDED,
+    MALFORMED,
+    NO_RANGE,
+    TOO_SMALL,
+    SubordinateIdRanges,
+    add_subids_fix,
+)
+from spotidoctor.checks.userns.subid_shared import COVERS_ACCOUNT, SHARED, SubordinateIdsNotShared
 from spotidoctor.config import Config
 from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, preview
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.fixes import Applicability, Privilege, RunCommand
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
 
 ALL = (*CHECKS, *podman_checks.CHECKS, *storage_checks.CHECKS)
@@ -35,7 +43,8 @@ HEALTHY_FILES: dict[str, str | bytes] = {
     "/proc/sys/user/max_user_namespaces": "96365\n",
     "/etc/subuid": "alice:100000:65536\n",
     "/etc/subgid": "alice:100000:65536\n",
-    "/etc/passwd": "root:x:0:0::/root:/bin/sh\nalice:x:1600:1600::/home/alice:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+    "/etc/passwd": ("root:x:0:0::/root:/bin/sh\nalice:x:1600:1600::/home/alice:/bin/sh\n"
+                    "nobody:x:65534:65534::/:/bin/false\n"),
     "/etc/group": "root:x:0:\nalice:x:1600:\n",
     "/usr/bin/newuidmap": "",
     "/usr/bin/newgidmap": "",
@@ -46,7 +55,8 @@ ROOT_OWNED = {"/usr/bin/newuidmap": (0, 0), "/usr/bin/newgidmap": (0, 0)}
 def podman_commands(uid_map: str = UID_MAP, gid_map: str | None = None) -> list[FakeCommand]:
     return [
         FakeCommand(("podman", "--version"), "podman version 4.3.1\n"),
-        FakeCommand(("buildah", "--version"), "buildah version 1.28.2 (image-spec 1.1.0-rc2, runtime-spec 1.0.2-dev)\n"),
+        FakeCommand(("buildah", "--version"),
+                    "buildah version 1.28.2 (image-spec 1.1.0-rc2, runtime-spec 1.0.2-dev)\n"),
         FakeCommand(("podman", "unshare", "cat", "/proc/self/uid_map"), uid_map),
         FakeCommand(("podman", "unshare", "cat", "/proc/self/gid_map"), uid_map if gid_map is None else gid_map),
     ]
@@ -110,7 +120,8 @@ def test_kernel_missing_file_and_fix(tmp_path):
 
 
 def test_apparmor_warning_says_what_to_do(tmp_path):
-    result = UserNamespacesEnabled().run(context(tmp_path, {"/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"}))
+    knob = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
+    result = UserNamespacesEnabled().run(context(tmp_path, {knob: "1"}))
     advice = " ".join(result.messages[0].advice)
     assert "`userns,`" in advice and "apparmor_restrict_unprivileged_userns=0" in advice
 
@@ -457,9 +468,9 @@ def test_unshare_runs_once_for_all_checks(tmp_path):
 
 
 def test_subid_ranges_do_not_advise_giving_root_subordinate_ids(tmp_path) -> None:
-    from spotidoctor.paths import UserInfo
-    from spotidoctor.engine.runner import Runner
     from spotidoctor.engine.planning import plan
+    from spotidoctor.engine.runner import Runner
+    from spotidoctor.paths import UserInfo
 
     ctx = make_context(tmp_path, user=UserInfo(0, 0, "root", "/root"), files={"/etc/subuid": "", "/etc/subgid": ""})
     (result,) = Runner(ctx).run(plan(CHECKS, ["userns.subid-ranges"])).results

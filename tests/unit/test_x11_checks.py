@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
+
+from spotidoctor.api import Check, Context
 from spotidoctor.checks.x11 import CHECKS
 from spotidoctor.checks.x11.access_control import (
     ACCESS_DISABLED,
@@ -30,16 +32,14 @@ from spotidoctor.checks.x11.display import (
 )
 from spotidoctor.checks.x11.socket import NO_SOCKET, NOT_A_SOCKET, DisplaySocket
 from spotidoctor.checks.x11.steps import RevokeHostAccess, WriteWildCookie
-
 from spotidoctor.engine import fixer
-from spotidoctor.api import Check, Context
+from spotidoctor.engine.planning import plan
+from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.x11 import AccessControl, Handshake, SetupStatus
 from spotidoctor.probes.x11auth import FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority
-from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.planning import plan
 from spotidoctor.testing import make_context
 from spotidoctor.testing.x11 import AUTH_REQUIRED, INET, LOCAL, SI_USER, XVFB_INFO, FakeX11
 
@@ -305,7 +305,8 @@ def test_cookie_messages_never_contain_cookie_bytes(tmp_path: Path) -> None:
         assert secret.hex() not in text and repr(secret) not in text
 
 
-@pytest.mark.parametrize("setup", [None, (wild(NEW_COOKIE), 0o600), (b"junk", 0o644)], ids=["missing", "stale-private", "junk"])
+@pytest.mark.parametrize("setup", [None, (wild(NEW_COOKIE), 0o600), (b"junk", 0o644)],
+                         ids=["missing", "stale-private", "junk"])
 def test_cookie_fix_applies_and_recheck_passes(tmp_path: Path, setup: tuple[bytes, int] | None) -> None:
     ctx = context(tmp_path)
     os.chmod(ctx.probes.fs.host(RUNTIME), 0o755)
@@ -403,7 +404,8 @@ def test_revoke_fix_applies_and_recheck_passes(tmp_path: Path) -> None:
     ctx = context(tmp_path, x11=x11, prior=CONNECTED)
     result = run(AccessControlAudit, ctx)
     applied = fixer.apply(fixer.Candidate(result, result.fixes[0]), fixer.StepEnvironment.from_context(ctx))
-    assert applied.ok and applied.steps[0].outcome == ":0: removed LOCAL:; removed INET:10.0.0.2; enabled access control"
+    assert applied.ok
+    assert applied.steps[0].outcome == ":0: removed LOCAL:; removed INET:10.0.0.2; enabled access control"
     assert x11.access == AccessControl(True, (SI_USER,))
     assert run(AccessControlAudit, ctx).status is Status.OK
 

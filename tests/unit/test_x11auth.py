@@ -158,8 +158,8 @@ def test_cookie_bytes_never_appear_in_repr() -> None:
 
 def test_cookie_entries_pick_this_host_and_wild_for_the_number() -> None:
     mine, wild = entry(number=b"1"), entry(FAMILY_WILD, b"x", b"1", data=OTHER_COOKIE)
-    noise = [entry(address=b"otherhost", number=b"1"), entry(number=b"2"), entry(number=b"1", name=b"XDM-AUTHORIZATION-1"),
-             entry(FAMILY_INTERNET, bytes([127, 0, 0, 1]), b"1")]
+    noise = [entry(address=b"otherhost", number=b"1"), entry(number=b"2"),
+             entry(number=b"1", name=b"XDM-AUTHORIZATION-1"), entry(FAMILY_INTERNET, bytes([127, 0, 0, 1]), b"1")]
     assert cookie_entries([*noise, mine, wild], 1, "vm") == (mine, wild)
     assert cookie_entries([*noise, mine], 1, None)[0] == noise[0]  # host unknown: any local entry
 
