@@ -23,7 +23,8 @@ OUTPUT = "pulse.output-api"
 CLIENT = "pulse.client-config"
 
 
-# The original design's module arguments (relative: resolved by the server, FACTS F1.1/F1.2).
+# The original design's module arguments. The server resolves relative values: socket= in its runtime
+# dir ($XDG_RUNTIME_DIR/pulse), auth-cookie= in $XDG_CONFIG_HOME/pulse (pulsecore/authkey.c).
 SOCKET_ARGS = {"socket": layout.PULSE_SOCKET_NAME, "auth-cookie": layout.PULSE_COOKIE_NAME}
 PW_ADDRESS = f"unix:{layout.PULSE_SOCKET_NAME}"
 PW_UNIT = "pipewire-pulse.service"

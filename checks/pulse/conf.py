@@ -1,11 +1,12 @@
 """PulseAudio / pipewire-pulse configuration as data: parse, resolve, edit, generate.
 
 Pure functions over text and env mappings (no I/O), shared by the pulse.* checks, their
-fixes and the launcher. The traps they encode are in FACTS F1.1-F1.3, F1.11, F1.19,
-F1.21, F2.3: module argument strings keep their quoting (shlex), relative ``socket=`` /
-``auth-cookie=`` resolve to the pulse runtime / config dirs, a user ``default.pa``
-replaces the system one, and a PipeWire ``server.address`` drop-in replaces the default
-list (so it must repeat ``"unix:native"``).
+fixes and the launcher. The traps they encode: the server stores module argument strings
+verbatim, quoting included (shlex splits them); relative ``socket=`` / ``auth-cookie=``
+resolve to the pulse runtime / config dirs; a cookie shorter than 256 bytes is rewritten by
+the server; a user ``default.pa`` replaces the system one (``man 5 default.pa``), and so
+does a user ``client.conf`` (``man 5 pulse-client.conf``); a PipeWire ``server.address``
+drop-in replaces the default list (so it must repeat ``"unix:native"``).
 """
 from __future__ import annotations
 

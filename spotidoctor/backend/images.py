@@ -1,5 +1,5 @@
 """What podman knows about an image: present or not (``podman image exists``: 0 / 1 / 125,
-FACTS F6.1) and, when present, the parsed ``podman image inspect`` JSON list.
+``man 1 podman-image-exists``) and, when present, the parsed ``podman image inspect`` JSON list.
 
 One lookup per image and run is shared through ``ctx.memo``, so the ``image.*`` checks
 and the launcher ask podman once.

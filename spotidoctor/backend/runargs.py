@@ -39,7 +39,9 @@ class HostFacts:
     audio_server: str | None = None  # "pulseaudio" | "pipewire"
     pulse_socket: str | None = None  # the dedicated container socket
     pulse_cookie: str | None = None  # the readable cookie copy (absent on pipewire: no cookie)
-    pulse_cookie_host_owned: bool = True  # host-owned → mount :ro; container-owned → :rw (F1.25)
+    # host-owned → mount :ro; container-owned → :rw: libpulse opens PULSE_COOKIE read-write and falls back
+    # to read-only only on EACCES, so a copy it may write fails with EROFS on a read-only mount (authkey.c).
+    pulse_cookie_host_owned: bool = True
     pulse_client_conf: str | None = None
     pipewire_socket: str | None = None  # a pipewire-0 the container may use
     selinux_enforcing: bool = False

@@ -91,7 +91,9 @@ def expand(path: str, ctx: Context) -> str:
 
 
 def default_forbidden(ctx: Context) -> list[str]:
-    """Never collected, whatever a check declares (FACTS F1, F3.3, F7.2; DESIGN 4.10)."""
+    """Never collected, whatever a check declares: keys and keyrings, browser profiles, the
+    pulse cookies (they let anyone in), Xauthority files (they hold the X cookie), Spotify's
+    credentials (``autologin.*`` in its prefs) and everything else that authenticates."""
     paths = ctx.paths
     home = ctx.user.home
     forbidden = [

@@ -1,7 +1,7 @@
 """The last launches' logs, trimmed to what explains a crash.
 
 A container log can be megabytes of CEF noise; what matters is the start, the end, and the
-lines around FATAL/ERROR/Out of memory/signal reports (CRASHES.md §4). Everything else is
+lines around FATAL/ERROR/Out of memory/signal reports (Chromium's log lines). Everything else is
 replaced by ``[... N lines omitted ...]`` and the result is size-capped.
 """
 from __future__ import annotations

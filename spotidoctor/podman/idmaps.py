@@ -194,9 +194,10 @@ def mapped_owner(ctx: Context, container_uid: int | None = None,
                  profile: str | None = None) -> tuple[int, int]:
     """Host (uid, gid) that owns the container user's files under the run profile.
 
-    isolated (default): container uid N through the live maps, e.g. 1500 -> 101499 (F4.2);
-    keep-id: the user's own uid and gid. Raises ``ProbeUnavailable`` with the reason when
-    the maps cannot be read or N is not mapped (subordinate range too small, F4.3).
+    isolated (default): container uid N through the live maps, e.g. 1500 -> 101499 (one
+    range ``START:COUNT`` gives START + N - 1); keep-id: the user's own uid and gid. Raises
+    ``ProbeUnavailable`` with the reason when the maps cannot be read or N is not mapped (the
+    subordinate range is too small: uid N needs COUNT >= N).
     """
     uid = ctx.config.container_uid if container_uid is None else container_uid
     if (profile or ctx.config.profile) == "keep-id":

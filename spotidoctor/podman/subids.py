@@ -9,9 +9,11 @@ launcher agree on one answer to "which host id does container uid 1500 become?".
 - ``parse_getsubids``: ``0: alice 100000 65536`` lines (also covers NSS ``subid:``).
 - ``parse_id_map``: ``/proc/self/uid_map`` (``inside outside length`` per line).
 - ``default_map``: the map rootless podman builds: 0 -> the user, then the ranges laid end
-  to end in file order (F4.2); ``IdMap.to_host`` does the arithmetic.
-- ``overlaps`` and ``choose_free_start``: overlap detection (F4.4) and the first free range
-  for ``usermod --add-subuids A-B --add-subgids A-B USER`` (F4.7).
+  to end in file order (one range ``START:COUNT`` maps uid N to START + N - 1);
+  ``IdMap.to_host`` does the arithmetic.
+- ``overlaps`` and ``choose_free_start``: overlap detection (the lines of one uid_map must
+  not overlap, ``man 7 user_namespaces``; other users' ranges must not either) and the first
+  free range for ``usermod --add-subuids A-B --add-subgids A-B USER`` (``man 8 usermod``).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ __all__ = ["SubIdRange", "SubIdFile", "IdMapEntry", "IdMap", "Overlap", "LoginDe
 MAX_FILE_BYTES = 1 << 20
 MAX_ERRORS = 50  # malformed lines kept for the report; the rest are only counted
 MAX_ID = (1 << 32) - 2  # uid_t is 32 bits and (uid_t)-1 means "no id"
-RECOMMENDED_COUNT = 65536  # useradd's SUB_UID_COUNT default, what podman documents (F4.3)
+RECOMMENDED_COUNT = 65536  # useradd's SUB_UID_COUNT default, what podman documents
 _NUMBER = re.compile(r"[0-9]{1,10}", re.ASCII)  # int() would accept "+1", "1_0", "١٢", " 1"
 # No blanks, separators, control characters, U+FFFD (undecodable bytes) or U+FEFF (a UTF-8
 # byte-order mark an editor saved: invisible, yet part of the name shadow compares).
@@ -60,7 +62,7 @@ class SubIdRange:
         return self.start <= other.last and other.start <= self.last
 
     def belongs_to(self, name: str, uid: int) -> bool:
-        # Entries may name the user or give the numeric uid (F4.1, containers/storage#1264).
+        # Entries may name the user or give the numeric uid (man 5 subuid, containers/storage#1264).
         return self.owner == name or self.owner == str(uid)
 
     def usermod_span(self) -> str:
@@ -185,7 +187,7 @@ class IdMap:
     entries: tuple[IdMapEntry, ...]
 
     def to_host(self, inside: int) -> int | None:
-        """The host id of namespace id ``inside``, or None when it is not mapped (F4.2)."""
+        """The host id of namespace id ``inside``, or None when it is not mapped."""
         for entry in self.entries:
             if entry.inside <= inside < entry.inside + entry.length:
                 return entry.outside + (inside - entry.inside)
@@ -210,7 +212,7 @@ class IdMap:
 
 
 def parse_id_map(text: str) -> IdMap:
-    """``/proc/self/uid_map`` text (right-aligned columns, F4.9); raises ``ParseError``."""
+    """``/proc/self/uid_map`` text (right-aligned columns); raises ``ParseError``."""
     entries = []
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():

@@ -68,7 +68,8 @@ class ServerKind(str, Enum):
 
 
 def server_kind(server_name: str) -> ServerKind:
-    """FACTS F2.1: pipewire-pulse calls itself ``PulseAudio (on PipeWire x.y.z)``."""
+    """pipewire-pulse calls itself ``PulseAudio (on PipeWire x.y.z)`` (PipeWire's
+    module-protocol-pulse/pulse-server.c); PulseAudio calls itself ``pulseaudio``."""
     return ServerKind.PIPEWIRE if server_name.startswith(PIPEWIRE_PREFIX) else ServerKind.PULSEAUDIO
 
 

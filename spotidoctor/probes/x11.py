@@ -1,13 +1,16 @@
 """X11 probe: bounded connections to an X server (python-xlib imported lazily).
 
-Owned by the x11.* checks; see FACTS F3 for the traps:
-- python-xlib and libxcb wait forever on a server that accepts and never answers (F3.9),
+Owned by the x11.* checks. The traps it avoids:
+- python-xlib and libxcb wait forever on a server that accepts and never answers (and
+  ``socket.setdefaulttimeout`` does not help: python-xlib waits in ``select`` first),
   so every operation starts with a raw connection-setup request on a socket with a
   timeout, and python-xlib itself runs in a worker thread with a deadline (its socket is
   shut down when the deadline passes);
-- python-xlib ignores FamilyWild entries and reads ``os.environ`` (F3.4), so the cookie is
+- python-xlib ignores FamilyWild entries (``get_best_auth`` wants the family to match) and
+  reads ``os.environ``, so the cookie is
   chosen by ``spotidoctor.probes.x11auth`` from *this probe's* environment and handed to it;
-- ``has_extension('MIT-SHM')`` is always False (F3.8): use the server's extension list.
+- ``has_extension('MIT-SHM')`` is always False (python-xlib has no MIT-SHM client module):
+  use the server's extension list.
 
 Results are frozen dataclasses; no Xlib object and no cookie byte ever leaves this module.
 """

@@ -109,7 +109,8 @@ class LaunchSetup:
 
 
 def _x11_cookie(xserver: servers.XServer, paths: Paths) -> None:
-    """A FamilyWild copy of the display's cookie, readable by the container user (FACTS F3.3)."""
+    """A FamilyWild copy of the display's cookie, readable by the container user (a FamilyLocal
+    entry is bound to the host name, which differs inside the container)."""
     listed = subprocess.run(["xauth", "-f", str(xserver.xauthority), "nlist", xserver.display],
                             capture_output=True, text=True, check=True).stdout
     wild = "".join("ffff" + line[4:] + "\n" for line in listed.splitlines() if line)
@@ -325,8 +326,9 @@ def test_crashing_standin_exit_code_and_log_survive(
 def test_soft_address_space_limit_is_lifted_before_podman(
         tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, standin: str,
         podman_store: dict[str, str], lift: str, expected: str) -> None:
-    """A shell's `ulimit -S -v 4194304` reaches Spotify through rootless podman (CRASHES §3.2)
-    unless the launcher lifts it; the launch record keeps the value it started with."""
+    """A shell's `ulimit -S -v 4194304` reaches Spotify through rootless podman (it passes the
+    caller's rlimits into the container) unless the launcher lifts it; the launch record keeps
+    the value it started with."""
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
     config = tmp_path / "config.toml"
     config.write_text(f"lift_rlimit_as = {lift}\n")

@@ -24,21 +24,12 @@ from spotidoctor.checks.podman.runtime import HYBRID, RUNC_FIX_ID, RUNTIME_OK
 from spotidoctor.config import Config
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
-from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.podman.info import podman_info
-from spotidoctor.probes import Probes
 from tests import servers
+from tests.realcontext import real_context
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)
-
-
-def real_context(env: Mapping[str, str] | None = None, config: Config | None = None) -> Context:
-    full_env = {**os.environ, **(env or {})}
-    user = UserInfo.current(full_env)
-    return Context(probes=Probes.real(full_env), env=full_env, user=user,
-                   paths=Paths.from_env(full_env, user.home), config=config or Config(), memo=Memo())
 
 
 def run(ctx: Context, *selectors: str) -> dict[str, CheckResult]:
@@ -53,7 +44,8 @@ def podman_runtime(env: Mapping[str, str]) -> str:
 
 
 def hybrid_cgroups() -> bool:
-    """cgroup v1 hierarchies plus a cgroup2 mount that has controllers (FACTS F6.6)."""
+    """cgroup v1 hierarchies plus a cgroup2 mount that has controllers: crun refuses those
+    ("cgroups in hybrid mode not supported")."""
     v1, v2 = False, []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
@@ -81,7 +73,7 @@ def crun_fails() -> None:
 
 
 def test_installed_rootless_and_runtime_with_the_users_config(podman):
-    results = run(real_context(), "podman.runtime")
+    results = run(real_context(config=Config()), "podman.runtime")
     assert {cid: r.status for cid, r in results.items()} == {
         "podman.installed": Status.OK, "podman.rootless": Status.OK, "podman.runtime": Status.OK}
     version = subprocess.run(["podman", "--version"], capture_output=True, text=True, check=True).stdout
@@ -109,7 +101,7 @@ def test_crun_on_hybrid_cgroups_is_diagnosed_and_fixed(podman, crun_fails, tmp_p
         conf = tmp_path / "c.conf"
         conf.write_text('# mine\n[containers]\nlog_driver = "k8s-file"\n')
         env = {"CONTAINERS_CONF": str(conf)}
-    before = run(real_context(env), "podman.runtime")["podman.runtime"]
+    before = run(real_context({**os.environ, **env}, config=Config()), "podman.runtime")["podman.runtime"]
     assert (before.status, before.summary) == (Status.FAIL, HYBRID), before
     assert "cgroups in hybrid mode not supported" in before.messages[0].text
     assert before.fixes[0].id == RUNC_FIX_ID and before.facts["runtime"] == "crun"
@@ -123,13 +115,13 @@ def test_crun_on_hybrid_cgroups_is_diagnosed_and_fixed(podman, crun_fails, tmp_p
         backups = list((tmp_path / "state/spotidoctor/backups").rglob("*c.conf"))
         assert [b.read_text() for b in backups] == ['# mine\n[containers]\nlog_driver = "k8s-file"\n']
 
-    after = run(real_context(env), "podman.runtime")["podman.runtime"]
+    after = run(real_context({**os.environ, **env}, config=Config()), "podman.runtime")["podman.runtime"]
     assert (after.status, after.facts["runtime"]) == (Status.OK, "runc")
     assert podman_runtime(env) == "runc"
 
 
 def test_network_diagnosis_matches_the_tun_device(podman):
-    result = run(real_context(), "podman.network")["podman.network"]
+    result = run(real_context(config=Config()), "podman.network")["podman.network"]
     tun = "/dev/net/tun"
     if not os.path.exists(tun):
         assert result.summary == NO_TUN.format(problem="missing")
@@ -138,5 +130,5 @@ def test_network_diagnosis_matches_the_tun_device(podman):
         assert result.fixes[0].steps[0].effective_argv == ("sudo", "--", "chmod", "0666", tun)  # type: ignore[attr-defined]
     else:
         assert result.status is Status.OK and result.summary.startswith("network mode")
-    info = podman_info(real_context())
+    info = podman_info(real_context(config=Config()))
     assert info is not None and result.facts["network_mode"] == info.default_network

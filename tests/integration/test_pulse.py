@@ -23,19 +23,19 @@ from spotidoctor import layout
 from spotidoctor.checks.pulse import CHECKS
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.session import SessionOptions, make_context
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.paths import Paths
 from spotidoctor.probes.pulse import ConnectOutcome, PulsectlProbe
 from tests import servers
+from tests.realcontext import real_context
 
 FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tests
 
 
 def run_checks(env: dict[str, str], selector: str = "pulse", *ignore: str) -> dict[str, CheckResult]:
     """In-process, through ``Probes.real(env)`` (env differs from os.environ: the lock path)."""
-    ctx = make_context(SessionOptions(), env=env)
+    ctx = real_context(env)
     report = Runner(ctx).run(plan(CHECKS, [selector], ignore))
     return {r.check_id: r for r in report.results}
 
@@ -243,7 +243,7 @@ def test_other_uid_connects_only_with_the_cookie(pulseaudio: servers.PulseServer
     assert (with_cookie.outcome, with_cookie.server_name) == (ConnectOutcome.OK, "pulseaudio")
     assert without.outcome is ConnectOutcome.ACCESS_DENIED, without
     assert with_wrong.outcome is ConnectOutcome.ACCESS_DENIED, with_wrong
-    assert main_socket.outcome is ConnectOutcome.ACCESS_DENIED  # cookies are per module (FACTS F1.8)
+    assert main_socket.outcome is ConnectOutcome.ACCESS_DENIED  # cookies are per module
     # The server really saw a foreign uid (the subordinate uid of container uid 1500), not ours.
     seen = {int(uid) for uid in re.findall(r"Got credentials: uid=(\d+)", pulseaudio.log.read_text())}
     assert seen - {os.getuid()}, seen
@@ -361,7 +361,8 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
 
 
 def test_pipewire_has_no_socket_module(pipewire: servers.PulseServer) -> None:
-    """FACTS F2.2: the load-now fix cannot apply there; the probe says why."""
+    """pipewire-pulse implements no module-native-protocol-unix: the load-now fix cannot apply
+    there; the probe says why."""
     from spotidoctor.errors import ProbeUnavailable
 
     with pytest.raises(ProbeUnavailable) as caught:

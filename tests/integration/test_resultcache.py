@@ -18,15 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.api import Context
 from spotidoctor.checks.podman.runtime import RUNTIME_OK
 from spotidoctor.config import Config
-from spotidoctor.memo import Memo
-from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.podman.idmaps import _tmp_dir_configured, id_maps, mapped_owner, pause_process_pid
 from spotidoctor.podman.subids import parse_id_map
-from spotidoctor.probes import Probes
 from tests import servers
+from tests.realcontext import real_context
 
 WRAPPER = """#!/bin/sh
 printf '%s\\n' "$*" >> {log}
@@ -113,13 +110,6 @@ def test_fix_re_tests_for_real(logged_podman: tuple[dict[str, str], Path], tmp_p
     assert podman_runs(log) == 2  # `fix` never trusts a remembered pass
 
 
-def real_context(env: Mapping[str, str] | None = None) -> Context:
-    full_env = {**os.environ, **(env or {})}
-    user = UserInfo.current(full_env)
-    return Context(probes=Probes.real(full_env), env=full_env, user=user,
-                   paths=Paths.from_env(full_env, user.home), config=Config(), memo=Memo())
-
-
 def unshare_maps(env: Mapping[str, str] | None = None) -> tuple[str, str]:
     texts = []
     for which in ("uid_map", "gid_map"):
@@ -132,7 +122,7 @@ def unshare_maps(env: Mapping[str, str] | None = None) -> tuple[str, str]:
 
 def test_pause_process_maps_equal_podman_unshare(podman: str) -> None:
     uid_text, gid_text = unshare_maps()  # also makes sure the pause process runs
-    ctx = real_context()
+    ctx = real_context(config=Config())
     pid = pause_process_pid(ctx)
     if pid is None:
         # The only honest reason: a containers.conf sets tmp_dir (podman 4 keeps pause.pid there).
@@ -153,15 +143,15 @@ def test_private_runtime_dir_falls_back_then_finds_the_new_pause_process(podman:
         target.parent.mkdir(parents=True)
         target.write_text(user_conf.read_text())
     try:
-        before = id_maps(real_context(env))
+        before = id_maps(real_context({**os.environ, **env}, config=Config()))
         assert before.source == "podman unshare" and before.ok  # no pause process there yet
-        after = id_maps(real_context(env))  # the unshare above started one
+        after = id_maps(real_context({**os.environ, **env}, config=Config()))  # the unshare above started one
         assert after.source.startswith("pause process ")
         assert (after.uid_map, after.gid_map) == (before.uid_map, before.gid_map)
         # A containers.conf that moves tmp_dir: the pid file may live elsewhere, so unshare again.
         conf = Path(env["XDG_CONFIG_HOME"]) / "containers" / "containers.conf.d" / "50-tmp.conf"
         conf.parent.mkdir(parents=True)
         conf.write_text(f'[engine]\ntmp_dir = "{tmp_path / "run" / "libpod" / "tmp"}"\n')
-        assert id_maps(real_context(env)).source == "podman unshare"
+        assert id_maps(real_context({**os.environ, **env}, config=Config())).source == "podman unshare"
     finally:
         servers.stop_podman_pause(env)

@@ -21,20 +21,11 @@ from spotidoctor.checks.storage.dir import READY
 from spotidoctor.config import Config
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
-from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.podman.idmaps import mapped_owner
-from spotidoctor.probes import Probes
+from tests.realcontext import real_context
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS, *storage_checks.CHECKS)
-
-
-def real_context(storage_dir: Path | str, profile: str = "isolated", verbose: bool = False) -> Context:
-    env = dict(os.environ)
-    user = UserInfo.current(env)
-    return Context(probes=Probes.real(env), env=env, user=user, paths=Paths.from_env(env, user.home),
-                   config=Config(storage_dir=str(storage_dir), profile=profile), memo=Memo(), verbose=verbose)
 
 
 def run(ctx: Context, *selectors: str) -> dict[str, CheckResult]:
@@ -85,7 +76,7 @@ def make_storage(base: Path) -> tuple[Path, Path, Path]:
 
 def test_wrong_owner_fails_then_fix_hands_everything_to_the_mapped_uid(sandbox, tmp_path):
     store, outside_file, outside_dir = make_storage(sandbox)
-    ctx = real_context(store)
+    ctx = real_context(config=Config(storage_dir=str(store)))
     expected = mapped_owner(ctx)
     before = run(ctx, "storage")
     assert before["storage.dir"].summary == READY.format(root=store)
@@ -93,7 +84,8 @@ def test_wrong_owner_fails_then_fix_hands_everything_to_the_mapped_uid(sandbox, 
     assert ownership.status is Status.FAIL
     # Without --verbose each of config/ and cache/ stops after the first 5 wrong entries.
     assert ownership.summary.startswith("at least 10 entries")
-    verbose = run(real_context(store, verbose=True), "storage.ownership")["storage.ownership"]
+    verbose_ctx = real_context(config=Config(storage_dir=str(store)), verbose=True)
+    verbose = run(verbose_ctx, "storage.ownership")["storage.ownership"]
     tree_entries = len(owners(store / "config")) + len(owners(store / "cache"))
     assert verbose.facts["wrong"] == tree_entries and verbose.facts["complete"] is True
 
@@ -121,7 +113,7 @@ def test_private_directories_are_checked_inside_the_namespace(sandbox, tmp_path)
                    check=True, timeout=60)
     with pytest.raises(PermissionError):
         os.listdir(private)
-    result = run(real_context(store), "storage.ownership")["storage.ownership"]
+    result = run(real_context(config=Config(storage_dir=str(store))), "storage.ownership")["storage.ownership"]
     assert result.status is Status.FAIL
     assert result.messages[0].advice == (f"{private}/stray ({os.getuid()}:{os.getgid()})",)
     done = spotidoctor(tmp_path, "fix", "storage.ownership", "--storage-dir", str(store))
@@ -143,7 +135,7 @@ def test_symlink_to_home_is_refused_and_home_is_untouched(sandbox, tmp_path):
     link = sandbox / "spotify-link"
     os.symlink(home, link)
     home_owner = (os.lstat(home).st_uid, os.lstat(home).st_gid)
-    result = run(real_context(link), "storage.dir")["storage.dir"]
+    result = run(real_context(config=Config(storage_dir=str(link))), "storage.dir")["storage.dir"]
     assert (result.status, result.summary) == (Status.FAIL, REFUSED.format(path=link))
     assert result.messages[0].text == f"{link} is a symlink (to {home}); configure the real directory instead"
     assert result.fixes == ()
@@ -154,7 +146,7 @@ def test_symlink_to_home_is_refused_and_home_is_untouched(sandbox, tmp_path):
 
 def test_home_itself_is_refused(podman):
     home = os.environ["HOME"]
-    result = run(real_context(home), "storage.dir")["storage.dir"]
+    result = run(real_context(config=Config(storage_dir=str(home))), "storage.dir")["storage.dir"]
     assert result.summary == REFUSED.format(path=home) and result.fixes == ()
 
 
@@ -162,6 +154,6 @@ def test_missing_storage_is_created_then_owned(sandbox, tmp_path):
     store = sandbox / "fresh"
     done = spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store))
     assert done.returncode == 0, done.stdout + done.stderr
-    expected = mapped_owner(real_context(store))
+    expected = mapped_owner(real_context(config=Config(storage_dir=str(store))))
     assert os.lstat(store).st_uid == os.getuid()
     assert {os.lstat(store / "config")[4:6], os.lstat(store / "cache")[4:6]} == {expected}

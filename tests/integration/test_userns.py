@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,13 @@ from spotidoctor.config import Config
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeUnavailable
-from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.podman import subids
 from spotidoctor.podman.idmaps import id_maps, mapped_owner
 from spotidoctor.podman.info import podman_info
-from spotidoctor.probes import Probes
+from tests.realcontext import real_context
 
 CHECKS = (*userns_checks.CHECKS, *podman_checks.CHECKS)
-
-
-def real_context(config: Config | None = None, env: Mapping[str, str] | None = None) -> Context:
-    full_env = {**os.environ, **(env or {})}
-    user = UserInfo.current(full_env)
-    return Context(probes=Probes.real(full_env), env=full_env, user=user,
-                   paths=Paths.from_env(full_env, user.home), config=config or Config(), memo=Memo())
 
 
 def run(ctx: Context, *selectors: str) -> dict[str, CheckResult]:
@@ -52,7 +42,7 @@ def witness_owner(tmp_path: Path, container_uid: int) -> tuple[int, int]:
 
 
 def test_the_test_users_subordinate_ranges(podman):
-    results = run(real_context(), "userns.subid-ranges", "userns.subid-overlap", "userns.subid-shared",
+    results = run(real_context(config=Config()), "userns.subid-ranges", "userns.subid-overlap", "userns.subid-shared",
                   "userns.newuidmap", "userns.kernel")
     assert {cid: r.status for cid, r in results.items()} == {cid: Status.OK for cid in results}
     ranges = results["userns.subid-ranges"]
@@ -64,7 +54,7 @@ def test_the_test_users_subordinate_ranges(podman):
 
 
 def test_live_mapping_facts_match_a_real_chown(podman, tmp_path):
-    result = run(real_context(), "userns.mapping")["userns.mapping"]
+    result = run(real_context(config=Config()), "userns.mapping")["userns.mapping"]
     assert result.status is Status.OK, result
     host_ids = witness_owner(tmp_path, 1500)
     assert (result.facts["host_uid"], result.facts["host_gid"]) == host_ids
@@ -72,20 +62,20 @@ def test_live_mapping_facts_match_a_real_chown(podman, tmp_path):
                           check=True, timeout=60).stdout
     assert result.facts["uid_map"] == subids.parse_id_map(live).to_json()
     if getpass.getuser() == "sdtest":
-        assert host_ids == (101499, 101499)  # FACTS F4.2: 100000 + 1500 - 1
+        assert host_ids == (101499, 101499)  # START + N - 1: 100000 + 1500 - 1
         assert result.summary == "container uid 1500 is host 101499:101499"
 
 
 def test_another_container_uid_and_keep_id(podman, tmp_path):
-    other = run(real_context(Config(container_uid=1000)), "userns.mapping")["userns.mapping"]
+    other = run(real_context(config=Config(container_uid=1000)), "userns.mapping")["userns.mapping"]
     assert (other.facts["host_uid"], other.facts["host_gid"]) == witness_owner(tmp_path, 1000)
-    keep = run(real_context(Config(profile="keep-id")), "userns.mapping")["userns.mapping"]
+    keep = run(real_context(config=Config(profile="keep-id")), "userns.mapping")["userns.mapping"]
     assert (keep.facts["host_uid"], keep.facts["host_gid"]) == (os.getuid(), os.getgid())
     assert keep.facts["isolated_host_uid"] == other.facts["host_uid"] + 500
 
 
 def test_mapped_owner_api_agrees(podman, tmp_path):
-    ctx = real_context()
+    ctx = real_context(config=Config())
     assert mapped_owner(ctx) == witness_owner(tmp_path, 1500)
     assert mapped_owner(ctx, profile="keep-id") == (os.getuid(), os.getgid())
     maps = id_maps(ctx)
@@ -96,7 +86,7 @@ def test_mapped_owner_api_agrees(podman, tmp_path):
 
 
 def test_an_unmapped_container_uid_is_reported(podman):
-    ctx = real_context()
+    ctx = real_context(config=Config())
     maps = id_maps(ctx)
     assert maps.uid_map is not None
     beyond = maps.uid_map.size  # ids 0..size-1 are mapped

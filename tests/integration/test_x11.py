@@ -17,12 +17,12 @@ from spotidoctor.checks.x11.access_control import LOCAL_GRANT
 from spotidoctor.checks.x11.connect import HUNG
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
-from spotidoctor.engine.session import SessionOptions, make_context
 from spotidoctor.errors import ProbeTimeout
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.probes import x11auth
 from spotidoctor.probes.x11 import SetupStatus, XlibProbe
 from tests import servers
+from tests.realcontext import real_context
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def user_env(home: Path, server: servers.XServer | None = None, **extra: str) ->
 
 
 def run_checks(env: dict[str, str], selector: str = "x11") -> dict[str, CheckResult]:
-    ctx = make_context(SessionOptions(), env=env)
+    ctx = real_context(env)
     report = Runner(ctx).run(plan(CHECKS, [selector]))
     return {r.check_id: r for r in report.results}
 
@@ -159,7 +159,7 @@ def test_access_control_disabled_fix_reenables_it(xserver: servers.XServer, home
 # -- the container cookie --------------------------------------------------------------------------
 
 def xauth_reference(server: servers.XServer, dest: Path) -> bytes:
-    """``xauth nlist :n | sed 's/^..../ffff/' | xauth -f dest nmerge -`` (FACTS F3.3)."""
+    """``xauth nlist :n | sed 's/^..../ffff/' | xauth -f dest nmerge -``: the FamilyWild trick."""
     listed = subprocess.run(["xauth", "-f", str(server.xauthority), "nlist", server.display],
                             capture_output=True, text=True, check=True).stdout
     wild = "".join("ffff" + line[4:] + "\n" for line in listed.splitlines())
@@ -186,7 +186,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
     assert after.returncode == 0, after.stdout
     assert xserver.cookie_hex not in after.stdout
 
-    cookie_file = Path(layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number))
+    cookie_file = Path(layout.x11_cookie(real_context(env).paths, xserver.number))
     assert oct(cookie_file.stat().st_mode & 0o777) == "0o644"
     assert oct(cookie_file.parent.stat().st_mode & 0o777) == "0o700"
     assert cookie_file.read_bytes() == xauth_reference(xserver, tmp_path / "reference")
@@ -203,7 +203,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
 def test_stale_cookie_file_is_detected_and_rewritten(xserver: servers.XServer, home: Path) -> None:
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    paths = make_context(SessionOptions(), env=env).paths
+    paths = real_context(env).paths
     cookie_file = Path(layout.x11_cookie(paths, xserver.number))
     other = x11auth.XauthEntry(x11auth.FAMILY_WILD, b"vm", str(xserver.number).encode(),
                                x11auth.MIT_MAGIC_COOKIE, bytes(16))
@@ -230,7 +230,7 @@ def test_wild_cookie_works_under_another_hostname(xserver: servers.XServer, home
         pytest.skip(f"unprivileged user+UTS namespaces unavailable: {probe.stderr!r}")
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    cookie_file = Path(layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number))
+    cookie_file = Path(layout.x11_cookie(real_context(env).paths, xserver.number))
     original = in_other_uts(xserver, xserver.xauthority)
     assert original.returncode != 0 and "Authorization required" in original.stderr
     wild = in_other_uts(xserver, cookie_file)
@@ -242,7 +242,7 @@ def test_container_user_reads_the_cookie(xserver: servers.XServer, home: Path, s
     """uid 1500 in the default rootless userns (a subordinate uid on the host) connects."""
     env = user_env(home, xserver)
     assert cli(env, "fix", "x11").returncode == 0
-    cookie_file = layout.x11_cookie(make_context(SessionOptions(), env=env).paths, xserver.number)
+    cookie_file = layout.x11_cookie(real_context(env).paths, xserver.number)
     done = subprocess.run([
         "podman", "run", "--rm", "--network", "none", "--user", "1500:1500",
         "-v", f"{xserver.socket_path}:{xserver.socket_path}",

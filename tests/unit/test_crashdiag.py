@@ -214,7 +214,7 @@ def test_overcommit_2_is_manual_with_exact_commands():
 @pytest.mark.parametrize("size,primary,also", [
     (262144, "dev-shm", ("rlimit-as",)),  # a shared-memory request: /dev/shm first
     (0, "rlimit-as", ("dev-shm",)),  # a heap failure: the address space first
-    (16384, "dev-shm", ("rlimit-as",)),  # unknown kind: CRASHES §6 order
+    (16384, "dev-shm", ("rlimit-as",)),  # unknown kind: the generic cause order
 ])
 def test_size_decides_the_order_of_causes(size, primary, also):
     s = settings(shm_bytes=64 * MiB, address_space=Limit(8 * GiB, None, "recorded by the launch"))

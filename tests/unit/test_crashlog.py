@@ -96,7 +96,7 @@ def test_whole_record_of_a_pathed_line():
 
 
 def test_corpus_signature_counts_match_crashes_4_4():
-    """CRASHES §4.4: the 19 lines of §4.3 give oom_terminate 7 and one each of six others."""
+    """The 19 published and synthetic lines give oom_terminate 7 and one each of six others."""
     counts: dict[str, int] = {}
     for text in CORPUS[:19]:
         for key, _ in classify(text):

@@ -1,4 +1,5 @@
-"""image.* checks against a fake podman answering with real-shaped output (FACTS F6.1, F6.2)."""
+"""image.* checks against a fake podman answering with real-shaped output (``podman image exists``
+rc 0/1/125, ``podman image inspect`` printing a JSON list)."""
 from __future__ import annotations
 
 import json

@@ -237,7 +237,7 @@ def test_load_failure_stops_the_fix(tmp_path: Path) -> None:
     pytest.param("socket=pulse-socket cookie=pulse-cookie", SOCKET, COOKIE, id="old-cookie-alias"),
     pytest.param("socket=pulse-socket", SOCKET, f"{CONFIG}/pulse/cookie", id="default-cookie"),
     pytest.param("socket=\"q socket\" auth-cookie='q cookie'", f"{PULSE_DIR}/q socket", f"{CONFIG}/pulse/q cookie",
-                 id="spaces-facts-F1.11"),
+                 id="spaces-quoted-verbatim"),
     pytest.param("socket=/tmp/custom/sock auth-cookie=pulse-cookie", "/tmp/custom/sock", COOKIE, id="custom-path"),
 ])
 def test_module_argument_shapes_pass(tmp_path: Path, args: str, socket: str, cookie: str) -> None:

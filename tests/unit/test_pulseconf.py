@@ -35,14 +35,14 @@ OUR_LINE = "load-module module-native-protocol-unix socket=pulse-socket auth-coo
 MARK = "# Added by spotidoctor (pulse.persistence): the Spotify container's audio socket."
 
 
-# -- module arguments ---------------------------------------------------------------------------
+# -- module arguments ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [
     pytest.param(None, {}, id="no-arguments-is-None"),
     pytest.param("", {}, id="empty"),
     pytest.param("socket=pulse-socket auth-cookie=pulse-cookie", OURS, id="original-design"),
     pytest.param("socket=\"q socket\" auth-cookie='q cookie'", {"socket": "q socket", "auth-cookie": "q cookie"},
-                 id="quoted-facts-F1.11"),
+                 id="quoted-verbatim"),
     pytest.param("socket=a\\ b", {"socket": "a b"}, id="backslash-escape"),
     pytest.param("  socket=x   auth-anonymous=1 ", {"socket": "x", "auth-anonymous": "1"}, id="extra-spaces"),
     pytest.param("sink_name=testsink sink_properties=device.description=\"Test Sink\"",
@@ -100,7 +100,7 @@ def test_parse_bool(value: str, expected: bool | None) -> None:
     assert parse_bool(value) is expected
 
 
-# -- paths (FACTS F1.1, F1.2) --------------------------------------------------------------------
+# -- paths: relative socket= and auth-cookie= ------------------------------------------------------
 
 @pytest.mark.parametrize("env, expected", [
     ({"XDG_RUNTIME_DIR": "/run/user/1600"}, RUNTIME),
@@ -151,7 +151,7 @@ def test_native_socket_config(args: dict[str, str], expected: NativeSocketConfig
     assert config.is_main_socket is (args == {})
 
 
-# -- default.pa (FACTS F1.19) -------------------------------------------------------------------
+# -- default.pa (a user file replaces the system one) ----------------------------------------------
 
 SYSTEM_COPY = """.fail
 load-module module-device-restore
@@ -167,7 +167,7 @@ load-module module-native-protocol-unix
                  ("insert", "append"), id="no-file"),
     pytest.param("load-module module-null-sink\n",
                  f"{INCLUDE_SYSTEM}\nload-module module-null-sink\n{MARK}\n.nofail\n{OUR_LINE}\n",
-                 ("insert", "append"), id="no-include-facts-F1.19"),
+                 ("insert", "append"), id="no-include"),
     pytest.param(f"{INCLUDE_SYSTEM}\n", f"{INCLUDE_SYSTEM}\n{MARK}\n.nofail\n{OUR_LINE}\n", ("append",),
                  id="include-only"),
     pytest.param(f"{INCLUDE_SYSTEM}\n{OUR_LINE}\n", f"{INCLUDE_SYSTEM}\n{OUR_LINE}\n", (), id="complete"),
@@ -221,7 +221,7 @@ def test_ensure_default_pa_never_raises_and_is_idempotent(lines: list[str]) -> N
     assert not ensure_default_pa(edit.text, OURS, RUNTIME).changed
 
 
-# -- PipeWire server.address (FACTS F2.3) --------------------------------------------------------
+# -- PipeWire server.address (a drop-in replaces the default list) ---------------------------------
 
 @pytest.mark.parametrize("text, expected", [
     pytest.param('pulse.properties = {\n    server.address = [ "unix:native" "unix:pulse-socket" ]\n}\n',
@@ -267,7 +267,7 @@ def test_drop_in_keeps_native_and_round_trips() -> None:
         "unix:native", "unix:pulse-socket")
 
 
-# -- client.conf ----------------------------------------------------------------------------------
+# -- client.conf -----------------------------------------------------------------------------------
 
 def test_client_conf_text_is_safe_for_the_container() -> None:
     text = client_conf_text("unix:/run/spotidoctor/pulse-native", "/run/spotidoctor/pulse-cookie")

@@ -177,10 +177,9 @@ def test_an_unreadable_config_dir_falls_back(tmp_path: Path) -> None:
 def test_the_real_pause_process_if_any() -> None:
     """On a machine where this user's podman runs, the fast path finds its pause process
     only when it is really one (never a crash); a parse of the real files."""
-    from spotidoctor.engine.session import SessionOptions
-    from spotidoctor.engine.session import make_context as real_context
+    from tests.realcontext import real_context
 
-    ctx = real_context(SessionOptions())
+    ctx = real_context()
     pid = pause_process_pid(ctx)
     if pid is None:
         pytest.skip("no podman pause process for this user here")

@@ -145,7 +145,7 @@ def test_getsubids_garbage(text):
 
 # -- uid_map and the mapping arithmetic -----------------------------------------------------
 
-REAL_MAP = "         0       1600          1\n         1     100000      65536\n"  # FACTS F4.9
+REAL_MAP = "         0       1600          1\n         1     100000      65536\n"  # right-aligned columns
 
 
 def test_parse_real_uid_map():
@@ -159,15 +159,15 @@ def test_bad_uid_maps(text):
 
 
 @pytest.mark.parametrize("ranges, container_id, host", [
-    pytest.param([(100000, 65536)], 1500, 101499, id="single-range-F4.2"),
+    pytest.param([(100000, 65536)], 1500, 101499, id="single-range"),
     pytest.param([(100000, 65536)], 0, 1600, id="root-is-the-user"),
     pytest.param([(100000, 65536)], 1, 100000, id="first-subordinate"),
     pytest.param([(100000, 65536)], 65536, 165535, id="last-subordinate"),
     pytest.param([(100000, 65536)], 65537, None, id="past-the-range"),
-    pytest.param([(300000, 1000), (400000, 65536)], 1500, 400499, id="two-ranges-F4.2"),
+    pytest.param([(300000, 1000), (400000, 65536)], 1500, 400499, id="two-ranges"),
     pytest.param([(300000, 1000), (400000, 65536)], 1000, 300999, id="end-of-first-range"),
     pytest.param([(300000, 1000), (400000, 65536)], 1001, 400000, id="start-of-second-range"),
-    pytest.param([(200000, 1000)], 1500, None, id="too-small-F4.3"),
+    pytest.param([(200000, 1000)], 1500, None, id="too-small"),
     pytest.param([(200000, 1500)], 1500, 201499, id="exactly-1500-is-enough"),
     pytest.param([(200000, 1499)], 1500, None, id="1499-is-not"),
     pytest.param([], 1500, None, id="no-ranges"),
@@ -182,13 +182,13 @@ def test_mapping_arithmetic(ranges, container_id, host):
 def test_default_map_matches_podmans_live_map():
     assert default_map(1600, [SubIdRange("sdtest", 100000, 65536)]) == parse_id_map(REAL_MAP)
     two = default_map(1700, [SubIdRange("u", 300000, 1000), SubIdRange("u", 400000, 65536)])
-    assert two.render() == "0 1700 1 / 1 300000 1000 / 1001 400000 65536"  # FACTS F4.2
+    assert two.render() == "0 1700 1 / 1 300000 1000 / 1001 400000 65536"  # ranges laid end to end
     assert two.to_json() == [[0, 1700, 1], [1, 300000, 1000], [1001, 400000, 65536]]
     assert two.size == 1 + 1000 + 65536
 
 
 def test_keep_id_map_composes():
-    # Inside a keep-id container (FACTS F4.9): 0 1 1500 / 1500 0 1 / 1501 1501 64036.
+    # Inside a keep-id container, relative to podman's namespace: 0 1 1500 / 1500 0 1 / 1501 1501 64036.
     inner = parse_id_map("0 1 1500\n1500 0 1\n1501 1501 64036\n")
     outer = parse_id_map(REAL_MAP)
     assert outer.to_host(inner.to_host(1500)) == 1600
@@ -213,7 +213,7 @@ def test_overlaps_within_and_across():
 
 @pytest.mark.parametrize("taken, avoid, expected", [
     pytest.param([], [], 100000, id="empty"),
-    pytest.param([r(100000, 65536, "sdtest")], [], 165536, id="after-the-first-user-F4.7"),
+    pytest.param([r(100000, 65536, "sdtest")], [], 165536, id="after-the-first-user"),
     pytest.param([r(165536, 65536, "b"), r(100000, 65536, "a")], [], 231072, id="unsorted"),
     pytest.param([r(100000, 1000, "a"), r(200000, 65536, "b")], [], 101000, id="gap-big-enough"),
     pytest.param([r(100000, 1000, "a"), r(150000, 65536, "b")], [], 215536, id="gap-too-small"),

@@ -107,7 +107,7 @@ def test_reader_reads_several_entries_in_order() -> None:
 
 
 def test_reader_matches_the_documented_layout() -> None:
-    # FACTS F3.3: `0100 0002 766d 0002 3731 0012 4d49... 0010 ...`
+    # xauth nlist prints it: `0100 0002 766d 0002 3731 0012 4d49... 0010 ...`
     data = (bytes.fromhex("0100 0002 766d 0002 3731 0012") + MIT_MAGIC_COOKIE
             + bytes.fromhex("0010") + COOKIE)
     assert parse_xauthority(data) == (entry(number=b"71"),)
