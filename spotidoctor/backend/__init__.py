@@ -7,6 +7,7 @@
 - ``progress``: the rich / plain build display.
 - ``images``: ``podman image exists`` / ``inspect``, memoised per run (``lookup_image``).
 - ``runargs``: ``run_argv(spec, host)``, the ``podman run`` command as (argument, reason) pairs.
-- ``host``: ``HostFacts`` from the preflight checks' facts, else the shared layout.
+- ``host``: ``HostFacts`` from the preflight checks' typed facts, else the shared layout.
 - ``limits``: lifting RLIMIT_AS before podman starts, and the limits for the launch record.
+- ``storageguard``: what must never be chowned or mounted as Spotify's storage.
 """

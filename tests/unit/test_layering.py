@@ -6,7 +6,9 @@ Every import of every product module counts, read with ``ast``: module level, in
 - no cycle between modules;
 - nothing below the command line imports ``spotidoctor.commands`` or ``spotidoctor.cli``;
 - nothing in ``spotidoctor`` imports the bundled checks (``spotidoctor.checks``): they are
-  plugins, found by the registry, like entry-point and drop-in checks.
+  plugins, found by the registry, like entry-point and drop-in checks;
+- every module belongs to one of the ``LAYERS`` and imports only from its own layer or the
+  ones before it (a new package must be given its place here).
 
 The same analysis runs on small packages planted in ``tmp_path``, so the suite shows it
 finds a cycle and an upward import when there is one.
@@ -24,6 +26,21 @@ REPO = Path(__file__).resolve().parents[2]
 PRODUCT = {"spotidoctor": REPO / "spotidoctor", "spotidoctor.checks": REPO / "checks"}
 CLI_LAYER = ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands")
 CHECKS = "spotidoctor.checks"
+# Bottom to top; a module's layer is that of its longest listed prefix.
+LAYERS = (
+    ("leaves", ("spotidoctor", "spotidoctor.types", "spotidoctor.errors", "spotidoctor.exitcodes",
+                "spotidoctor.paths", "spotidoctor.layout", "spotidoctor.memo", "spotidoctor.units",
+                "spotidoctor.bundle.spec")),
+    ("probes", ("spotidoctor.probes",)),
+    ("core", ("spotidoctor.model", "spotidoctor.fixes", "spotidoctor.config", "spotidoctor.facts",
+              "spotidoctor.resultcache", "spotidoctor.backups", "spotidoctor.lock", "spotidoctor.api",
+              "spotidoctor.error_handler")),
+    ("libraries", ("spotidoctor.podman", "spotidoctor.crash", "spotidoctor.render", "spotidoctor.backend",
+                   "spotidoctor.channels", "spotidoctor.hardening", "spotidoctor.testing")),
+    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle")),
+    ("command line", ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands")),
+    ("bundled checks", ("spotidoctor.checks",)),
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,25 @@ def upward_imports(graph: Graph, top: tuple[str, ...]) -> list[tuple[str, str]]:
                   if not any(_within(name, t) for t in top) and any(_within(target, t) for t in top))
 
 
+def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...]) -> int | None:
+    """The index of the layer whose longest prefix matches ``module``; None: in no layer."""
+    matches = [(len(prefix), index) for index, (_, prefixes) in enumerate(layers) for prefix in prefixes
+               if _within(module, prefix)]
+    return max(matches)[1] if matches else None
+
+
+def layer_violations(graph: Graph, layers: tuple[tuple[str, tuple[str, ...]], ...]) -> list[str]:
+    """Modules in no layer, and imports of a higher layer."""
+    found = [f"{name} is in no layer" for name in graph.modules if layer_of(name, layers) is None]
+    for name, targets in graph.edges.items():
+        own = layer_of(name, layers)
+        for target in targets:
+            above = layer_of(target, layers)
+            if own is not None and above is not None and above > own:
+                found.append(f"{name} ({layers[own][0]}) imports {target} ({layers[above][0]})")
+    return sorted(found)
+
+
 def imports_of_plugins(graph: Graph, plugins: str) -> list[tuple[str, str]]:
     """(importer, imported) where a module outside ``plugins`` imports one inside."""
     return sorted((name, target) for name, targets in graph.edges.items() for target in targets
@@ -164,6 +200,10 @@ def test_nothing_below_the_command_line_imports_it(product: Graph) -> None:
 
 def test_nothing_in_spotidoctor_imports_the_bundled_checks(product: Graph) -> None:
     assert imports_of_plugins(product, CHECKS) == []
+
+
+def test_every_module_imports_only_its_own_layer_or_lower_ones(product: Graph) -> None:
+    assert layer_violations(product, LAYERS) == []
 
 
 # -- the same analysis on planted packages -----------------------------------------------------
@@ -205,6 +245,13 @@ def test_a_planted_upward_import_is_found(tmp_path: Path) -> None:
     graph = build_graph(plant(tmp_path, {**BASE, "low.py": "def report():\n    from fake.commands import run\n"}))
     assert upward_imports(graph, ("fake.commands",)) == [("fake.low", "fake.commands.run")]
     assert cycles(graph) == [["fake.commands.run", "fake.low"]]
+
+
+def test_a_planted_layer_violation_and_an_unplaced_module_are_found(tmp_path: Path) -> None:
+    graph = build_graph(plant(tmp_path, {**BASE, "low.py": "from fake import mid\n", "new.py": ""}))
+    layers = (("base", ("fake.low",)), ("middle", ("fake.mid",)), ("top", ("fake.commands",)))
+    assert layer_violations(graph, layers) == ["fake is in no layer", "fake.low (base) imports fake.mid (middle)",
+                                               "fake.new is in no layer"]
 
 
 def test_a_planted_import_of_the_plugins_is_found(tmp_path: Path) -> None:
