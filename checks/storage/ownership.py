@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.backend.storageguard import refusals
+from spotidoctor.facts import MappingFacts
 from spotidoctor.fixes import Privilege, RunCommand, Step
 from spotidoctor.podman.idmaps import namespace_owner
 from spotidoctor.podman.subids import IdMap
@@ -102,18 +103,17 @@ class StorageOwnership(Check):
     fix_availability = FixAvailability.SOMETIMES
 
     def run(self, ctx: Context) -> CheckResult:
-        host_uid = int_fact(ctx, "userns.mapping", "host_uid")
-        host_gid = int_fact(ctx, "userns.mapping", "host_gid")
-        if host_uid is None or host_gid is None:
+        mapping = ctx.prior_facts(MappingFacts)
+        if mapping is None:
             return self.fail("userns.mapping did not say which host ids the container user has")
-        owner = (host_uid, host_gid)
+        owner = (mapping.host_uid, mapping.host_gid)
         ns_owner = namespace_owner(ctx.config.profile, ctx.config.container_uid)
         uid_map, gid_map = map_fact(ctx, "uid_map"), map_fact(ctx, "gid_map")
         scans = [_scan_tree(ctx, path, owner, ns_owner, uid_map, gid_map) for path in subdirs(ctx.storage_dir)]
         facts = self._facts(owner, scans)
         notes = self._notes(scans)
         who = self._who(ctx)
-        owner_text = f"{host_uid}:{host_gid}"
+        owner_text = f"{mapping.host_uid}:{mapping.host_gid}"
         bad = [s for s in scans if s.wrong]
         if not bad:
             checked = sum(s.scan.checked for s in scans)

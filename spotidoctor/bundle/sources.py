@@ -20,6 +20,7 @@ from spotidoctor import __version__
 from spotidoctor.api import Context
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.probes.fs import StatInfo
+from spotidoctor.units import format_bytes
 
 ENV_NAMES = ("DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP",
              "XAUTHORITY", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "HOME",
@@ -107,7 +108,7 @@ def dev_shm_text(ctx: Context) -> str:
     usage = ctx.probes.fs.disk_usage("/dev/shm")
     if usage is None:
         return "/dev/shm: not available\n"
-    return f"/dev/shm: {usage.total_bytes // 1024} KiB total, {usage.free_bytes // 1024} KiB free\n"
+    return f"/dev/shm: {format_bytes(usage.total_bytes)} total, {format_bytes(usage.free_bytes)} free\n"
 
 
 def describe(st: StatInfo | None) -> str:
