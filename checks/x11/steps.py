@@ -1,4 +1,4 @@
-"""Fix steps for the X11 checks (importable by the launcher, which runs the same fixes).
+"""Fix steps of the X11 checks.
 
 ``WriteWildCookie`` reads the user's Xauthority only when applied: plans, previews and
 JSON never contain cookie bytes. ``RevokeHostAccess`` talks to the server through the X11
