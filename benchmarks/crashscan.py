@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"log: {result['bytes']:,} bytes ({path if args.keep else 'deleted afterwards'})")
             print(f"grep -F 'FATAL:'      {result['grep_s']:.3f} s")
-            print(f"scan.scan_file    {result['scan_s']:.3f} s  ({result['ratio']}x grep)")
+            print(f"crash.scan.scan_file  {result['scan_s']:.3f} s  ({result['ratio']}x grep)")
             print(f"scan peak RSS         {result['peak_rss_mib']} MiB")
             print(f"found                 {result['found']}")
             print(f"signatures            {result['counts']}  (lines parsed: {result['lines_parsed']})")
