@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from spotidoctor.channels.pulse.frames import Descriptor, FrameReader, ProtocolViolation, packet_frame
+from spotidoctor.channels.pulse.frames import FrameReader, ProtocolViolation, packet_frame
 from spotidoctor.channels.pulse.protocol import (
     DESCRIPTOR,
     ERR_ACCESS,
@@ -29,18 +31,14 @@ LOG = logging.getLogger("test.pulsefilter")
 def frames(data: bytes | bytearray) -> list[tuple[int, list[Value] | bytes]]:
     """A byte stream as (channel, decoded packet or audio payload) pairs."""
     found: list[tuple[int, list[Value] | bytes]] = []
-    current: list[bytes] = []
-
-    def on_block(desc: Descriptor) -> None:
-        current.clear()
-        found.append((desc.channel, b""))
 
     def on_data(piece: memoryview) -> None:
         channel, so_far = found[-1]
         assert isinstance(so_far, bytes)
         found[-1] = (channel, so_far + bytes(piece))
 
-    reader = FrameReader(FRAME_SIZE_MAX, lambda p: found.append((PACKET_CHANNEL, decode(p))), on_block, on_data)
+    reader = FrameReader(FRAME_SIZE_MAX, lambda frame: found.append((PACKET_CHANNEL, decode(frame[20:]))),
+                         lambda channel, head: found.append((channel, b"")), on_data)
     reader.feed(bytes(data))
     assert reader.at_boundary
     return found
@@ -303,8 +301,47 @@ def test_a_create_reply_is_tracked_only_for_its_own_tag() -> None:
 
 def test_frame_reader_hands_on_a_big_audio_frame_without_collecting_it() -> None:
     pieces: list[int] = []
-    reader = FrameReader(64, lambda p: None, lambda d: None, lambda piece: pieces.append(len(piece)))
+    reader = FrameReader(64, lambda frame: None, lambda channel, head: None,
+                         lambda piece: pieces.append(len(piece)))
     reader.feed(DESCRIPTOR.pack(1_000_000, 4, 0, 0, 0))
     for _ in range(100):
         reader.feed(bytes(10_000))
     assert sum(pieces) == 1_000_000 and max(pieces) == 10_000 and reader.at_boundary
+
+
+def events_of(stream: bytes, cuts: list[int]) -> list[tuple[str, bytes]]:
+    """What a FrameReader reports for ``stream`` fed in pieces cut at ``cuts`` (audio pieces joined)."""
+    events: list[tuple[str, bytes]] = []
+
+    def on_data(piece: memoryview) -> None:
+        if events and events[-1][0] == "data":
+            events[-1] = ("data", events[-1][1] + bytes(piece))
+        else:
+            events.append(("data", bytes(piece)))
+
+    reader = FrameReader(FRAME_SIZE_MAX, lambda frame: events.append(("packet", bytes(frame))),
+                         lambda channel, head: events.append(("block", bytes(head))), on_data)
+    edges = [0, *sorted(set(cuts)), len(stream)]
+    for start, stop in zip(edges, edges[1:], strict=False):
+        reader.feed(stream[start:stop])
+    assert reader.at_boundary
+    return events
+
+
+frame_lists = st.lists(st.one_of(
+    st.binary(min_size=1, max_size=60).map(lambda b: ("packet", packet_frame(b))),
+    st.tuples(st.integers(0, 40), st.binary(min_size=1, max_size=300)).map(lambda cb: ("block", block(*cb))),
+), min_size=1, max_size=8)
+
+
+@given(frame_lists, st.lists(st.integers(0, 3000), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_frame_reader_reports_the_same_however_the_bytes_are_cut(items: list[tuple[str, bytes]],
+                                                                  cuts: list[int]) -> None:
+    stream = b"".join(frame for _, frame in items)
+    whole = events_of(stream, [])
+    assert events_of(stream, [c for c in cuts if c < len(stream)]) == whole
+    expected: list[tuple[str, bytes]] = []
+    for kind, frame in items:
+        expected += [("packet", frame)] if kind == "packet" else [("block", frame[:20]), ("data", frame[20:])]
+    assert whole == expected

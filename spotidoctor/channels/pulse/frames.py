@@ -4,6 +4,9 @@ A packet is collected whole (up to ``packet_limit`` bytes) because it must be re
 may pass; audio data (a memblock frame) is handed on in pieces as it arrives, so a frame of
 up to the protocol's 16 MiB never sits in memory. Anything PulseAudio's own reader
 (pstream.c) would reject, and anything that speaks of shared memory, is a ``ProtocolViolation``.
+
+The common case — whole frames in one read — takes no copy into an intermediate buffer:
+playback with a small buffer means a few hundred frames a second through this code.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from spotidoctor.channels.pulse.protocol import (
 )
 
 __all__ = ["ProtocolViolation", "Descriptor", "FrameReader", "packet_frame"]
+
+_unpack_from = DESCRIPTOR.unpack_from
+_NOT_SEEK = ~FLAG_SEEK_MASK & 0xFFFFFFFF
 
 
 class ProtocolViolation(Exception):
@@ -48,73 +54,106 @@ def packet_frame(payload: bytes) -> bytes:
     return DESCRIPTOR.pack(len(payload), PACKET_CHANNEL, 0, 0, 0) + payload
 
 
-def _checked(desc: Descriptor, packet_limit: int) -> Descriptor:
-    if desc.flags & FLAG_SHM_MASK:
+def _check(length: int, channel: int, flags: int, packet_limit: int) -> None:
+    if flags & FLAG_SHM_MASK:
         raise ProtocolViolation("a frame refers to shared memory")
-    if not 0 < desc.length <= FRAME_SIZE_MAX:
-        raise ProtocolViolation(f"a frame of {desc.length} bytes (1 to {FRAME_SIZE_MAX} allowed)")
-    if desc.channel == PACKET_CHANNEL:
-        if desc.flags:
+    if not 0 < length <= FRAME_SIZE_MAX:
+        raise ProtocolViolation(f"a frame of {length} bytes (1 to {FRAME_SIZE_MAX} allowed)")
+    if channel == PACKET_CHANNEL:
+        if flags:
             raise ProtocolViolation("a packet frame with flags")
-        if desc.length > packet_limit:
-            raise ProtocolViolation(f"a command of {desc.length} bytes (at most {packet_limit})")
-    elif (desc.flags & FLAG_SEEK_MASK) > SEEK_RELATIVE_END or (desc.flags & ~FLAG_SEEK_MASK):
+        if length > packet_limit:
+            raise ProtocolViolation(f"a command of {length} bytes (at most {packet_limit})")
+    elif (flags & FLAG_SEEK_MASK) > SEEK_RELATIVE_END or (flags & _NOT_SEEK):
         raise ProtocolViolation("an audio frame with invalid flags")
-    return desc
 
 
 class FrameReader:
     """Feed bytes in any pieces; the callbacks see whole packets and audio data as it comes.
 
-    ``on_packet(payload)``; ``on_block(descriptor)`` when an audio frame starts, then
-    ``on_data(piece)`` for its payload (in order, possibly in several pieces).
+    ``on_packet(frame)`` gets a packet frame, descriptor included; ``on_block(channel,
+    descriptor)`` when an audio frame starts, then ``on_data(piece)`` for its payload (in
+    order, possibly in several pieces).
     """
 
     def __init__(self, packet_limit: int, on_packet: Callable[[bytes], None],
-                 on_block: Callable[[Descriptor], None], on_data: Callable[[memoryview], None]) -> None:
+                 on_block: Callable[[int, bytes], None], on_data: Callable[[memoryview], None]) -> None:
         self._limit = packet_limit
         self._on_packet = on_packet
         self._on_block = on_block
         self._on_data = on_data
-        self._buf = bytearray()
-        self._packet_len = 0  # > 0 while a packet's payload is being collected
+        self._buf = bytearray()  # a partial descriptor, or a partial packet frame
+        self._frame_len = 0  # > 0 while a packet frame (descriptor + payload) is being collected
         self._block_left = 0  # > 0 while an audio frame's payload is passing
 
     @property
     def at_boundary(self) -> bool:
         """No frame is half read (what an orderly end of stream looks like)."""
-        return not self._buf and not self._packet_len and not self._block_left
+        return not self._buf and not self._frame_len and not self._block_left
 
     def feed(self, data: bytes) -> None:
-        view = memoryview(data)
         pos, end = 0, len(data)
         while pos < end:
-            if self._block_left:
-                take = min(self._block_left, end - pos)
-                self._block_left -= take
-                self._on_data(view[pos:pos + take])
-                pos += take
-            elif self._packet_len:
-                take = min(self._packet_len - len(self._buf), end - pos)
-                self._buf += view[pos:pos + take]
-                pos += take
-                if len(self._buf) == self._packet_len:
-                    payload = bytes(self._buf)
-                    self._buf.clear()
-                    self._packet_len = 0
-                    self._on_packet(payload)
+            if self._buf or self._frame_len or self._block_left:
+                pos = self._resume(data, pos)
+            elif end - pos < DESCRIPTOR_SIZE:
+                self._buf += data[pos:]
+                return
             else:
-                take = min(DESCRIPTOR_SIZE - len(self._buf), end - pos)
-                self._buf += view[pos:pos + take]
-                pos += take
-                if len(self._buf) == DESCRIPTOR_SIZE:
-                    self._start_frame(Descriptor(*DESCRIPTOR.unpack(self._buf)))
+                pos = self._frame(data, pos, end)
 
-    def _start_frame(self, raw: Descriptor) -> None:
-        self._buf.clear()
-        desc = _checked(raw, self._limit)
-        if desc.channel == PACKET_CHANNEL:
-            self._packet_len = desc.length
-        else:
-            self._block_left = desc.length
-            self._on_block(desc)
+    def _frame(self, data: bytes, pos: int, end: int) -> int:
+        """Handle the frame starting at ``pos``; where the next one starts (``end``: none yet)."""
+        fields: tuple[int, int, int, int, int] = _unpack_from(data, pos)
+        length, channel, _, _, flags = fields
+        _check(length, channel, flags, self._limit)
+        start, stop = pos + DESCRIPTOR_SIZE, pos + DESCRIPTOR_SIZE + length
+        if channel == PACKET_CHANNEL:
+            if stop <= end:
+                self._on_packet(data[pos:stop])
+                return stop
+            self._buf += data[pos:]
+            self._frame_len = stop - pos
+            return end
+        self._on_block(channel, data[pos:start])
+        if stop <= end:
+            self._on_data(memoryview(data)[start:stop])
+            return stop
+        if start < end:
+            self._on_data(memoryview(data)[start:end])
+        self._block_left = stop - end
+        return end
+
+    def _resume(self, data: bytes, pos: int) -> int:
+        """Continue the frame a previous piece began; where ``data`` goes on after that step."""
+        end = len(data)
+        if self._block_left:
+            take = min(self._block_left, end - pos)
+            self._block_left -= take
+            self._on_data(memoryview(data)[pos:pos + take])
+            return pos + take
+        if self._frame_len:
+            take = min(self._frame_len - len(self._buf), end - pos)
+            self._buf += data[pos:pos + take]
+            if len(self._buf) == self._frame_len:
+                frame = bytes(self._buf)
+                self._buf.clear()
+                self._frame_len = 0
+                self._on_packet(frame)
+            return pos + take
+        # A partial descriptor: complete it, then go on like a frame that came whole.
+        take = min(DESCRIPTOR_SIZE - len(self._buf), end - pos)
+        self._buf += data[pos:pos + take]
+        if len(self._buf) == DESCRIPTOR_SIZE:
+            head = bytes(self._buf)
+            self._buf.clear()
+            fields: tuple[int, int, int, int, int] = _unpack_from(head)
+            length, channel, _, _, flags = fields
+            _check(length, channel, flags, self._limit)
+            if channel == PACKET_CHANNEL:
+                self._buf += head
+                self._frame_len = DESCRIPTOR_SIZE + length
+            else:
+                self._on_block(channel, head)
+                self._block_left = length
+        return pos + take

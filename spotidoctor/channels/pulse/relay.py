@@ -9,7 +9,7 @@ user's cookie, when one is configured, read at connect time and never logged), s
 container needs no cookie and no server module of its own. What passes is decided per
 command by ``Session`` (``policy.py``).
 
-One thread, non-blocking sockets and a ``selectors`` loop; every buffer is bounded: above
+One thread, non-blocking sockets and an epoll loop; every buffer is bounded: above
 ``HIGH_WATER`` bytes waiting for one side, the filter stops reading the other, so a client
 that floods or never reads only stalls itself. A protocol violation (a malformed or oversized
 frame, shared memory, file descriptors from the client) ends that client's connection only.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import array
 import logging
 import os
-import selectors
+import select
 import socket
 import stat
 import struct
@@ -28,7 +28,6 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 
 from spotidoctor.channels.pulse.frames import ProtocolViolation
 from spotidoctor.channels.pulse.protocol import COOKIE_LENGTH
@@ -44,6 +43,9 @@ HIGH_WATER = 256 * 1024
 MAX_CLIENTS = 16
 SOCKET_NAME = "native"
 _ANCILLARY = socket.CMSG_SPACE(16 * array.array("i").itemsize)
+_MSG_CTRUNC = int(socket.MSG_CTRUNC)
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path minus its NUL
 
 
@@ -80,30 +82,20 @@ class FilterStats:
         return text
 
 
-class _Side(Enum):
-    CLIENT = "client"
-    SERVER = "server"
-
-
 class _Link:
-    """A client connection and its upstream connection."""
+    """A client connection and its upstream connection (``events``: what epoll watches for each)."""
 
     def __init__(self, conn_id: int, client: socket.socket, server: socket.socket, session: Session) -> None:
         self.id = conn_id
         self.client = client
         self.server = server
         self.session = session
-        self.events = {_Side.CLIENT: 0, _Side.SERVER: 0}  # what the selector watches (0: nothing)
+        self.client_events = _IN
+        self.server_events = _IN
         self.creds_sent = False
         self.closed = False
         self.from_client = 0
         self.from_server = 0
-
-    def sock(self, side: _Side) -> socket.socket:
-        return self.client if side is _Side.CLIENT else self.server
-
-    def outgoing(self, side: _Side) -> bytearray:
-        return self.session.out_client if side is _Side.CLIENT else self.session.out_server
 
 
 def default_upstream(env: Mapping[str, str]) -> str | None:
@@ -177,7 +169,8 @@ class PulseFilter:
         self._stripped = Counter[str]()
         self._dir: str | None = None
         self._listener: socket.socket | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._epoll: select.epoll | None = None
+        self._targets: dict[int, tuple[_Link, bool] | str] = {}  # fd -> (link, is its client side) or a role
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -270,7 +263,7 @@ class PulseFilter:
             raise FilterError(f"{self.upstream} is not a socket (expected the pulse server's)")
 
     def _listen(self, path: str) -> None:
-        self._selector = selectors.DefaultSelector()
+        self._epoll = select.epoll()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(path)
         os.chmod(path, 0o666)  # inside our fresh 0700 directory: nobody can swap the file
@@ -278,17 +271,19 @@ class PulseFilter:
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
-        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
-        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        for sock, role in ((self._listener, "accept"), (self._wake_r, "wake")):
+            self._epoll.register(sock.fileno(), _IN)
+            self._targets[sock.fileno()] = role
 
     def _close_sockets(self) -> None:
         for sock in (self._listener, self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
-        if self._selector is not None:
-            self._selector.close()
+        if self._epoll is not None:
+            self._epoll.close()
         self._listener = self._wake_r = self._wake_w = None
-        self._selector = None
+        self._epoll = None
+        self._targets.clear()
 
     def _remove_dir(self) -> None:
         if self._dir is None:
@@ -305,28 +300,24 @@ class PulseFilter:
 
     # -- the loop -------------------------------------------------------------------------------
     def _serve(self) -> None:
-        selector = self._selector
-        assert selector is not None
+        epoll = self._epoll
+        assert epoll is not None
         while not self._stopping:
-            for key, mask in selector.select():
-                with self._lock:
-                    self._dispatch(key.data, mask)
+            ready = epoll.poll()
+            with self._lock:
+                for fd, mask in ready:
+                    target = self._targets.get(fd)
+                    if target == "accept":
+                        self._accept()
+                    elif isinstance(target, tuple) and not target[0].closed:
+                        self._handle(target[0], target[1], mask)
 
-    def _dispatch(self, data: object, mask: int) -> None:
-        if data == "wake":
-            return
-        if data == "accept":
-            self._accept()
-            return
-        assert isinstance(data, tuple)
-        link, side = data
-        if link.closed:
-            return
+    def _handle(self, link: _Link, client_side: bool, mask: int) -> None:
         try:
-            if mask & selectors.EVENT_READ:
-                self._read(link, side)
-            if not link.closed and mask & selectors.EVENT_WRITE:
-                self._flush(link, side)
+            if mask & _READABLE:
+                self._read(link, client_side)
+            if mask & _OUT and not link.closed:
+                self._flush(link, client_side)
             if not link.closed:
                 self._watch(link)
         except ProtocolViolation as exc:
@@ -376,12 +367,14 @@ class PulseFilter:
         return server
 
     def _adopt(self, client: socket.socket, server: socket.socket) -> None:
-        assert self._selector is not None
+        assert self._epoll is not None
         conn_id, self._next_id = self._next_id, self._next_id + 1
         link = _Link(conn_id, client, server, Session(conn_id, self._read_cookie(), self._log))
         self._links[conn_id] = link
         self._totals["connections"] += 1
-        self._watch(link)
+        for sock, client_side in ((client, True), (server, False)):
+            self._epoll.register(sock.fileno(), _IN)
+            self._targets[sock.fileno()] = (link, client_side)
         self._log.debug("audio filter: client %d connected (%s)", conn_id, _peer(client))
 
     def _read_cookie(self) -> bytes | None:
@@ -397,91 +390,79 @@ class PulseFilter:
         return data if len(data) == COOKIE_LENGTH else None
 
     # -- one connection ---------------------------------------------------------------------------
-    def _read(self, link: _Link, side: _Side) -> None:
+    def _read(self, link: _Link, client_side: bool) -> None:
         try:
-            if side is _Side.CLIENT:
+            if client_side:
                 data, ancillary, flags, _ = link.client.recvmsg(READ_SIZE, _ANCILLARY)
-                if _close_fds(ancillary) or flags & socket.MSG_CTRUNC:
+                if ancillary and _close_fds(ancillary) or flags & _MSG_CTRUNC:
                     raise ProtocolViolation("the client sent file descriptors")
             else:
                 data = link.server.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._end(link, f"{side.value} connection failed: {exc.strerror}")
+            self._end(link, f"{'client' if client_side else 'server'} connection failed: {exc.strerror}")
             return
         if not data:
-            other = _Side.SERVER if side is _Side.CLIENT else _Side.CLIENT
-            self._flush(link, other)  # what is left for the other side, as far as it takes it now
+            self._flush(link, not client_side)  # what is left for the other side, as far as it takes it now
             self._end(link, None)
             return
-        if side is _Side.CLIENT:
+        if client_side:
             link.from_client += len(data)
             link.session.from_client(data)
         else:
             link.from_server += len(data)
             link.session.from_server(data)
-        self._flush(link, _Side.SERVER)
-        if not link.closed:
-            self._flush(link, _Side.CLIENT)
+        self._flush(link, False)
+        self._flush(link, True)
 
-    def _flush(self, link: _Link, side: _Side) -> None:
-        pending = link.outgoing(side)
+    def _flush(self, link: _Link, client_side: bool) -> None:
+        pending = link.session.out_client if client_side else link.session.out_server
         if not pending or link.closed:
             return
-        sock = link.sock(side)
         try:
-            if side is _Side.SERVER and not link.creds_sent:
+            if client_side:
+                sent = link.client.send(pending)
+            elif not link.creds_sent:
                 # The AUTH command goes first, with the user's credentials attached explicitly.
                 creds = struct.pack("iII", os.getpid(), os.getuid(), os.getgid())
-                sent = sock.sendmsg([pending], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
+                sent = link.server.sendmsg([pending], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
                 link.creds_sent = True
             else:
-                sent = sock.send(pending)
+                sent = link.server.send(pending)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._end(link, f"{side.value} connection failed: {exc.strerror}")
+            self._end(link, f"{'client' if client_side else 'server'} connection failed: {exc.strerror}")
             return
         del pending[:sent]
 
     def _watch(self, link: _Link) -> None:
         """Watch what can make progress; stop reading a side whose output is backed up."""
-        session = link.session
-        backed_up = len(session.out_server) > HIGH_WATER or len(session.out_client) > HIGH_WATER
-        wanted = {
-            _Side.CLIENT: (0 if backed_up else selectors.EVENT_READ)
-            | (selectors.EVENT_WRITE if session.out_client else 0),
-            _Side.SERVER: (0 if len(session.out_client) > HIGH_WATER else selectors.EVENT_READ)
-            | (selectors.EVENT_WRITE if session.out_server else 0),
-        }
-        for side, events in wanted.items():
-            self._select(link, side, events)
-
-    def _select(self, link: _Link, side: _Side, events: int) -> None:
-        selector = self._selector
-        assert selector is not None
-        current = link.events[side]
-        if events == current:
-            return
-        sock = link.sock(side)
-        if not current:
-            selector.register(sock, events, (link, side))
-        elif not events:
-            selector.unregister(sock)
-        else:
-            selector.modify(sock, events, (link, side))
-        link.events[side] = events
+        to_client, to_server = len(link.session.out_client), len(link.session.out_server)
+        client = (0 if to_client > HIGH_WATER or to_server > HIGH_WATER else _IN) | (_OUT if to_client else 0)
+        server = (0 if to_client > HIGH_WATER else _IN) | (_OUT if to_server else 0)
+        if client != link.client_events or server != link.server_events:
+            assert self._epoll is not None
+            if client != link.client_events:
+                self._epoll.modify(link.client.fileno(), client)
+                link.client_events = client
+            if server != link.server_events:
+                self._epoll.modify(link.server.fileno(), server)
+                link.server_events = server
 
     def _end(self, link: _Link, reason: str | None, violation: bool = False) -> None:
         if link.closed:
             return
         link.closed = True
-        for side in (_Side.CLIENT, _Side.SERVER):
-            if link.events[side] and self._selector is not None:
-                self._selector.unregister(link.sock(side))
-            link.events[side] = 0
-            link.sock(side).close()
+        for sock in (link.client, link.server):
+            self._targets.pop(sock.fileno(), None)
+            if self._epoll is not None:
+                try:
+                    self._epoll.unregister(sock.fileno())
+                except (OSError, ValueError):
+                    pass
+            sock.close()
         self._links.pop(link.id, None)
         self._add_session(link, self._totals, self._refused, self._stripped)
         if violation and reason:

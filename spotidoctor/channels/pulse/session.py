@@ -15,10 +15,11 @@ import logging
 from collections import Counter
 from enum import Enum
 
-from spotidoctor.channels.pulse.frames import Descriptor, FrameReader, ProtocolViolation, packet_frame
+from spotidoctor.channels.pulse.frames import FrameReader, ProtocolViolation, packet_frame
 from spotidoctor.channels.pulse.policy import SERVER_ENDS, Rule, reason_for, rule_for, sanitize_proplist
 from spotidoctor.channels.pulse.protocol import (
     COOKIE_LENGTH,
+    DESCRIPTOR_SIZE,
     ERR_ACCESS,
     ERR_VERSION,
     FRAME_SIZE_MAX,
@@ -48,6 +49,9 @@ CLIENT_PACKET_MAX = 1024 * 1024
 MAX_PENDING = 1024  # commands forwarded and not yet answered by the server
 MAX_STREAMS = 32  # playback streams per connection
 LOGGED_PER_COMMAND = 5  # refusals of one command logged per connection (all are counted)
+# Plain ints for the per-packet path (an IntEnum comparison costs a little more).
+_REPLY, _ERROR, _UNDERFLOW, _KILLED = (int(c) for c in (Command.REPLY, Command.ERROR, Command.UNDERFLOW,
+                                                        Command.PLAYBACK_STREAM_KILLED))
 
 
 class _Pending(Enum):
@@ -110,9 +114,9 @@ class Session:
         return dict(self._streams)
 
     # -- client -> server -----------------------------------------------------------------------
-    def _client_packet(self, payload: bytes) -> None:
+    def _client_packet(self, frame: bytes) -> None:
         try:
-            values = decode(payload)
+            values = decode(frame[DESCRIPTOR_SIZE:])
         except TagstructError as exc:
             raise ProtocolViolation(f"malformed command from the client ({exc})") from None
         command, tag = _u32(values, 0), _u32(values, 1)
@@ -128,9 +132,9 @@ class Session:
             raise ProtocolViolation(f"{command_name(command)} reuses tag {tag} of an unanswered command")
         if len(self._pending) >= MAX_PENDING:
             raise ProtocolViolation(f"more than {MAX_PENDING} unanswered commands")
-        self._apply(rule, command, tag, values, payload)
+        self._apply(rule, command, tag, values, frame)
 
-    def _apply(self, rule: Rule, command: int, tag: int, values: list[Value], payload: bytes) -> None:
+    def _apply(self, rule: Rule, command: int, tag: int, values: list[Value], frame: bytes) -> None:
         if rule is Rule.AUTH:
             self._auth(tag, values)
             return
@@ -149,13 +153,14 @@ class Session:
             self._creating += 1
         self._pending[tag] = {Rule.CREATE_PLAYBACK: _Pending.CREATE,
                               Rule.LIST_OWN_SINK_INPUTS: _Pending.SINK_INPUT_LIST}.get(rule, _Pending.PLAIN)
-        self.out_server += packet_frame(self._sanitized(command, values, payload))
+        self.out_server += self._sanitized(command, values, frame)
 
     def _forget_stream(self, channel: int | None) -> None:
         if channel is not None:
             self._streams.pop(channel, None)
 
-    def _sanitized(self, command: int, values: list[Value], payload: bytes) -> bytes:
+    def _sanitized(self, command: int, values: list[Value], frame: bytes) -> bytes:
+        """The frame to forward: as it came, or re-encoded without the proplist keys it may not set."""
         changed = False
         for i, value in enumerate(values):
             if isinstance(value, Proplist):
@@ -165,7 +170,7 @@ class Session:
                     self.stripped.update(dropped)
                     self._log.info("audio filter: client %d: %s: dropped proplist keys %s", self.conn_id,
                                    command_name(command), ", ".join(sorted(set(dropped))))
-        return encode(values) if changed else payload
+        return packet_frame(encode(values)) if changed else frame
 
     def _auth(self, tag: int, values: list[Value]) -> None:
         if self._authed:
@@ -188,15 +193,15 @@ class Session:
         auth = encode([U32(Command.AUTH), U32(tag), U32(self._client_version), Arbitrary(self._cookie)])
         self.out_server += packet_frame(auth)
 
-    def _client_block(self, desc: Descriptor) -> None:
-        self._pass_block = desc.channel in self._streams
+    def _client_block(self, channel: int, head: bytes) -> None:
+        self._pass_block = channel in self._streams
         if self._pass_block:
-            self.out_server += desc.pack()
+            self.out_server += head
             return
         self.dropped_blocks += 1
         if self.dropped_blocks == 1:
             self._log.warning("audio filter: client %d: dropped audio for channel %d (not its stream)",
-                              self.conn_id, desc.channel)
+                              self.conn_id, channel)
 
     def _client_data(self, piece: memoryview) -> None:
         if self._pass_block:
@@ -218,30 +223,31 @@ class Session:
             self._log.warning("audio filter: client %d: refused %s: %s%s", self.conn_id, name, why, more)
 
     # -- server -> client -----------------------------------------------------------------------
-    def _server_packet(self, payload: bytes) -> None:
-        head = peek_command(payload)
+    def _server_packet(self, frame: bytes) -> None:
+        head = peek_command(frame, DESCRIPTOR_SIZE)
         if head is None:
             raise ProtocolViolation("a packet from the server without a command number and tag")
         command, tag = head
-        if command in (Command.REPLY, Command.ERROR):
-            self._server_answer(command, tag, payload)
+        if command == _REPLY or command == _ERROR:
+            self._server_answer(command, tag, frame)
             return
         if command in SERVER_ENDS:
             raise ProtocolViolation(f"the server sent {command_name(command)} (shared memory)")
-        if command == Command.UNDERFLOW:
+        if command == _UNDERFLOW:
             self.underflows += 1
-        elif command == Command.PLAYBACK_STREAM_KILLED:
-            self._forget_stream(_u32(self._server_values(payload), 2))
-        self.out_client += packet_frame(payload)
+        elif command == _KILLED:
+            self._forget_stream(_u32(self._server_values(frame[DESCRIPTOR_SIZE:]), 2))
+        self.out_client += frame  # events and REQUESTs pass as they came
 
-    def _server_answer(self, command: int, tag: int, payload: bytes) -> None:
+    def _server_answer(self, command: int, tag: int, frame: bytes) -> None:
         kind = self._pending.pop(tag, _Pending.PLAIN)
         if kind is _Pending.CREATE:
             self._creating -= 1
-        if command == Command.REPLY and kind is not _Pending.PLAIN:
-            payload = {_Pending.AUTH: self._auth_reply, _Pending.CREATE: self._create_reply,
-                       _Pending.SINK_INPUT_LIST: self._sink_input_list}[kind](tag, payload)
-        self.out_client += packet_frame(payload)
+        if command == _REPLY and kind is not _Pending.PLAIN:
+            handler = {_Pending.AUTH: self._auth_reply, _Pending.CREATE: self._create_reply,
+                       _Pending.SINK_INPUT_LIST: self._sink_input_list}[kind]
+            frame = packet_frame(handler(tag, frame[DESCRIPTOR_SIZE:]))
+        self.out_client += frame
 
     def _server_values(self, payload: bytes) -> list[Value]:
         try:
@@ -277,6 +283,6 @@ class Session:
                 for value in entries[i:i + width]]
         return encode([*values[:2], *kept])
 
-    def _server_block(self, desc: Descriptor) -> None:
+    def _server_block(self, channel: int, head: bytes) -> None:
         # Audio from the server belongs to record or upload streams, which are never created.
         self.dropped_blocks += 1

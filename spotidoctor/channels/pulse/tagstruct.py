@@ -240,11 +240,15 @@ def decode(data: bytes) -> list[Value]:
     return values
 
 
-def peek_command(data: bytes) -> tuple[int, int] | None:
-    """The command number and tag at the start of a packet without decoding the rest."""
-    if len(data) < 10 or data[0] != 0x4C or data[5] != 0x4C:  # 'L'
+_PEEK = struct.Struct(">xIxI")
+
+
+def peek_command(data: bytes, offset: int = 0) -> tuple[int, int] | None:
+    """The command number and tag of the packet at ``offset`` without decoding the rest."""
+    if len(data) < offset + 10 or data[offset] != 0x4C or data[offset + 5] != 0x4C:  # 'L'
         return None
-    return int(_U32.unpack_from(data, 1)[0]), int(_U32.unpack_from(data, 6)[0])
+    command, tag = _PEEK.unpack_from(data, offset)
+    return int(command), int(tag)
 
 
 # -- encoding -------------------------------------------------------------------------------
