@@ -248,15 +248,11 @@ exec setpriv --reuid="$uid" --regid="$uid" --clear-groups env -i HOME="$d/home" 
 """
 
 
-def play_as(env: dict[str, str], uid: int, socket_path: str, wav: Path) -> subprocess.CompletedProcess[str]:
+def play_as(env: dict[str, str], uid: int, socket_path: str, wav: Path, scratch: str) -> subprocess.Popen[bytes]:
     """paplay as ``uid`` of the user namespace (no cookie; shared memory allowed on its side)."""
-    scratch = tempfile.mkdtemp(prefix="spotidoctor-filter-test-", dir="/tmp")  # a tmpfs goes over it
-    try:
-        return subprocess.run(["podman", "unshare", "--", "unshare", "--mount", "--", "sh", "-c", OTHER_UID_PLAY,
-                               "play-as", scratch, socket_path, str(wav), str(uid), str(shutil.which("paplay"))],
-                              env=env, capture_output=True, text=True, timeout=60)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    return subprocess.Popen(["podman", "unshare", "--", "unshare", "--mount", "--", "sh", "-c", OTHER_UID_PLAY,
+                             "play-as", scratch, socket_path, str(wav), str(uid), str(shutil.which("paplay"))],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def test_another_uid_without_a_cookie_plays_through_the_filter(filtered: Filtered, podman: str, tmp_path: Path,
@@ -269,9 +265,17 @@ def test_another_uid_without_a_cookie_plays_through_the_filter(filtered: Filtere
     if server.kind == "pulseaudio":  # the same client on the server's own socket: refused (no cookie)
         direct = probe.connect_as(CONTAINER_UID, CONTAINER_UID, str(server.native_socket), None)
         assert direct.outcome is ConnectOutcome.ACCESS_DENIED, direct
-    wav = write_wav(tmp_path / "tone.wav", 1.0)
-    played = play_as(server.env, CONTAINER_UID, filtered.socket, wav)
-    assert played.returncode == 0, played.stderr
+    wav = write_wav(tmp_path / "tone.wav", 2.0)
+    scratch = tempfile.mkdtemp(prefix="spotidoctor-filter-test-", dir="/tmp")  # a tmpfs goes over it
+    proc = play_as(server.env, CONTAINER_UID, filtered.socket, wav, scratch)
+    try:
+        seen = watch_uncorked(server, proc, "paplay")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        servers.stop(proc)
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert proc.returncode == 0, err
+    assert seen, "the other uid's stream never showed up uncorked on the server"
     stats = filtered.pulse_filter.stats()
     assert stats.connections == 2 and stats.refusals == 0 and stats.bytes_from_client > wav.stat().st_size - 1000
     if server.kind == "pulseaudio":  # the server saw the filter as the user, never the foreign uid
