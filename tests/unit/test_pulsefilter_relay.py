@@ -305,3 +305,16 @@ def test_packets_before_reading_the_socket_are_buffered_not_lost(relay: PulseFil
     sock.sendall(auth(tag=1) + b"".join(command(Command.GET_SERVER_INFO, tag) for tag in (2, 3, 4)))
     tags = [read_packet(sock)[1] for _ in range(4)]
     assert tags == [U32(1), U32(2), U32(3), U32(4)]
+
+
+def test_a_stopped_filter_can_start_again_on_a_fresh_socket(fake: FakeServer, runtime: Path) -> None:
+    pulse_filter = PulseFilter(str(fake.path), runtime_dir=str(runtime))
+    first = pulse_filter.start()
+    pulse_filter.stop()
+    second = pulse_filter.start()
+    try:
+        assert second != first and not Path(first).exists()
+        ready(pulse_filter).sendall(command(Command.GET_SERVER_INFO, 2))
+    finally:
+        pulse_filter.stop()
+    assert list(runtime.iterdir()) == []

@@ -190,7 +190,11 @@ class PulseFilter:
                               "guards")
         self._check_upstream()
         _private_parent(self._runtime_dir)
-        self._dir = tempfile.mkdtemp(prefix="spotidoctor-pulse-", dir=self._runtime_dir)  # 0700
+        try:
+            self._dir = tempfile.mkdtemp(prefix="spotidoctor-pulse-", dir=self._runtime_dir)  # 0700
+        except OSError as exc:
+            raise FilterError(f"cannot create the audio filter's directory in {self._runtime_dir}: "
+                              f"{exc.strerror}") from None
         path = os.path.join(self._dir, SOCKET_NAME)
         if len(os.fsencode(path)) > _SUN_PATH_MAX:
             self._remove_dir()
@@ -201,6 +205,7 @@ class PulseFilter:
             self._close_sockets()
             self._remove_dir()
             raise FilterError(f"cannot listen on {path}: {exc.strerror}") from None
+        self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="pulse-filter", daemon=True)
         self._thread.start()
         self._log.info("audio filter: listening on %s, relaying to %s", path, self.upstream)
