@@ -1,0 +1,1 @@
+"""Channels between the container and the user's desktop services, filtered on the host side."""
