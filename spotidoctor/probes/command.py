@@ -270,6 +270,13 @@ class Child:
         """The exit status, or None while it runs."""
         return self._proc.poll()
 
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status once it ends within ``timeout``, else None (it keeps running)."""
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self, grace_s: float = 2.0) -> int:
         """SIGTERM its process group, SIGKILL it after ``grace_s``; reap it; return its status."""
         try:

@@ -23,6 +23,7 @@ def test_passed_fds_reach_the_child_and_stderr_goes_where_asked(tmp_path) -> Non
     assert child is not None
     assert os.read(read_fd, 1) == b"x"
     assert os.read(read_fd, 1) == b""  # it is exiting
+    assert child.wait(5) == 0
     assert child.stop() == 0
     os.close(read_fd)
     assert (tmp_path / "err").read_text() == "oops\n"
@@ -32,6 +33,7 @@ def test_stop_terminates_the_group_and_forgets_the_child() -> None:
     runner = SubprocessRunner()
     child = runner.start_child(["sh", "-c", "sleep 30 & wait"])
     assert child is not None and child.poll() is None
+    assert child.wait(0.05) is None
     assert child.stop() == -signal.SIGTERM
     assert child.poll() == -signal.SIGTERM
     assert runner.kill_all() == 0  # no longer in the live set
