@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -332,3 +334,24 @@ def test_probe_upstream_explains_a_proxy_that_hangs_up(tmp_path: Path) -> None:
             probe_upstream(fake.path, os.getuid(), timeout=1.0)
     finally:
         fake.close()
+
+
+def test_writing_to_a_vanished_peer_is_an_error_not_sigpipe() -> None:
+    """Even where SIGPIPE kills (its default disposition), the relay gets EPIPE instead."""
+    code = """
+import asyncio, signal, socket, sys
+from spotidoctor.channels.dbus.relay import send_bytes
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+ours, theirs = socket.socketpair()
+ours.setblocking(False)
+theirs.close()
+async def main():
+    await send_bytes(asyncio.get_running_loop(), ours, b"x" * 100000)
+try:
+    asyncio.run(main())
+except BrokenPipeError:
+    sys.exit(0)
+sys.exit(1)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], timeout=30)
+    assert done.returncode == 0  # -13 would be death by SIGPIPE

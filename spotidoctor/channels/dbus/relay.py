@@ -122,18 +122,19 @@ def probe_upstream(path: str, uid: int, timeout: float = UPSTREAM_TIMEOUT_S) -> 
         return parse_upstream_ok(buffer.split(CRLF, 1)[0])
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, *, write: bool = False) -> None:
+    """Wait until ``sock`` is readable (or writable)."""
     ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
         if not ready.done():
             ready.set_result(None)
 
-    loop.add_reader(sock.fileno(), wake)
+    (loop.add_writer if write else loop.add_reader)(sock.fileno(), wake)
     try:
         await ready
     finally:
-        loop.remove_reader(sock.fileno())
+        (loop.remove_writer if write else loop.remove_reader)(sock.fileno())
 
 
 async def recv_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int, who: str) -> bytes:
@@ -142,11 +143,23 @@ async def recv_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, size:
         try:
             data, ancillary, flags, _ = sock.recvmsg(size)
         except (BlockingIOError, InterruptedError):
-            await _readable(loop, sock)
+            await _ready(loop, sock)
             continue
         if ancillary or flags & socket.MSG_CTRUNC:
             raise Refusal(f"{who} passed file descriptors; they were discarded")
         return data
+
+
+async def send_bytes(loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes) -> None:
+    """All of ``data``; a peer that went away is an ``OSError`` (never SIGPIPE, whatever its disposition)."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view, socket.MSG_NOSIGNAL)
+        except (BlockingIOError, InterruptedError):
+            await _ready(loop, sock, write=True)
+            continue
+        view = view[sent:]
 
 
 class Relay:
@@ -213,16 +226,16 @@ class Relay:
                     raise Refusal(auth.eof().reason)
                 for action in auth.feed(data):
                     if isinstance(action, Send):
-                        await loop.sock_sendall(conn, action.line.encode("ascii") + CRLF)
+                        await send_bytes(loop, conn, action.line.encode("ascii") + CRLF)
                     elif isinstance(action, Refused):
                         raise Refusal(action.reason)
                     elif isinstance(action, Authenticated):
                         assert upstream is not None  # BEGIN is accepted only after OK
-                        await loop.sock_sendall(upstream[0], UPSTREAM_BEGIN)
+                        await send_bytes(loop, upstream[0], UPSTREAM_BEGIN)
                         return upstream[0], action.rest
                     else:  # SendOk
                         upstream = upstream or await self._connect_upstream()
-                        await loop.sock_sendall(conn, f"OK {upstream[1]}".encode("ascii") + CRLF)
+                        await send_bytes(loop, conn, f"OK {upstream[1]}".encode("ascii") + CRLF)
         except BaseException:
             if upstream is not None:
                 upstream[0].close()
@@ -235,7 +248,7 @@ class Relay:
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, self._upstream_path)
-            await loop.sock_sendall(sock, upstream_hello(self._uid))
+            await send_bytes(loop, sock, upstream_hello(self._uid))
             line = bytearray()
             while CRLF not in line:
                 chunk = await recv_bytes(loop, sock, 256, "the proxy")
@@ -272,9 +285,9 @@ class Relay:
     async def _pump(source: socket.socket, sink: socket.socket, first: bytes, who: str) -> None:
         loop = asyncio.get_running_loop()
         if first:
-            await loop.sock_sendall(sink, first)
+            await send_bytes(loop, sink, first)
         while data := await recv_bytes(loop, source, CHUNK, who):
-            await loop.sock_sendall(sink, data)
+            await send_bytes(loop, sink, data)
         with suppress(OSError):
             sink.shutdown(socket.SHUT_WR)  # pass the end on; the other direction may still run
 
