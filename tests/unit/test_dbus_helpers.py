@@ -223,3 +223,12 @@ def test_a_client_that_hangs_is_a_failed_answer() -> None:
     runner = ScriptedRunner({MPRIS_NAME: hung, FORBIDDEN_NAME: hung})
     proof = prove_filter(runner, "/s", 1500, 1500, timeout=3)  # type: ignore[arg-type]
     assert (proof.mpris.outcome, proof.mpris.detail) == (NameOutcome.FAILED, "no answer within 3s")
+
+
+def test_run_args_bind_the_socket_read_only_and_set_the_address() -> None:
+    from spotidoctor.channels.dbus import run_args
+
+    pairs = run_args("/run/user/1000/spotidoctor/dbus-x/bus", "/run/spotidoctor/bus")
+    assert [arg for arg, _ in pairs] == ["--volume=/run/user/1000/spotidoctor/dbus-x/bus:/run/spotidoctor/bus:ro",
+                                         "--env=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/spotidoctor/bus"]
+    assert all(why for _, why in pairs)

@@ -7,8 +7,8 @@
 - ``channel``: ``DbusChannel.start(address, workdir)`` / ``.stop()``, all of the above for one launch;
 - ``address``, ``install``, ``proof``: pure helpers and the other-uid proof for the ``dbus.*`` checks.
 
-``DbusChannel``, ``DbusChannelError`` and ``policy_args`` are importable from here; the relay
-(asyncio) is imported only when a channel starts.
+``DbusChannel``, ``DbusChannelError``, ``run_args`` and ``policy_args`` are importable from here;
+the relay (asyncio) is imported only when they are first used.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import importlib
 from typing import Any
 
 _LAZY = {"DbusChannel": "spotidoctor.channels.dbus.channel", "DbusChannelError": "spotidoctor.channels.dbus.channel",
-         "policy_args": "spotidoctor.channels.dbus.policy", "SPOTIFY_POLICY": "spotidoctor.channels.dbus.policy"}
+         "run_args": "spotidoctor.channels.dbus.channel", "policy_args": "spotidoctor.channels.dbus.policy",
+         "SPOTIFY_POLICY": "spotidoctor.channels.dbus.policy"}
 
 __all__ = sorted(_LAZY)
 

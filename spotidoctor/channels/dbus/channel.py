@@ -10,7 +10,7 @@ container's uid is a subordinate uid the bus would reject) and authenticates to 
 as the user; see ``relay.py`` and ``sasl.py``.
 
     channel = DbusChannel.start(session_bus.address, paths.runtime_dir)
-    ...  --volume={channel.container_socket}:/run/spotidoctor/bus
+    ...  channel.run_args("/run/spotidoctor/bus"): --volume={channel.container_socket}:/run/spotidoctor/bus:ro
          --env=DBUS_SESSION_BUS_ADDRESS={channel.container_address("/run/spotidoctor/bus")}
     channel.stop()
 """
@@ -25,13 +25,13 @@ from typing import Callable
 
 from spotidoctor.channels.dbus.address import unix_path_address
 from spotidoctor.channels.dbus.install import install_advice
-from spotidoctor.channels.dbus.policy import PROXY_BINARY, SPOTIFY_POLICY, DbusPolicy
+from spotidoctor.channels.dbus.policy import PROXY_BINARY, SPOTIFY_POLICY, DbusPolicy, PolicyArg
 from spotidoctor.channels.dbus.proxy import READY_TIMEOUT_S, ChildStarter, ProxyProcess, ProxyStartError, start_proxy
 from spotidoctor.channels.dbus.relay import RefusalLog, RelayThread, listen_socket, probe_upstream
 from spotidoctor.channels.dbus.sasl import UpstreamRefused
 from spotidoctor.errors import SpotidoctorError
 
-__all__ = ["DbusChannel", "DbusChannelError", "CONTAINER_SOCKET_NAME", "PROXY_SOCKET_NAME"]
+__all__ = ["DbusChannel", "DbusChannelError", "run_args", "CONTAINER_SOCKET_NAME", "PROXY_SOCKET_NAME"]
 
 CONTAINER_SOCKET_NAME = "bus"
 PROXY_SOCKET_NAME = "proxy.sock"
@@ -66,7 +66,11 @@ class DbusChannel:
               os_release: str | None = None) -> DbusChannel:
         """Start the proxy (upstream: ``session_bus_address``) and the relay in a new private
         directory under ``workdir``; return once a test authentication through the proxy has
-        reached the bus. Raises ``DbusChannelError`` with the reason (nothing left running)."""
+        reached the bus. Raises ``DbusChannelError`` with the reason (nothing left running).
+
+        ``on_refusal`` is called from the relay's thread with each refusal's text.
+        ``os_release`` (the text of /etc/os-release) picks the install command named when the
+        proxy is missing."""
         if not session_bus_address.strip() or "\0" in session_bus_address:
             raise DbusChannelError("no session bus address to connect the D-Bus proxy to")
         directory = _private_directory(workdir)
@@ -89,6 +93,9 @@ class DbusChannel:
                 raise DbusChannelError(f"the D-Bus channel did not start: {exc}") from None
             raise
         return cls(directory, proxy, relay, log, guid)
+
+    def run_args(self, mount_path: str) -> tuple[PolicyArg, ...]:
+        return run_args(self.container_socket, mount_path)
 
     def container_address(self, mount_path: str) -> str:
         """``DBUS_SESSION_BUS_ADDRESS`` inside the container, where ``container_socket`` is mounted."""
@@ -123,6 +130,16 @@ class DbusChannel:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def run_args(container_socket: str, mount_path: str) -> tuple[PolicyArg, ...]:
+    """The ``podman run`` arguments that hand the channel to the container, a reason each (pure:
+    ``launch --dry-run`` can print them before any channel exists). A read-only bind of a socket
+    still lets the container connect."""
+    return ((f"--volume={container_socket}:{mount_path}:ro",
+             "D-Bus: the filtered session bus (xdg-dbus-proxy behind spotidoctor's relay), this socket only"),
+            (f"--env=DBUS_SESSION_BUS_ADDRESS={unix_path_address(mount_path)}",
+             "libdbus, GDBus and sd-bus connect there"))
 
 
 def _private_directory(workdir: str) -> str:
