@@ -1,1 +1,3 @@
-"""Channels between the container and the user's desktop services, filtered on the host side."""
+"""Per-launch channels between the container and the user's session (audio, display, D-Bus,
+URL opening, the sign-in callback), each started on the host side and narrowed to what
+Spotify needs."""

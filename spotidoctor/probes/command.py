@@ -229,6 +229,24 @@ class SubprocessRunner:
         finally:
             self._forget(proc)
 
+    def start_child(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+                    pass_fds: Sequence[int] = (), stderr_fd: int | None = None) -> Child | None:
+        """Start a long-running child (a proxy that lives as long as a launch) and return at once.
+
+        It runs in its own session with stdin/stdout on /dev/null and stderr on ``stderr_fd``
+        (default /dev/null); ``pass_fds`` stay open in it. It is in the live set until
+        ``Child.stop``, so ``kill_all`` ends it too. None when the program is missing.
+        """
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL if stderr_fd is None else stderr_fd,
+                                    env=self._env(env), pass_fds=tuple(pass_fds), start_new_session=True)
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            return None
+        with self._lock:
+            self._live.add(proc)
+        return Child(proc, self._forget)
+
     def kill_all(self) -> int:
         """Kill every child still running (after a timed-out check); return how many."""
         with self._lock:
@@ -236,6 +254,45 @@ class SubprocessRunner:
         for proc in live:
             _kill_group(proc)
         return len(live)
+
+
+class Child:
+    """A child from ``SubprocessRunner.start_child``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], forget: Callable[[subprocess.Popen[bytes]], None]) -> None:
+        self._proc = proc
+        self._forget = forget
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        """The exit status, or None while it runs."""
+        return self._proc.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status once it ends within ``timeout``, else None (it keeps running)."""
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace_s: float = 2.0) -> int:
+        """SIGTERM its process group, SIGKILL it after ``grace_s``; reap it; return its status."""
+        try:
+            if self._proc.poll() is None:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    self._proc.terminate()
+                try:
+                    return self._proc.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    _kill_group(self._proc)
+            return self._proc.wait()
+        finally:
+            self._forget(self._proc)
 
 
 def _pump_lines(stream: IO[bytes], on_line: Callable[[str], None]) -> None:
