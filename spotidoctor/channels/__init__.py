@@ -1,0 +1,1 @@
+"""Channels between the container and the host desktop while Spotify runs (links, sign-in)."""
