@@ -102,6 +102,7 @@ class CallbackRelay:
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
+        self.helper_pid: int | None = None  # the namespace helper, while it runs (logs, tests)
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -164,12 +165,13 @@ class CallbackRelay:
                 self._sleep(0.25)
         self._watch = ProcessWatch(pid)
         try:
-            self._source = HelperSockets.start(runner, pid, python)
+            helper = HelperSockets.start(runner, pid, python)
         except NetnsError as exc:
             self._fail(str(exc))
             return False
+        self._source, self.helper_pid = helper, helper.pid
         self._log(f"callback relay: host {LOOPBACK}:{self.port} -> {LOOPBACK}:{self.container_port} in container "
-                  f"{container} (pid {pid})")
+                  f"{container} (pid {pid}; namespace helper pid {helper.pid})")
         return True
 
     def _fail(self, problem: str) -> None:
