@@ -23,38 +23,39 @@ import os
 import queue
 import select
 import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 
 from spotidoctor.channels.ratelimit import Clock, LogLine, ThrottledLog, TokenBucket
 from spotidoctor.channels.runparts import EnvVar, Mount
-from spotidoctor.channels.urlcheck import MAX_URL_BYTES, LineFramer, Overlong, UrlKind, Verdict, check_url
+from spotidoctor.channels.urlcheck import LineFramer, Overlong, UrlKind, Verdict, check_url
+from spotidoctor.channels.urlfiles import (
+    CONFIG_SUBDIR,
+    CONTAINER_DIR,
+    CONTAINER_FIFO,
+    CONTAINER_SHIM,
+    CONTAINER_XDG_OPEN,
+    DATA_SUBDIR,
+    DESKTOP_ID,
+    FIFO_NAME,
+    SHIM_NAME,
+    ChannelError,
+    build_tree,
+    check_private_dir,
+    desktop_entry,
+    mimeapps_list,
+    render_shim,
+)
 from spotidoctor.probes.command import ProcessStarter, Started
 
 __all__ = ["UrlChannel", "UrlLimits", "UrlStats", "HostOpener", "ChannelError", "CONTAINER_DIR",
            "CONTAINER_SHIM", "CONTAINER_FIFO", "DESKTOP_ID", "render_shim", "desktop_entry", "mimeapps_list"]
 
-CONTAINER_DIR = "/run/spotidoctor/url"
-SHIM_NAME = "xdg-open"
-FIFO_NAME = "url.fifo"
-CONTAINER_SHIM = f"{CONTAINER_DIR}/{SHIM_NAME}"
-CONTAINER_FIFO = f"{CONTAINER_DIR}/{FIFO_NAME}"
-CONTAINER_XDG_OPEN = "/usr/bin/xdg-open"
-DATA_SUBDIR = "share"  # XDG_DATA_DIRS entry: share/applications/<desktop id>
-CONFIG_SUBDIR = "config"  # XDG_CONFIG_DIRS entry: config/mimeapps.list
-DESKTOP_ID = "spotidoctor-open-on-host.desktop"
-HANDLED_TYPES = ("x-scheme-handler/http", "x-scheme-handler/https", "x-scheme-handler/spotify")
 CHANNEL_DIR_NAME = "urlopen"
 LOG_NAME = "channels.log"
 READ_CHUNK = 64 * 1024
-
-
-class ChannelError(Exception):
-    """The channel cannot start (an unsafe or unusable work directory): a clear message."""
 
 
 @dataclass(frozen=True)
@@ -79,85 +80,6 @@ class UrlStats:
     def add(self, name: str) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + 1)
-
-
-# -- the files the container gets -----------------------------------------------------------
-
-def render_shim(fifo: str = CONTAINER_FIFO, max_bytes: int = MAX_URL_BYTES) -> str:
-    template = resources.files("spotidoctor.channels").joinpath("resources/xdg-open.sh").read_text()
-    return template.replace("@FIFO@", fifo).replace("@MAX_BYTES@", str(max_bytes))
-
-
-def desktop_entry(shim: str = CONTAINER_SHIM) -> str:
-    # GLib ignores a desktop entry whose Exec program does not exist (gdesktopappinfo.c, load
-    # from keyfile): the shim's absolute path is always there, mounted with this file.
-    return ("[Desktop Entry]\n"
-            "Type=Application\n"
-            "Name=Open on the host (spotidoctor)\n"
-            "Comment=Hands links to the browser of the desktop Spotify runs on\n"
-            f"Exec={shim} %u\n"
-            "NoDisplay=true\n"
-            "Terminal=false\n"
-            f"MimeType={';'.join(HANDLED_TYPES)};\n")
-
-
-def mimeapps_list() -> str:
-    defaults = "".join(f"{t}={DESKTOP_ID}\n" for t in HANDLED_TYPES)
-    return f"[Default Applications]\n{defaults}\n[Added Associations]\n{defaults}"
-
-
-# -- host side: where the files live --------------------------------------------------------
-
-def _private_dir(path: str) -> None:
-    """The caller's directory must be ours, a real directory, and closed to everyone else."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        raise ChannelError(f"URL channel: cannot use {path}: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise ChannelError(f"URL channel: {path} is not a directory (a symlink is refused)")
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise ChannelError(f"URL channel: {path} must be a private directory of yours (mode 0700); "
-                           f"it has mode {stat.S_IMODE(st.st_mode):04o}, owner uid {st.st_uid}")
-
-
-def _write_new(path: str, text: str, mode: int) -> None:
-    """Write a new file: temp file, then rename; never through a symlink."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        os.fchmod(fd, mode)  # not narrowed by the umask
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _mkdir(path: str, mode: int) -> None:
-    os.mkdir(path, mode)
-    os.chmod(path, mode, follow_symlinks=False)
-
-
-def _build_tree(root: str) -> int:
-    """Create the mounted directory; return the FIFO opened read-write and non-blocking."""
-    if os.path.lexists(root):
-        shutil.rmtree(root)  # a previous launch's leftovers (rmtree does not follow symlinks)
-    _mkdir(root, 0o755)
-    for sub in (DATA_SUBDIR, f"{DATA_SUBDIR}/applications", CONFIG_SUBDIR):
-        _mkdir(os.path.join(root, sub), 0o755)
-    _write_new(os.path.join(root, SHIM_NAME), render_shim(), 0o755)
-    _write_new(os.path.join(root, DATA_SUBDIR, "applications", DESKTOP_ID), desktop_entry(), 0o644)
-    _write_new(os.path.join(root, CONFIG_SUBDIR, "mimeapps.list"), mimeapps_list(), 0o644)
-    fifo = os.path.join(root, FIFO_NAME)
-    os.mkfifo(fifo, 0o600)
-    # Read-write: opening never blocks, reading never sees EOF, and the shim's open for writing
-    # never waits for a reader. 0622: the container's user may write, only we may read.
-    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ChannelError(f"URL channel: {fifo} is not the FIFO spotidoctor made")
-    os.fchmod(fd, 0o622)
-    return fd
 
 
 # -- host side: opening -----------------------------------------------------------------------
@@ -245,10 +167,10 @@ class UrlChannel:
               clock: Clock = time.monotonic) -> UrlChannel:
         """Create ``<workdir>/urlopen`` (workdir: a private 0700 directory of the user) and start
         reading. Raises ``ChannelError`` with a clear message when that is not possible."""
-        _private_dir(workdir)
+        check_private_dir(workdir)
         root = os.path.join(workdir, CHANNEL_DIR_NAME)
         try:
-            fd = _build_tree(root)
+            fd = build_tree(root)
         except OSError as exc:
             shutil.rmtree(root, ignore_errors=True)
             raise ChannelError(f"URL channel: cannot create {root}: {exc.strerror or exc}") from None
