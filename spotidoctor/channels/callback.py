@@ -197,6 +197,8 @@ class CallbackRelay:
             self._settled.set()
             if attached:
                 self._accept_loop()
+        except Exception as exc:  # never a traceback on the user's terminal; the problem says it
+            self._fail(f"stopped by an unexpected error ({type(exc).__name__}: {exc})")
         finally:
             self._settled.set()
             self._close_listener()

@@ -384,3 +384,19 @@ def test_a_helper_that_cannot_start_says_why() -> None:
                                        ("-1", None), ("12 34", None)])
 def test_parse_pid(text: str, pid: int | None) -> None:
     assert parse_pid(text) == pid
+
+
+class ExplodingRunner(SubprocessRunner):
+    def run(self, argv, **kw):  # type: ignore[no-untyped-def,override]
+        raise RuntimeError("podman exploded")
+
+
+def test_an_unexpected_error_becomes_a_problem_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    relay = CallbackRelay.start(ExplodingRunner(), "spotify", port=0)
+    try:
+        assert not relay.wait_ready(10)
+        assert relay.problem == "stopped by an unexpected error (RuntimeError: podman exploded)"
+        wait_until(lambda: not relay.listening, "the port to close")
+    finally:
+        relay.stop()
+    assert "Traceback" not in capsys.readouterr().err
