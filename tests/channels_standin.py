@@ -70,10 +70,14 @@ def ensure_image(workdir: Path, tag: str = CHANNELS_IMAGE) -> str:
                            capture_output=True, text=True, timeout=120)
     if label.returncode == 0 and label.stdout.strip() == image_hash():
         return tag
+    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
+                         text=True, timeout=120).stdout.strip()
     workdir.mkdir(parents=True, exist_ok=True)
     assemble(workdir / "rootfs")
     containerfile = workdir / "Containerfile"
     containerfile.write_text(CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
     subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
                    check=True, capture_output=True, timeout=600)
+    if old:  # the outdated build, now untagged
+        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
     return tag
