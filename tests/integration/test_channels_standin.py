@@ -110,8 +110,14 @@ def alive(pid: int) -> bool:
         return False
 
 
+# The launch's two profiles: the default rootless namespace (uid 1500 is a subordinate uid on
+# the host) and keep-id (uid 1500 is the user's own uid, in a user namespace of its own).
+PROFILES = {"isolated": [], "keep-id": ["--userns=keep-id:uid=1500,gid=1500", "--user=1500:1500"]}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_links_and_the_sign_in_callback_cross_the_container_boundary(
-        channels_image: str, host: Host, container_name: str, tmp_path: Path) -> None:
+        channels_image: str, host: Host, container_name: str, tmp_path: Path, profile: str) -> None:
     workdir = tmp_path / "launch"
     workdir.mkdir(mode=0o700)
     channel = UrlChannel.start(str(workdir), HostOpener(host.runner, host.log.append), host.spotify.append,
@@ -121,7 +127,7 @@ def test_links_and_the_sign_in_callback_cross_the_container_boundary(
                                 log=host.log.append, python=sys.executable)
     try:
         volume_env = [arg for arg, _ in run_args(channel.mounts(), channel.env())]
-        podman_run(channels_image, container_name, volume_env,
+        podman_run(channels_image, container_name, [*PROFILES[profile], *volume_env],
                    ["httpd", "-f", "-p", f"127.0.0.1:{INSIDE_PORT}", "-h", "/www"])
         assert relay.wait_ready(60), relay.problem
 
@@ -138,9 +144,11 @@ def test_links_and_the_sign_in_callback_cross_the_container_boundary(
         assert len(refusals) == 2 and {r.split()[2] for r in refusals} == {"scheme=file", "scheme=javascript"}
         assert not [line for line in host.log if "passwd" in line or "alert" in line]
 
-        # The FIFO is write-only for the container: it cannot read what others hand over.
-        peek = podman_exec(container_name, "cat", "/run/spotidoctor/url/url.fifo")
-        assert peek.returncode != 0 and "Permission denied" in peek.stderr
+        if profile == "isolated":  # the FIFO is write-only for a container user that is not you
+            peek = podman_exec(container_name, "cat", "/run/spotidoctor/url/url.fifo")
+            assert peek.returncode != 0 and "Permission denied" in peek.stderr
+        overwrite = podman_exec(container_name, "sh", "-c", "echo > /run/spotidoctor/url/xdg-open")
+        assert overwrite.returncode != 0 and "Read-only file system" in overwrite.stderr  # the shim stays ours
 
         # Sign-in: the host's 127.0.0.1:PORT reaches the listener on the container's own loopback.
         answer = ask(port, b"GET /cgi-bin/login?code=AQBx-test-code HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
