@@ -6,7 +6,8 @@ desktop entry that runs it and a ``mimeapps.list`` that makes it GIO's default f
 ``x-scheme-handler/{http,https,spotify}`` (found through ``XDG_DATA_DIRS``/``XDG_CONFIG_DIRS``:
 GLib reads ``mimeapps.list`` in every config dir and in each data dir's ``applications/``, and
 takes the first default whose desktop entry it can load, gdesktopappinfo.c), and the FIFO the
-shim writes: 0622, so the container may write it and only spotidoctor reads it.
+shim writes: 0622, so a container user that is not you (the isolated profile) may write it
+but not read it; nobody else on the host can reach it through the private directory.
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def build_tree(root: str) -> int:
     fifo = os.path.join(root, FIFO_NAME)
     os.mkfifo(fifo, 0o600)
     # Read-write: opening never blocks, reading never sees EOF, and the shim's open for writing
-    # never waits for a reader. 0622: the container's user may write, only we may read.
+    # never waits for a reader. 0622: a container user other than us may write, not read.
     fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)

@@ -5,9 +5,9 @@ mounted as ``/usr/bin/xdg-open`` and named by ``BROWSER``; a desktop entry runni
 ``mimeapps.list`` making it the default for ``x-scheme-handler/{http,https,spotify}``, found
 through ``XDG_DATA_DIRS``/``XDG_CONFIG_DIRS``, send GIO's default handler
 (``g_app_info_launch_default_for_uri``, ``gio open``) to the same shim. The shim writes each
-URL as one line into a FIFO spotidoctor created: mode 0622 (the container may write, only
-spotidoctor reads) in a 0755 directory inside the caller's private 0700 directory, so only
-what gets it bind-mounted can reach it.
+URL as one line into a FIFO spotidoctor created: mode 0622 (a container user that is not you
+may write but not read it) in a 0755 directory inside the caller's private 0700 directory, so
+only what gets it bind-mounted can reach it.
 
 On the host one thread reads the FIFO (never blocking on it: it holds it open read-write, so
 the shim's open never waits either), frames lines without holding more than one URL's worth
@@ -187,7 +187,8 @@ class UrlChannel:
         return (
             Mount(self.root, CONTAINER_DIR, True,
                   "links: spotidoctor's xdg-open, a desktop entry and mimeapps.list for GIO, and the FIFO "
-                  "that hands URLs to the host (the container may write it, only spotidoctor reads it)"),
+                  "that hands URLs to the host (mounted read-only: the container can write URLs into it, not "
+                  "change the files)"),
             Mount(os.path.join(self.root, SHIM_NAME), CONTAINER_XDG_OPEN, True,
                   "links: `xdg-open URL` in the container opens http(s) links in your browser on the host"),
         )
