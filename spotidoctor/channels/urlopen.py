@@ -50,7 +50,8 @@ from spotidoctor.channels.urlfiles import (
 )
 from spotidoctor.probes.command import ProcessStarter, Started
 
-__all__ = ["UrlChannel", "UrlLimits", "UrlStats", "HostOpener", "ChannelError", "CONTAINER_DIR",
+__all__ = ["UrlChannel", "UrlLimits", "UrlStats", "HostOpener", "ChannelError", "channel_mounts", "channel_env",
+           "CHANNEL_DIR_NAME", "CONTAINER_DIR",
            "CONTAINER_SHIM", "CONTAINER_FIFO", "DESKTOP_ID", "render_shim", "desktop_entry", "mimeapps_list"]
 
 CHANNEL_DIR_NAME = "urlopen"
@@ -184,24 +185,10 @@ class UrlChannel:
         return os.path.join(self.root, FIFO_NAME)
 
     def mounts(self) -> tuple[Mount, ...]:
-        return (
-            Mount(self.root, CONTAINER_DIR, True,
-                  "links: spotidoctor's xdg-open, a desktop entry and mimeapps.list for GIO, and the FIFO "
-                  "that hands URLs to the host (mounted read-only: the container can write URLs into it, not "
-                  "change the files)"),
-            Mount(os.path.join(self.root, SHIM_NAME), CONTAINER_XDG_OPEN, True,
-                  "links: `xdg-open URL` in the container opens http(s) links in your browser on the host"),
-        )
+        return channel_mounts(self.root)
 
     def env(self) -> tuple[EnvVar, ...]:
-        return (
-            EnvVar("BROWSER", CONTAINER_SHIM, "links: programs that honour $BROWSER use the same shim"),
-            EnvVar("XDG_DATA_DIRS", f"{CONTAINER_DIR}/{DATA_SUBDIR}:/usr/local/share:/usr/share",
-                   "links: GIO finds the shim's desktop entry (then the image's own, as by default)"),
-            EnvVar("XDG_CONFIG_DIRS", f"{CONTAINER_DIR}/{CONFIG_SUBDIR}:/etc/xdg",
-                   "links: its mimeapps.list makes the shim GIO's default for http, https and spotify: "
-                   "(g_app_info_launch_default_for_uri, `gio open`)"),
-        )
+        return channel_env()
 
     def stop(self) -> None:
         """Stop reading, hand over what is queued, remove the FIFO and its directory. Idempotent."""
@@ -312,6 +299,30 @@ class UrlChannel:
         self.stats.add("spotify" if spotify else "opened")
         self._log(f"{'spotify: URI handed to Spotify' if spotify else 'url opened on the host'}: "
                   f"{verdict.describe()}")
+
+
+def channel_mounts(root: str) -> tuple[Mount, ...]:
+    """What ``UrlChannel.mounts()`` returns for a channel directory ``root`` (``launch --dry-run``
+    can show it without creating anything: ``<launch dir>/urlopen``)."""
+    return (
+        Mount(root, CONTAINER_DIR, True,
+              "links: spotidoctor's xdg-open, a desktop entry and mimeapps.list for GIO, and the FIFO "
+              "that hands URLs to the host (mounted read-only: the container can write URLs into it, not "
+              "change the files)"),
+        Mount(os.path.join(root, SHIM_NAME), CONTAINER_XDG_OPEN, True,
+              "links: `xdg-open URL` in the container opens http(s) links in your browser on the host"),
+    )
+
+
+def channel_env() -> tuple[EnvVar, ...]:
+    return (
+        EnvVar("BROWSER", CONTAINER_SHIM, "links: programs that honour $BROWSER use the same shim"),
+        EnvVar("XDG_DATA_DIRS", f"{CONTAINER_DIR}/{DATA_SUBDIR}:/usr/local/share:/usr/share",
+               "links: GIO finds the shim's desktop entry (then the image's own, as by default)"),
+        EnvVar("XDG_CONFIG_DIRS", f"{CONTAINER_DIR}/{CONFIG_SUBDIR}:/etc/xdg",
+               "links: its mimeapps.list makes the shim GIO's default for http, https and spotify: "
+               "(g_app_info_launch_default_for_uri, `gio open`)"),
+    )
 
 
 def _file_log(workdir: str) -> LogLine:

@@ -24,6 +24,8 @@ from spotidoctor.channels.urlopen import (
     HostOpener,
     UrlChannel,
     UrlLimits,
+    channel_env,
+    channel_mounts,
     desktop_entry,
     mimeapps_list,
     render_shim,
@@ -120,6 +122,7 @@ def test_mounts_and_env_say_where_and_why(channel: tuple[UrlChannel, Recorder, R
     assert env["XDG_CONFIG_DIRS"].split(":")[0] == f"{CONTAINER_DIR}/config"
     assert all(e.reason.startswith("links: ") for e in ch.env())
     assert mounts[CONTAINER_DIR].arg()[0] == f"--volume={ch.root}:{CONTAINER_DIR}:ro"
+    assert channel_mounts(ch.root) == ch.mounts() and channel_env() == ch.env()  # what a dry run shows
 
 
 def test_desktop_entry_and_mimeapps_make_the_shim_the_default() -> None:
