@@ -6,6 +6,8 @@ kill what it started ("no stray processes"). A missing executable is returncode 
 an exception, so checks handle it like any other failure. A program whose ``--version``
 timed out is hung: later calls to it in the same run are not made and end as timed out at
 once, so a hung podman costs one timeout per concurrent question, not one per call.
+``start`` launches a long-lived child without waiting (a helper, the host's browser): it is in
+the live set until it is reaped, so ``kill_all`` reaches it too.
 """
 from __future__ import annotations
 
@@ -83,6 +85,79 @@ class CommandRunner(Protocol):
         ...
 
     def which(self, name: str) -> str | None: ...
+
+
+
+class ProcessStarter(Protocol):
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, capture_stderr: bool = False) -> Started:
+        """Start without waiting. ``stdin``/``stdout``: a file descriptor the child gets (default
+        /dev/null); stderr goes to /dev/null unless ``capture_stderr`` (a pipe read once it ended:
+        only for children that say little, such as a helper that fails to start)."""
+        ...
+
+    def which(self, name: str) -> str | None: ...
+
+
+class Started:
+    """A child ``start`` launched. A missing executable is a child that ended with 127."""
+
+    def __init__(self, argv: tuple[str, ...], proc: subprocess.Popen[bytes] | None,
+                 forget: Callable[[subprocess.Popen[bytes]], None]) -> None:
+        self.argv = argv
+        self._proc = proc
+        self._forget = forget
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def poll(self) -> int | None:
+        """The exit status once it ended (then it leaves the live set), else None."""
+        if self._proc is None:
+            return RC_NOT_FOUND
+        code = self._proc.poll()
+        if code is not None:
+            self._done()
+        return code
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds; None when it still runs."""
+        if self._proc is None:
+            return RC_NOT_FOUND
+        try:
+            code = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._done()
+        return code
+
+    def kill(self) -> int:
+        """Kill its whole process group and reap it."""
+        if self._proc is None:
+            return RC_NOT_FOUND
+        if self._proc.poll() is None:
+            _kill_group(self._proc)
+        code = self._proc.wait()
+        self._done()
+        return code
+
+    def release(self) -> None:
+        """Leave it running on its own (the user's browser): ``kill_all`` no longer reaches it."""
+        if self._proc is not None:
+            self._forget(self._proc)
+
+    def stderr_text(self, limit: int = 4000) -> str:
+        """What it wrote on stderr (``capture_stderr``), once it ended."""
+        if self._proc is None:
+            return f"{self.argv[0]}: command not found"
+        if self._proc.stderr is None or self._proc.poll() is None:
+            return ""
+        return _decode(self._proc.stderr.read(limit))
+
+    def _done(self) -> None:
+        assert self._proc is not None
+        self._forget(self._proc)
 
 
 def _decode(data: bytes | None) -> str:
@@ -246,6 +321,21 @@ class SubprocessRunner:
         with self._lock:
             self._live.add(proc)
         return Child(proc, self._forget)
+
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, capture_stderr: bool = False) -> Started:
+        argv_t = tuple(argv)
+        try:
+            # Own session, like every child here: kill() and kill_all() stop its whole group.
+            proc = subprocess.Popen(list(argv_t), env=self._env(env), cwd=cwd, start_new_session=True,
+                                    stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                    stdout=subprocess.DEVNULL if stdout is None else stdout,
+                                    stderr=subprocess.PIPE if capture_stderr else subprocess.DEVNULL)
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            return Started(argv_t, None, self._forget)
+        with self._lock:
+            self._live.add(proc)
+        return Started(argv_t, proc, self._forget)
 
     def kill_all(self) -> int:
         """Kill every child still running (after a timed-out check); return how many."""

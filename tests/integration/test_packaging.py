@@ -33,6 +33,7 @@ def test_wheel_maps_checks_into_the_package(dists: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "spotidoctor/checks/__init__.py" in names
     assert "spotidoctor/backend/resources/Containerfile" in names
+    assert "spotidoctor/channels/resources/xdg-open.sh" in names  # the container's xdg-open shim
     assert not [n for n in names if n.startswith("checks/")]
     top_level = [n for n in names if n.endswith("top_level.txt")]
     if top_level:

@@ -1,0 +1,83 @@
+"""A FROM-scratch stand-in for the link and sign-in channels, built from host binaries.
+
+busybox (``sh``, ``httpd``, ``nc``) and GIO's ``gio`` (plus the ``gio-launch-desktop``
+helper GLib launches through) with the libraries ``ldd`` names, a
+``spotify_user`` (uid 1500), and an ``httpd`` CGI at ``/cgi-bin/login`` that answers with the
+query string it got, standing in for the client's own 127.0.0.1:4381 sign-in listener. No
+Python, no curl, no xdg-utils: the channels must work with ``sh`` alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from tests.standin import _copy_with_libs
+
+CHANNELS_IMAGE = "localhost/spotidoctor-channels-standin:test"
+HASH_LABEL = "io.spotidoctor.channels-standin-hash"
+BUSYBOX = "/usr/bin/busybox"
+GIO = "/usr/bin/gio"
+# GLib starts every desktop entry through this helper (gdesktopappinfo.c): images with GIO have
+# it (Debian: libglib2.0-0, the library's own package).
+GIO_LAUNCH_DESKTOP = "/usr/lib/x86_64-linux-gnu/glib-2.0/gio-launch-desktop"
+APPLETS = ("sh", "httpd", "nc", "cat", "sleep", "printf", "echo", "env", "id", "ls")
+LOGIN_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+printf 'login ok %s\\n' "$QUERY_STRING"
+"""
+CONTAINERFILE = """\
+FROM scratch
+COPY rootfs/ /
+COPY --chown=1500:1500 rootfs/home/spotify_user /home/spotify_user
+USER 1500:1500
+ENV HOME=/home/spotify_user
+"""
+
+
+def image_hash() -> str:
+    text = "\n".join([LOGIN_CGI, CONTAINERFILE, BUSYBOX, GIO, GIO_LAUNCH_DESKTOP, *APPLETS])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def assemble(root: Path) -> None:
+    for binary in (BUSYBOX, GIO, GIO_LAUNCH_DESKTOP):
+        _copy_with_libs(root, binary)
+    for applet in APPLETS:
+        link = root / "usr/bin" / applet
+        if not link.exists():
+            link.symlink_to("busybox")
+    for name in ("bin", "lib", "lib64", "sbin"):
+        if not (root / name).exists() and Path(f"/{name}").is_symlink():
+            os.symlink(os.readlink(f"/{name}"), root / name)
+    etc = root / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                "spotify_user:x:1500:1500::/home/spotify_user:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nspotify_user:x:1500:\n")
+    for d in ("tmp", "run", "dev", "proc", "sys", "home/spotify_user/.config/spotify", "www/cgi-bin"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+    cgi = root / "www/cgi-bin/login"
+    cgi.write_text(LOGIN_CGI)
+    cgi.chmod(0o755)
+
+
+def ensure_image(workdir: Path, tag: str = CHANNELS_IMAGE) -> str:
+    """Build (buildah, COPY only) unless an image of this recipe exists."""
+    label = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
+                           capture_output=True, text=True, timeout=120)
+    if label.returncode == 0 and label.stdout.strip() == image_hash():
+        return tag
+    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
+                         text=True, timeout=120).stdout.strip()
+    workdir.mkdir(parents=True, exist_ok=True)
+    assemble(workdir / "rootfs")
+    containerfile = workdir / "Containerfile"
+    containerfile.write_text(CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
+    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
+                   check=True, capture_output=True, timeout=600)
+    if old:  # the outdated build, now untagged
+        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
+    return tag
