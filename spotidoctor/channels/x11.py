@@ -29,14 +29,25 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import threading
 from dataclasses import dataclass
 from enum import Enum
 
 from spotidoctor import x11auth
 from spotidoctor.channels import privatefile, x11socket
-from spotidoctor.channels.x11wire import ExtensionInfo, XRequestError, XServerGone, XWire, pad4
+from spotidoctor.channels.x11security import (
+    BAD_AUTHORIZATION,
+    BAD_AUTHORIZATION_PROTOCOL,
+    SECURITY,
+    SecuritySupport,
+    generate_request,
+    parse_generate_reply,
+    parse_version_reply,
+    query_version_request,
+    revoke_request,
+    security_support,
+)
+from spotidoctor.channels.x11wire import ExtensionInfo, XRequestError, XServerGone, XWire
 from spotidoctor.errors import ParseError, ProbeUnavailable, SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.probes.fs import RealFS
@@ -45,13 +56,6 @@ __all__ = ["UntrustedCookie", "UntrustedUnavailable", "UnsafeXServer", "Security
            "security_support", "query_security", "generate_request", "parse_generate_reply", "revoke_request",
            "UNTRUSTED_GRACE_S", "COOKIE_FILE_MODE", "UNTRUSTED_LIMITS", "CANNOT_UNTRUSTED"]
 
-SECURITY = "SECURITY"
-SECURITY_MAJOR = 1
-X_SECURITY_QUERY_VERSION, X_SECURITY_GENERATE, X_SECURITY_REVOKE = 0, 1, 2
-ATTR_TIMEOUT, ATTR_TRUST_LEVEL = 1, 2  # XSecurityTimeout, XSecurityTrustLevel (the value mask)
-TRUST_UNTRUSTED = 1  # XSecurityClientUntrusted
-BAD_AUTHORIZATION = 0  # XSecurityBadAuthorization, relative to the extension's first error
-BAD_AUTHORIZATION_PROTOCOL = 1  # XSecurityBadAuthorizationProtocol
 DEFAULT_TIMEOUT_S = 3.0
 UNTRUSTED_GRACE_S = 10
 COOKIE_FILE_MODE = 0o644
@@ -74,67 +78,6 @@ class UnsafeXServer(SpotidoctorError):
     """The X socket or server is not the user's (or root's): no cookie of any kind was sent."""
 
     exit_code = ExitCode.PROBLEMS
-
-
-# -- what the server offers (pure) ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SecuritySupport:
-    offered: bool
-    version: str | None  # "1.0"
-    reason: str  # why untrusted cookies cannot be made; "" when they can
-
-    @property
-    def summary(self) -> str:
-        return f"SECURITY {self.version} offered" if self.offered else self.reason
-
-
-def security_support(extension: ExtensionInfo, version: tuple[int, int] | None) -> SecuritySupport:
-    """Whether untrusted cookies can be made, from QueryExtension and SecurityQueryVersion."""
-    if not extension.present:
-        return SecuritySupport(False, None, "the X server does not offer the SECURITY extension")
-    if version is None:
-        return SecuritySupport(False, None, "the X server lists SECURITY but did not tell its version")
-    text = f"{version[0]}.{version[1]}"
-    if version[0] != SECURITY_MAJOR:
-        return SecuritySupport(False, text, f"the X server's SECURITY extension is version {text}; "
-                                            f"spotidoctor speaks version {SECURITY_MAJOR}.x")
-    return SecuritySupport(True, text, "")
-
-
-# -- requests (pure) ----------------------------------------------------------------------------
-
-def query_version_request(opcode: int) -> bytes:
-    return struct.pack("<BBHHH", opcode, X_SECURITY_QUERY_VERSION, 2, SECURITY_MAJOR, 0)
-
-
-def generate_request(opcode: int, *, timeout_s: int, trust_level: int = TRUST_UNTRUSTED) -> bytes:
-    """SecurityGenerateAuthorization for a server-made MIT-MAGIC-COOKIE-1."""
-    name = pad4(x11auth.MIT_MAGIC_COOKIE)
-    values = struct.pack("<II", timeout_s, trust_level)  # in value-mask bit order
-    length = 3 + len(name) // 4 + len(values) // 4
-    head = struct.pack("<BBHHHI", opcode, X_SECURITY_GENERATE, length, len(x11auth.MIT_MAGIC_COOKIE), 0,
-                       ATTR_TIMEOUT | ATTR_TRUST_LEVEL)
-    return head + name + values
-
-
-def parse_generate_reply(reply: bytes) -> tuple[int, bytes]:
-    """(authorization id, cookie bytes); ``ParseError`` on a reply too short for its own count."""
-    if len(reply) < 32:
-        raise ParseError("SecurityGenerateAuthorization reply is shorter than 32 bytes")
-    auth_id, data_len = struct.unpack_from("<IH", reply, 8)
-    if data_len == 0 or len(reply) < 32 + data_len:
-        raise ParseError("SecurityGenerateAuthorization reply carries no cookie")
-    return auth_id, reply[32:32 + data_len]
-
-
-def revoke_request(opcode: int, auth_id: int) -> bytes:
-    return struct.pack("<BBHI", opcode, X_SECURITY_REVOKE, 2, auth_id)
-
-
-def _version(reply: bytes) -> tuple[int, int]:
-    major, minor = struct.unpack_from("<HH", reply, 8)
-    return major, minor
 
 
 # -- talking to the user's server ----------------------------------------------------------------
@@ -210,7 +153,8 @@ def _security(wire: XWire) -> tuple[ExtensionInfo, SecuritySupport]:
     extension = wire.query_extension(SECURITY)
     version = None
     if extension.present:
-        version = _version(wire.request(query_version_request(extension.major_opcode), "SecurityQueryVersion"))
+        reply = wire.request(query_version_request(extension.major_opcode), "SecurityQueryVersion")
+        version = parse_version_reply(reply)
     return extension, security_support(extension, version)
 
 
