@@ -202,7 +202,7 @@ def request_from_config(probes: Probes, config: Config, *, containerfile: str | 
                         extra_args: Sequence[str] = (), no_cache: bool = False, network: str = "",
                         cwd: str | None = None) -> BuildRequest:
     recipe = load_recipe(probes.fs, config.containerfile if containerfile is None else containerfile, cwd)
-    args = effective_build_args(config.container_uid, config.build_args, extra_args)
+    args = effective_build_args(config.container_uid, config.build_args, extra_args, config.spotify_repo)
     return BuildRequest.create(config.image, recipe, args, no_cache=no_cache, network=network)
 
 
@@ -247,7 +247,7 @@ class BuildImage(Step):
 
 def build_fix(config: Config, title: str | None = None) -> Fix:
     """The safe, network-needing fix that builds the configured image from the configured recipe."""
-    args = effective_build_args(config.container_uid, config.build_args)
+    args = effective_build_args(config.container_uid, config.build_args, spotify_repo=config.spotify_repo)
     recipe = config.containerfile or "the bundled recipe"
     step = BuildImage(f"build {config.image} from {recipe} with buildah", image=config.image,
                       containerfile=config.containerfile,
