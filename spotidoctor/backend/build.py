@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import ClassVar, Mapping, Sequence
 
 from spotidoctor.backend.failures import BuildFailure, classify
+from spotidoctor.backend.keyrotation import rebuild_prefix
 from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_display
 from spotidoctor.backend.recipe import (BUNDLED, LABEL_SPOTIFY_VERSION, Recipe, build_labels,
                                         VERSION_MARK, effective_build_args, load_recipe, parse_build_args)
@@ -185,7 +186,8 @@ def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: Buil
     try:
         rc, timed_out = _stream(probes, argv, lines, display)
         if rc != 0:
-            return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out))
+            rebuild = rebuild_prefix(request.image, request.recipe.source, request.network, request.args)
+            return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out, rebuild))
         image_id = _read_iid(probes, paths)
         version = next((m.group(1) for m in map(VERSION_MARK.match, lines) if m), None)
         if version and image_id:
