@@ -9,6 +9,8 @@ from typing import Iterator
 import pytest
 
 from tests import servers
+from tests.aptrepo import AptRepo, spotify_repo_fixture
+from tests.debian import import_base, require_tarball
 from tests.standin import STANDIN_IMAGE, build_standin
 
 
@@ -76,3 +78,16 @@ def standin_image(podman: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if exists and not os.environ.get("SPOTIDOCTOR_REBUILD_STANDIN"):
         return STANDIN_IMAGE
     return build_standin(tmp_path_factory.mktemp("standin"))
+
+
+@pytest.fixture(scope="session")
+def debian_base(podman: str) -> str:
+    """``localhost/spotidoctor-debian:bookworm``: .ci/debian-base's tarball, imported once (no registry)."""
+    return import_base(require_tarball())
+
+
+@pytest.fixture(scope="session")
+def spotify_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
+    """A signed Spotify-like apt repository with a stand-in spotify-client, served on 127.0.0.1."""
+    servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "ldd")
+    yield from spotify_repo_fixture(tmp_path_factory.mktemp("aptrepo"))
