@@ -10,6 +10,7 @@ import pytest
 
 from tests import servers
 from tests.aptrepo import AptRepo, spotify_repo_fixture
+from tests.chromium import ensure_chromium_image
 from tests.debian import import_base, require_tarball
 from tests.standin import STANDIN_IMAGE, build_standin
 
@@ -91,3 +92,10 @@ def spotify_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
     """A signed Spotify-like apt repository with a stand-in spotify-client, served on 127.0.0.1."""
     servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "ldd")
     yield from spotify_repo_fixture(tmp_path_factory.mktemp("aptrepo"))
+
+
+@pytest.fixture(scope="session")
+def chromium_image(debian_base: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``localhost/spotidoctor-chromium:test``: Debian's chromium as a Spotify stand-in playing a
+    tone (tests/chromium.py), built with ``spotidoctor build --containerfile`` when it is not current."""
+    return ensure_chromium_image(tmp_path_factory.mktemp("chromium"), debian_base)
