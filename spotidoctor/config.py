@@ -30,6 +30,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 PROFILES = ("isolated", "keep-id")
 _SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT = re.compile(r"^[a-z]+=-?[0-9]+(:-?[0-9]+)?$")
+# spotify_repo ends up in an apt source line: a space or "[trusted=yes]" would change what apt
+# trusts. The bundled recipe refuses the same characters in its SPOTIFY_REPO argument.
+_REPO_URL = re.compile(r"^https?://[A-Za-z0-9:/._~%@+-]+$")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Config:
     keep_launch_logs: int = 10
     containerfile: str = ""  # empty: the bundled recipe
     build_args: tuple[str, ...] = ()  # KEY=VALUE
+    spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
     source: str | None = field(default=None, compare=False)  # the file it came from
 
@@ -98,6 +102,8 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "keep_launch_logs": ("a positive integer", lambda v: type(v) is int and v > 0),
     "containerfile": ("a path string", lambda v: isinstance(v, str)),
     "build_args": ("a list of KEY=VALUE strings", _is_build_args),
+    "spotify_repo": ("an http(s) URL without spaces or brackets, e.g. 'https://repository.spotify.com'",
+                     lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
     "ignore": ("a list of check ids", _is_str_tuple),
 }
 KNOWN_KEYS = tuple(_CHECKS)

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests import servers
+from tests.aptrepo import AptRepo, spotify_repo_fixture
+from tests.chromium import ensure_chromium_image
+from tests.debian import import_base, require_tarball
 from tests.standin import STANDIN_IMAGE, build_standin
 
 
@@ -76,3 +79,23 @@ def standin_image(podman: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if exists and not os.environ.get("SPOTIDOCTOR_REBUILD_STANDIN"):
         return STANDIN_IMAGE
     return build_standin(tmp_path_factory.mktemp("standin"))
+
+
+@pytest.fixture(scope="session")
+def debian_base(podman: str) -> str:
+    """``localhost/spotidoctor-debian:bookworm``: .ci/debian-base's tarball, imported once (no registry)."""
+    return import_base(require_tarball())
+
+
+@pytest.fixture(scope="session")
+def spotify_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
+    """A signed Spotify-like apt repository with a stand-in spotify-client, served on 127.0.0.1."""
+    servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "ldd")
+    yield from spotify_repo_fixture(tmp_path_factory.mktemp("aptrepo"))
+
+
+@pytest.fixture(scope="session")
+def chromium_image(debian_base: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``localhost/spotidoctor-chromium:test``: Debian's chromium as a Spotify stand-in playing a
+    tone (tests/chromium.py), built with ``spotidoctor build --containerfile`` when it is not current."""
+    return ensure_chromium_image(tmp_path_factory.mktemp("chromium"), debian_base)

@@ -12,10 +12,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 from xml.sax.saxutils import escape
 
 from spotidoctor.channels.dbus.address import unix_path_address

@@ -26,7 +26,7 @@ from Xlib.protocol import event as xevent
 from Xlib.protocol import request as xrequest
 from Xlib.support import connect
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 
 GREEN = 0x00FF00
 SECRET_TITLE = "victim-title"

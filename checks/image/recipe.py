@@ -39,7 +39,8 @@ class ImageRecipe(Check):
                              facts={"built_by_spotidoctor": False})
         try:
             recipe = load_recipe(ctx.probes.fs, ctx.config.containerfile)
-            args = effective_build_args(ctx.config.container_uid, ctx.config.build_args)
+            args = effective_build_args(ctx.config.container_uid, ctx.config.build_args,
+                                        spotify_repo=ctx.config.spotify_repo)
         except UsageError as exc:
             return self.fail(f"cannot read the configured recipe: {exc}", Message.error(
                 str(exc), "Fix `containerfile` / `build_args` in config.toml."))

@@ -4,6 +4,8 @@
 - ``build``: ``build_argv`` (data), ``run_build`` (streams, logs, classifies failures), the
   ``BuildImage`` fix step and ``build_fix``.
 - ``failures``: why a build failed (NO_PUBKEY, network, runtime, ...) and what to do.
+- ``keyrotation``: the signing key apt was missing, and the exact rebuild command.
+- ``debversion``, ``aptindex``: Debian version ordering; the newest package in a Packages index.
 - ``progress``: the rich / plain build display.
 - ``images``: ``podman image exists`` / ``inspect``, memoised per run (``lookup_image``).
 - ``runargs``: ``run_argv(spec, host)``, the ``podman run`` command as (argument, reason) pairs.

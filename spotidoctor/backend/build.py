@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import ClassVar
 
 from spotidoctor.backend.failures import BuildFailure, classify
+from spotidoctor.backend.keyrotation import rebuild_prefix
 from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_display
 from spotidoctor.backend.recipe import (
     BUNDLED,
@@ -194,7 +195,8 @@ def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: Buil
     try:
         rc, timed_out = _stream(probes, argv, lines, display)
         if rc != 0:
-            return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out))
+            rebuild = rebuild_prefix(request.image, request.recipe.source, request.network, request.args)
+            return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out, rebuild))
         image_id = _read_iid(probes, paths)
         version = next((m.group(1) for m in map(VERSION_MARK.match, lines) if m), None)
         if version and image_id:
@@ -211,7 +213,7 @@ def request_from_config(probes: Probes, config: Config, *, containerfile: str | 
                         extra_args: Sequence[str] = (), no_cache: bool = False, network: str = "",
                         cwd: str | None = None) -> BuildRequest:
     recipe = load_recipe(probes.fs, config.containerfile if containerfile is None else containerfile, cwd)
-    args = effective_build_args(config.container_uid, config.build_args, extra_args)
+    args = effective_build_args(config.container_uid, config.build_args, extra_args, config.spotify_repo)
     return BuildRequest.create(config.image, recipe, args, no_cache=no_cache, network=network)
 
 
@@ -256,7 +258,7 @@ class BuildImage(Step):
 
 def build_fix(config: Config, title: str | None = None) -> Fix:
     """The safe, network-needing fix that builds the configured image from the configured recipe."""
-    args = effective_build_args(config.container_uid, config.build_args)
+    args = effective_build_args(config.container_uid, config.build_args, spotify_repo=config.spotify_repo)
     recipe = config.containerfile or "the bundled recipe"
     step = BuildImage(f"build {config.image} from {recipe} with buildah", image=config.image,
                       containerfile=config.containerfile,

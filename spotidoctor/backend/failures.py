@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from spotidoctor.backend.keyrotation import MissingKey, find_missing_key, key_url_guess, rebuild_command
 from spotidoctor.backend.recipe import KEY_URL_ARG, SPOTIFY_DOWNLOAD_URL
 
 __all__ = ["FailureKind", "BuildFailure", "classify", "STEP_LINE"]
@@ -111,8 +112,23 @@ def _failed_step(lines: Sequence[str]) -> str:
     return steps[-1] if steps else ""
 
 
-def classify(lines: Sequence[str], returncode: int, timed_out: bool = False) -> BuildFailure:
-    """Why the build failed. The first matching rule wins (key problems before network)."""
+def _rotated(missing: MissingKey, lines: Sequence[str], rebuild: Sequence[str]) -> BuildFailure:
+    where = f" ({missing.repository})" if missing.repository else ""
+    return BuildFailure(
+        FailureKind.SIGNING_KEY,
+        f"Spotify's repository{where} is signed with key {missing.named}, which this build does not have: "
+        "Spotify has rotated its signing key",
+        (f"Take the new key's URL from Spotify's official download page, {SPOTIFY_DOWNLOAD_URL}, and rebuild:",
+         rebuild_command(rebuild, key_url_guess(missing.key_id)),
+         f"(Spotify has published its keys as pubkey_<KEYID>.gpg or .asc: use the file name the page shows. "
+         f"Put \"{KEY_URL_ARG}=...\" into build_args in config.toml so launches rebuild with it.)"),
+        next((line.strip()[:300] for line in lines if missing.named in line.upper()), ""), SPOTIFY_DOWNLOAD_URL)
+
+
+def classify(lines: Sequence[str], returncode: int, timed_out: bool = False,
+             rebuild: Sequence[str] = ("spotidoctor", "build")) -> BuildFailure:
+    """Why the build failed. The first matching rule wins (key problems before network).
+    ``rebuild`` is the command to repeat, without the key URL (for the key-rotation advice)."""
     if returncode == 127 and not any(STEP_LINE.match(line) for line in lines):
         return BuildFailure(FailureKind.MISSING_TOOL, "buildah is not installed",
                             ("Install it: `sudo apt install buildah` (Debian/Ubuntu) or "
@@ -120,6 +136,9 @@ def classify(lines: Sequence[str], returncode: int, timed_out: bool = False) -> 
     if timed_out:
         return BuildFailure(FailureKind.TIMEOUT, "the build did not finish in time and was stopped",
                             ("Run `spotidoctor build` again; the log shows the last step it reached.",))
+    missing = find_missing_key(lines)
+    if missing is not None:
+        return _rotated(missing, lines, rebuild)
     for rule in _RULES:
         for line in lines:
             match = rule.pattern.search(line)

@@ -20,11 +20,14 @@ from spotidoctor.probes.fs import RealFS
 __all__ = ["Recipe", "bundled_text", "load_recipe", "parse_build_args", "effective_build_args",
            "recipe_hash", "build_labels", "BUNDLED", "UID_ARG", "KEY_URL_ARG", "LABEL_VERSION",
            "LABEL_RECIPE", "LABEL_RECIPE_HASH", "LABEL_BUILD_DATE", "LABEL_SPOTIFY_VERSION",
-           "LABEL_UID", "SPOTIFY_DOWNLOAD_URL", "VERSION_MARK"]
+           "LABEL_UID", "SPOTIFY_DOWNLOAD_URL", "VERSION_MARK", "REPO_ARG", "SPOTIFY_REPO_DEFAULT",
+           "LABEL_SPOTIFY_REPO"]
 
 BUNDLED = "bundled"
 UID_ARG = "SPOTIFY_UID"
 KEY_URL_ARG = "SPOTIFY_KEY_URL"
+REPO_ARG = "SPOTIFY_REPO"
+SPOTIFY_REPO_DEFAULT = "https://repository.spotify.com"  # suite stable, component non-free
 SPOTIFY_DOWNLOAD_URL = "https://www.spotify.com/us/download/linux/"
 
 LABEL_VERSION = "io.spotidoctor.version"
@@ -33,6 +36,7 @@ LABEL_RECIPE_HASH = "io.spotidoctor.recipe-hash"
 LABEL_BUILD_DATE = "io.spotidoctor.build-date"
 LABEL_UID = "io.spotidoctor.container-uid"
 LABEL_SPOTIFY_VERSION = "io.spotidoctor.spotify-version"
+LABEL_SPOTIFY_REPO = "io.spotidoctor.spotify-repo"  # set by the bundled recipe: the repository it used
 # The bundled recipe prints this line (dpkg-query) after installing Spotify. Anchored: the
 # STEP line that runs the command contains the same text with ${Version} unexpanded.
 VERSION_MARK = re.compile(r"^spotidoctor-spotify-version=([0-9A-Za-z.+:~-]+)\s*$")
@@ -86,9 +90,11 @@ def parse_build_args(items: Iterable[str]) -> dict[str, str]:
 
 
 def effective_build_args(container_uid: int, configured: Iterable[str],
-                         extra: Iterable[str] = ()) -> dict[str, str]:
-    """What the build gets: the configured uid, then config.build_args, then --build-arg."""
-    return {UID_ARG: str(container_uid), **parse_build_args(configured), **parse_build_args(extra)}
+                         extra: Iterable[str] = (), spotify_repo: str = "") -> dict[str, str]:
+    """What the build gets: the configured uid and repository (when set), then config.build_args,
+    then --build-arg."""
+    named = {UID_ARG: str(container_uid), **({REPO_ARG: spotify_repo} if spotify_repo else {})}
+    return {**named, **parse_build_args(configured), **parse_build_args(extra)}
 
 
 def recipe_hash(text: str, build_args: Mapping[str, str]) -> str:

@@ -33,7 +33,6 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 
-from spotidoctor import x11auth
 from spotidoctor.channels import privatefile, x11socket
 from spotidoctor.channels.x11security import (
     BAD_AUTHORIZATION,
@@ -50,6 +49,7 @@ from spotidoctor.channels.x11security import (
 from spotidoctor.channels.x11wire import ExtensionInfo, XRequestError, XServerGone, XWire
 from spotidoctor.errors import ParseError, ProbeUnavailable, SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
+from spotidoctor.probes import x11auth
 from spotidoctor.probes.fs import RealFS
 
 __all__ = ["UntrustedCookie", "UntrustedUnavailable", "UnsafeXServer", "SecuritySupport", "RevokeOutcome",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from spotidoctor import x11auth
 from spotidoctor.channels.x11wire import ExtensionInfo, pad4
 from spotidoctor.errors import ParseError
+from spotidoctor.probes import x11auth
 
 __all__ = ["SecuritySupport", "security_support", "query_version_request", "parse_version_reply",
            "generate_request", "parse_generate_reply", "revoke_request", "SECURITY", "TRUST_UNTRUSTED",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 from spotidoctor.probes.fs import RealFS, StatInfo
 
 __all__ = ["socket_dir_problems", "socket_file_problems", "ownership_problems", "peer_uid", "peer_problem",

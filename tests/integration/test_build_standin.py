@@ -149,8 +149,8 @@ def test_failed_builds_are_explained(tmp_path: Path, env: dict[str, str], image_
     done = spotidoctor(env, "build", "--containerfile", str(recipe / "Containerfile"), "--image", image_name,
                        "--network", "none")
     assert done.returncode == 1
-    assert (f"Build of {image_name} failed: apt does not trust Spotify's repository: the signing key is "
-            "missing or expired (NO_PUBKEY 7A3A762FAFD4A51F)") in done.stdout
+    assert (f"Build of {image_name} failed: Spotify's repository (https://repository.spotify.com) is signed with "
+            "key 7A3A762FAFD4A51F, which this build does not have: Spotify has rotated its signing key") in done.stdout
     assert "see https://www.spotify.com/us/download/linux/" in done.stdout
     assert "Full log: " in done.stdout
 

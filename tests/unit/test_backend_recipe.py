@@ -34,7 +34,7 @@ def test_key_url_is_a_build_argument_with_a_current_default() -> None:
 
 
 def test_repository_is_trusted_through_signed_by_only() -> None:
-    assert "deb [signed-by=/usr/share/keyrings/spotify.gpg] https://repository.spotify.com stable non-free" in TEXT
+    assert 'deb [signed-by=/usr/share/keyrings/spotify.gpg] $SPOTIFY_REPO stable non-free' in TEXT
     assert "apt-key" not in TEXT.replace("never apt-key", "")
     assert "trusted.gpg.d" not in TEXT
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor import x11auth
 from spotidoctor.channels import x11 as channel
 from spotidoctor.channels.privatefile import UnsafeDirectory
 from spotidoctor.channels.x11 import (
@@ -28,6 +27,7 @@ from spotidoctor.channels.x11 import (
 )
 from spotidoctor.channels.x11wire import ExtensionInfo, XSetupRefused, query_extension_request
 from spotidoctor.errors import ParseError, ProbeTimeout
+from spotidoctor.probes import x11auth
 from tests import servers
 from tests.fake_xserver import SECURITY_FIRST_ERROR, FakeXServer
 

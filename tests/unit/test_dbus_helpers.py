@@ -2,7 +2,7 @@
 the proxy's install command, the policy's arguments, the other-uid proof's classification."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 

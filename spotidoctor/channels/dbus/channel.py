@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from types import TracebackType
-from typing import Callable
 
 from spotidoctor.channels.dbus.address import unix_path_address
 from spotidoctor.channels.dbus.install import install_advice

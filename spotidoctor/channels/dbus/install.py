@@ -1,7 +1,7 @@
 """Is ``xdg-dbus-proxy`` installed, and how to install it (pure helpers for the ``dbus.*`` checks)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from spotidoctor.channels.dbus.policy import PROXY_BINARY
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 from spotidoctor.channels.dbus.policy import MPRIS_NAME
 from spotidoctor.errors import ProbeUnavailable

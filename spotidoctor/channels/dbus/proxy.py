@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import select
 import stat
-from typing import Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from spotidoctor.channels.dbus.policy import PROXY_BINARY, SPOTIFY_POLICY, DbusPolicy, proxy_argv
 from spotidoctor.probes.command import Child

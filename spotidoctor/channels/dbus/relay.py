@@ -24,8 +24,8 @@ import socket
 import stat
 import struct
 import threading
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Callable
 
 from spotidoctor.channels.dbus.sasl import (
     CRLF,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from spotidoctor.errors import ParseError
 from spotidoctor.probes.pulse import ModuleInfo, PulseProbe, ServerInfo, ServerKind
-from spotidoctor.pulseconf import parse_bool, parse_module_args
+from spotidoctor.probes.pulseargs import parse_bool, parse_module_args
 
 __all__ = ["Exposure", "exposed_modules", "scan_server"]
 

@@ -1,0 +1,47 @@
+"""A real Chromium (Debian's chromium, the engine inside Spotify) launched by `spotidoctor launch`
+on Xvfb + PulseAudio: its window appears on the display and its WebAudio tone is a live,
+uncorked stream on the sound server; `podman stop` ends it.
+
+The host side is prepared the way the other areas' fixes leave it (tests/integration/
+test_launch_standin.py's ``prepare``); the witnesses (tests/witness.py) only look from the
+host, so they keep working when X and audio reach the container by other paths.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests import servers, witness
+from tests.chromium import WINDOW_TITLE
+from tests.integration.test_launch_standin import podman_store, prepare  # noqa: F401
+from tests.launched import running_launch
+
+START_TIMEOUT_S = 120
+
+
+def test_chromium_shows_a_window_and_plays_an_uncorked_stream(
+        chromium_image: str, tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer,
+        podman_store: dict[str, str]) -> None:  # noqa: F811
+    setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
+    try:
+        with running_launch(setup.env, chromium_image, setup.name, "--network", "none",
+                            "--storage-dir", str(setup.storage)) as launch:
+            window = witness.wait_for_window(xserver.env(), witness.of_class("chromium"), START_TIMEOUT_S,
+                                             "Chromium window")
+            stream = witness.wait_for_live_stream(pulseaudio, witness.from_binary("chromium"), START_TIMEOUT_S,
+                                                  "Chromium stream")
+            assert witness.records_sound(pulseaudio), "the null sink's monitor recorded only silence"
+            title = witness.wait_for_window(xserver.env(), lambda w: w.name == f"{WINDOW_TITLE}: running",
+                                            START_TIMEOUT_S, "window titled with a running AudioContext")
+    finally:
+        subprocess.run(["podman", "unshare", "rm", "-rf", "--", str(setup.storage)], capture_output=True,
+                       timeout=120)
+    output = launch.output
+    assert window.width >= 400 and window.height >= 300, window
+    assert title.id == window.id or title.wm_class == window.wm_class
+    assert stream.properties.get("application.process.user") == "spotify_user", stream
+    assert "standin: chromium uid=1500" in output, output
+    # Chromium ends cleanly on podman stop's SIGTERM (exit 0); 143 if the signal ends it.
+    assert launch.returncode in (0, 143) and not launch.notes, output
+    left = [w for w in witness.windows(xserver.env()) if witness.of_class("chromium")(w)]
+    assert not any(witness.is_viewable(xserver.env(), w) for w in left), left
