@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 from spotidoctor.channels import x11socket
 from spotidoctor.channels.x11 import UnsafeXServer, UntrustedCookie
 from spotidoctor.probes.fs import RealFS

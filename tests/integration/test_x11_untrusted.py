@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from spotidoctor import x11auth
+from spotidoctor.probes import x11auth
 from spotidoctor.channels.x11 import (
     RevokeOutcome,
     UntrustedCookie,
