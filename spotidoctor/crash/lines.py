@@ -188,5 +188,5 @@ def parse_log_time(value: str) -> datetime | None:
     frac = (m[2] or "0")[:6].ljust(6, "0")
     try:
         return datetime.fromisoformat(f"{m[1]}.{frac}{zone}").astimezone(timezone.utc)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the zone shift leaves years 1..9999
         return None

@@ -199,7 +199,8 @@ def test_log_times(value, expected):
     assert parse_log_time(value).isoformat() == expected
 
 
-@pytest.mark.parametrize("value", ["", "yesterday", "2026-13-40T99:00:00Z"])
+@pytest.mark.parametrize("value", ["", "yesterday", "2026-13-40T99:00:00Z",
+                                   "9999-12-31T00:59:00-23:59", "0001-01-01T00:00:00+23:59"])
 def test_bad_log_times(value):
     assert parse_log_time(value) is None
 
