@@ -71,6 +71,8 @@ class Runner:
             self._start_ready(pending, state)
             if state.running:
                 self._wait_for_one(state)
+            elif pending:  # nothing runs, so nothing can make these ready: never spin
+                self._strand(pending, state)
         ordered = [state.results[c.id] for c in state.order if c.id in state.results]
         return RunReport(ordered, state.tracebacks, state.timed_out)
 
@@ -92,6 +94,16 @@ class Runner:
                 continue
             state.running[check.id] = time.monotonic() + check.timeout_s
             self._start(check, state.results, state.done)
+
+    def _strand(self, pending: list[type[Check]], state: _RunState) -> None:
+        """Checks waiting for a prerequisite that was never scheduled (a bug in the plan or
+        a plugin's ``requires``) become ERROR instead of waiting forever."""
+        for check in list(pending):
+            pending.remove(check)
+            missing = [req for req in check.requires if req not in state.results]
+            self._finish(state, _stamped(check, CheckResult(
+                check.id, Status.ERROR, f"could not run: requires {', '.join(missing)}, which is not scheduled",
+                "This is a bug in the check plan; `spotidoctor list` shows the checks and their prerequisites.")))
 
     def _wait_for_one(self, state: _RunState) -> None:
         """The next finished check, or the ones whose deadline passed become ERROR."""

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from spotidoctor.api import Check, Context
-from spotidoctor.engine.planning import matches, plan
+from spotidoctor.engine.planning import Plan, matches, plan
+from spotidoctor.engine.reporter import NullReporter
 from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable, UsageError
 from spotidoctor.model import CheckResult, Status
@@ -160,3 +162,43 @@ def test_results_are_stamped_with_metadata_and_registry_order(ctx: Context) -> N
     report = Runner(ctx).run(plan([slow_first, second]))
     assert [r.check_id for r in report.results] == ["t.z", "t.a"]
     assert report.results[0].title == "t.z"
+
+
+def test_a_prerequisite_never_scheduled_is_an_error_not_a_spin(ctx: Context) -> None:
+    # A plan built by hand (or a plugin naming a check that does not exist) can leave a
+    # prerequisite out; the runner must finish, not wait for it forever.
+    orphan = make_check("t.orphan", ok, requires=("t.missing",))
+    fine = make_check("t.fine", ok)
+    report = Runner(ctx).run(Plan((orphan, fine)))
+    assert statuses(report.results) == {
+        "t.orphan": (Status.ERROR, "could not run: requires t.missing, which is not scheduled"),
+        "t.fine": (Status.OK, "fine"),
+    }
+
+
+def test_a_hung_check_is_reported_within_its_own_timeout(ctx: Context) -> None:
+    # The hang is bounded at 40 timeouts so a runner that ignores the deadline still ends;
+    # the result must arrive while the check is still hanging, and not before its timeout.
+    release = threading.Event()
+    returned = threading.Event()
+    timeout = 0.25
+
+    def hang(self: Check, ctx: Context) -> CheckResult:
+        release.wait(40 * timeout)
+        returned.set()
+        return self.ok("answered late")
+
+    seen: list[tuple[str, bool, float]] = []
+    started = time.monotonic()
+
+    class Recorder(NullReporter):
+        def check_finished(self, result: CheckResult) -> None:
+            seen.append((result.summary, returned.is_set(), time.monotonic() - started))
+
+    report = Runner(ctx, reporter=Recorder()).run(plan([make_check("t.hang", hang, timeout=timeout)]))
+    release.set()
+    assert [r.status for r in report.results] == [Status.ERROR]
+    [(summary, check_had_returned, elapsed)] = seen
+    assert summary == "hung: did not finish within its 0.25s timeout"
+    assert not check_had_returned
+    assert elapsed >= timeout
