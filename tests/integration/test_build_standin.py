@@ -27,6 +27,9 @@ from spotidoctor.backend.recipe import (
 )
 from tests.standin import CONTAINERFILE, assemble_rootfs
 
+# Builds real images (a Debian base, apt from a local repository): longer than the default timeout.
+pytestmark = pytest.mark.timeout(1800)
+
 TIMEOUT_S = 600
 
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests import servers, witness
 from tests.chromium import WINDOW_TITLE
 from tests.integration.test_launch_standin import podman_store, prepare  # noqa: F401
 from tests.launched import running_launch
+
+# Builds real images (a Debian base, apt from a local repository): longer than the default timeout.
+pytestmark = pytest.mark.timeout(1800)
 
 START_TIMEOUT_S = 120
 

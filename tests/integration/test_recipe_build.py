@@ -26,6 +26,9 @@ from tests import servers
 from tests.aptrepo import PACKAGE, VERSION, AptRepo, make_repo
 from tests.integration.test_launch_standin import LaunchSetup, _podman_config, mapped_uid, podman_store  # noqa: F401
 
+# Builds real images (a Debian base, apt from a local repository): longer than the default timeout.
+pytestmark = pytest.mark.timeout(1800)
+
 BUILD_TIMEOUT_S = 1800
 CONTAINER_UID = 1537  # not the recipe's default 1500: the build argument must reach useradd and USER
 
