@@ -133,7 +133,7 @@ def test_success_offers_the_cookie_of_the_probes_xauthority(sock_dir: Path, serv
     server = serve(5, success)
     assert probe(sock_dir, xauth).handshake(":5") == Handshake(SetupStatus.SUCCESS, "", "MIT-MAGIC-COOKIE-1",
                                                                str(xauth))
-    assert server.received == setup_request(MIT_MAGIC_COOKIE, COOKIE)
+    assert server.received == struct.pack("<cxHHHHxx", b"l", 11, 0, 18, 16) + MIT_MAGIC_COOKIE + b"\0\0" + COOKIE
 
 
 def test_explicit_xauthority_wins(sock_dir: Path, serve) -> None:
@@ -142,7 +142,7 @@ def test_explicit_xauthority_wins(sock_dir: Path, serve) -> None:
     server = serve(6, success)
     shake = probe(sock_dir).handshake(":6", xauthority=str(wild))
     assert shake.ok and shake.xauthority == str(wild)
-    assert server.received == setup_request(MIT_MAGIC_COOKIE, COOKIE)  # FamilyWild is honoured
+    assert server.received == struct.pack("<cxHHHHxx", b"l", 11, 0, 18, 16) + MIT_MAGIC_COOKIE + b"\0\0" + COOKIE  # FamilyWild is honoured
 
 
 def test_authorization_required(sock_dir: Path, serve) -> None:
@@ -224,9 +224,10 @@ def test_change_hosts_request_encoding() -> None:
     assert SET_ACCESS_CONTROL_ENABLE == bytes([111, 1, 1, 0])
 
 
-def _x_server_answering(errors: dict[int, int]) -> Callable[[socket.socket, bytes], None]:
+def _x_server_answering(errors: dict[int, int],
+                        requests: list[bytes] | None = None) -> Callable[[socket.socket, bytes], None]:
     """Accept the setup, then answer N requests: an error for the listed sequence numbers and
-    a reply for the last one (the round trip)."""
+    a reply for the last one (the round trip). Each request received goes to ``requests``."""
     def respond(conn: socket.socket, _: bytes) -> None:
         success(conn, b"")
         count = 0
@@ -235,7 +236,9 @@ def _x_server_answering(errors: dict[int, int]) -> Callable[[socket.socket, byte
             if len(head) < 4:
                 return
             (length,) = struct.unpack_from("<H", head, 2)
-            _read(conn, length * 4 - 4)
+            request = head + _read(conn, length * 4 - 4)
+            if requests is not None:
+                requests.append(request)
             count += 1
             if count in errors:
                 conn.sendall(struct.pack("<BBH", 0, errors[count], count) + b"\0" * 28)
@@ -246,9 +249,17 @@ def _x_server_answering(errors: dict[int, int]) -> Callable[[socket.socket, byte
 
 
 def test_raw_requests_round_trip(sock_dir: Path, serve) -> None:
-    serve(14, _x_server_answering({}))
-    _raw_requests(parse_display(":14"), str(sock_dir / "X14"), b"", b"",
+    received: list[bytes] = []
+    server = serve(14, _x_server_answering({}, received))
+    _raw_requests(parse_display(":14"), str(sock_dir / "X14"), MIT_MAGIC_COOKIE, COOKIE,
                   [change_hosts_request(1, HostEntry(252, b"")), SET_ACCESS_CONTROL_ENABLE], 2.0)
+    # The setup carried the cookie; then exactly the requests, in order, and one round trip.
+    assert server.received == struct.pack("<cxHHHHxx", b"l", 11, 0, 18, 16) + MIT_MAGIC_COOKIE + b"\0\0" + COOKIE
+    assert received == [
+        struct.pack("<BBHBxH", 109, 1, 2, 252, 0),  # ChangeHosts Delete, family LOCAL, no address
+        struct.pack("<BBH", 111, 1, 1),  # SetAccessControl Enable
+        struct.pack("<BxH", 43, 1),  # GetInputFocus: waits for the server to answer
+    ]
 
 
 def test_raw_requests_report_x_errors(sock_dir: Path, serve) -> None:
