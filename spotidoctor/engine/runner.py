@@ -101,8 +101,8 @@ class Runner:
         for check in list(pending):
             pending.remove(check)
             missing = [req for req in check.requires if req not in state.results]
-            self._finish(state, _stamped(check, CheckResult(
-                check.id, Status.ERROR, f"could not run: requires {', '.join(missing)}, which is not scheduled",
+            self._finish(state, _stamped(check, CheckResult.error(
+                check.id, f"could not run: requires {', '.join(missing)}, which is not scheduled",
                 "This is a bug in the check plan; `spotidoctor list` shows the checks and their prerequisites.")))
 
     def _wait_for_one(self, state: _RunState) -> None:
