@@ -127,17 +127,21 @@ class XvfbStarter:
     tmp: Path
     servers: list[XServer] = field(default_factory=list)
 
-    def __call__(self, *extra_args: str) -> XServer:
-        """Start an Xvfb with a MIT-MAGIC-COOKIE-1 in its own Xauthority file."""
+    def __call__(self, *extra_args: str, cookie: bool = True) -> XServer:
+        """Start an Xvfb with a MIT-MAGIC-COOKIE-1 in its own Xauthority file (``cookie=False``:
+        an empty one, so the server has no cookie of its own and admits every local client)."""
         number = free_display()
         xauth = self.tmp / f"Xauthority.{number}"
-        cookie = secrets.token_hex(16)
-        subprocess.run(["xauth", "-f", str(xauth), "add", f":{number}", ".", cookie], check=True,
-                       capture_output=True)
+        cookie_hex = secrets.token_hex(16) if cookie else ""
+        if cookie:
+            subprocess.run(["xauth", "-f", str(xauth), "add", f":{number}", ".", cookie_hex], check=True,
+                           capture_output=True)
+        else:
+            xauth.write_bytes(b"")
         log = self.tmp / f"xvfb.{number}.log"
         proc = start(["Xvfb", f":{number}", "-nolisten", "tcp", "-auth", str(xauth), "-noreset",
                       "-screen", "0", "1280x800x24", *extra_args], dict(os.environ), log)
-        server = XServer(number, xauth, cookie, proc)
+        server = XServer(number, xauth, cookie_hex, proc)
         self.servers.append(server)
         env = {**os.environ, **server.env()}
         wait_for(lambda: subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode == 0,

@@ -24,12 +24,23 @@ LOCAL_GRANT = ("LOCAL: lets every local process connect without a cookie: every 
 NETWORK_GRANT = "{host} lets clients from that address connect without a cookie (when the server listens on TCP)"
 GRANT_CONSEQUENCE = ("A client that connects can read the screen, log keystrokes and inject input into "
                      "every window.")
+OPEN_TO_ALL = "X server {display} admits clients without a cookie: a connection that offered none was accepted"
+NO_OWN_COOKIE = ("Access control is on and no host grant admits that connection ({ruled_out}), so the server "
+                 "has no cookie of its own (its -auth file is empty or missing): X.Org then admits every local "
+                 "client, i.e. every user of this machine and every container given the socket.")
+OPEN_ADVICE = ("Restart the X server so that it gets a cookie: log out and in (the display manager writes one). "
+               "A hand-started server (`startx`, `Xvfb -auth FILE`) needs a cookie in FILE before it starts: "
+               "`xauth -f FILE add :N . $(mcookie)`; XAUTHORITY must then point at a file with the same cookie.")
+SCOPED_ADMIT = ("A connection without a cookie was admitted, which {entries} explains (it admits you); "
+                "whether other users are admitted cannot be told from your own uid.")
 
 
 class AccessControlAudit(Check):
-    """What it checks: the X server's host access list (what `xhost` prints). Access control
-    disabled (`xhost +`) fails; a `LOCAL:` entry or an `INET:`/`INET6:` entry warns. Reports
-    MIT-SHM presence as a fact for crash diagnosis.
+    """What it checks: the X server's host access list (what `xhost` prints), and a connection
+    that offers no cookie at all. Access control disabled (`xhost +`) fails; a cookieless
+    connection admitted with no host grant to explain it fails (the server has no cookie of its
+    own, and X.Org then admits every local client); a `LOCAL:` entry or an `INET:`/`INET6:`
+    entry warns. Reports MIT-SHM presence as a fact for crash diagnosis.
 
     Why it matters: host grants admit clients without a cookie. The original design's
     `xhost local:root` leaves `LOCAL:`, which admits every local user and every container;
@@ -51,13 +62,25 @@ class AccessControlAudit(Check):
         name = local_display(ctx)
         acl = ctx.probes.x11.access_control(name.canonical, timeout=CONNECT_TIMEOUT_S)
         grants = tuple(h for h in acl.hosts if h.is_local_grant or h.is_network_grant)
+        # The proof, not the list: X.Org admits every local client when it has no cookie of its
+        # own, and that shows in no host list.
+        admitted = ctx.probes.x11.anonymous_handshake(name.canonical, timeout=CONNECT_TIMEOUT_S).ok
         facts: dict[str, JSONValue] = {"access_control": acl.enabled, "hosts": [h.text for h in acl.hosts],
-                                       "mit_shm": ctx.prior_fact("x11.connect", "mit_shm")}
+                                       "mit_shm": ctx.prior_fact("x11.connect", "mit_shm"),
+                                       "cookieless_admitted": admitted}
         notes = self._notes(acl, facts)
         if not acl.enabled:
             return self.fail(ACCESS_DISABLED.format(display=name.canonical),
                              Message.error(GRANT_CONSEQUENCE), *self._grant_messages(grants), *notes,
                              facts=facts, fixes=self._fixes(ctx, name, acl, grants))
+        own = _admitting_me(acl.hosts, ctx.user.name)
+        if admitted and not own and not any(h.is_local_grant for h in grants):
+            ruled_out = "the list holds " + ", ".join(h.text for h in acl.hosts) if acl.hosts else "the list is empty"
+            return self.fail(OPEN_TO_ALL.format(display=name.canonical),
+                             Message.error(NO_OWN_COOKIE.format(ruled_out=ruled_out), GRANT_CONSEQUENCE),
+                             Message.hint(OPEN_ADVICE), *self._grant_messages(grants), *notes, facts=facts)
+        if admitted and own and not grants:
+            notes = (*notes, Message.info(SCOPED_ADMIT.format(entries=", ".join(h.text for h in own))))
         if grants:
             return self.warn(f"host grants without a cookie: {', '.join(h.text for h in grants)}",
                              *self._grant_messages(grants), Message.hint(GRANT_CONSEQUENCE), *notes,
@@ -90,3 +113,11 @@ class AccessControlAudit(Check):
         return (Fix.unsafe(REVOKE_FIX_ID, f"revoke host grants and enable access control on {name.canonical}",
                            step, notes=("Local programs that connect without a cookie (another user's, "
                                         "root's, an old `xhost local:root` setup) lose access.",)),)
+
+
+def _admitting_me(hosts: tuple[HostEntry, ...], user: str) -> tuple[HostEntry, ...]:
+    """Scoped entries that may admit this user without a cookie: ``SI:localuser:<you>`` and
+    any ``SI:localgroup:`` (group membership is the server's to resolve)."""
+    mine = b"localuser\0" + user.encode("utf-8", errors="replace")
+    return tuple(h for h in hosts if h.family == x11auth.FAMILY_SERVER_INTERPRETED
+                 and (h.name == mine or h.name.startswith(b"localgroup\0")))

@@ -57,8 +57,8 @@ class DisplayConnect(Check):
         }
         notes = [Message.info(f"extensions: {', '.join(info.extensions)}")]
         if not shake.auth_name:
-            notes.append(Message.info("Connected without a cookie: the server's host list admits this "
-                                      "user (see x11.access-control)."))
+            notes.append(Message.info("Connected without a cookie: the server admits this user without "
+                                      "one (x11.access-control says why)."))
         return self.ok(f"{info.vendor} {info.release} on {name.canonical}, screen {info.screen}, "
                        f"MIT-SHM {'present' if info.mit_shm else 'absent'}", *notes, facts=facts)
 

@@ -148,6 +148,11 @@ class X11Probe(Protocol):
         """
         ...
 
+    def anonymous_handshake(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Handshake:
+        """Raw connection setup offering no authorization at all, whatever XAUTHORITY holds:
+        what a local client without a cookie meets. Raises like ``handshake``."""
+        ...
+
     def server_info(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> ServerInfo:
         """Vendor, default screen size and extensions (``ProbeUnavailable`` if refused)."""
         ...
@@ -328,18 +333,26 @@ class XlibProbe:
 
     def handshake(self, display: str, *, xauthority: str | None = None,
                   timeout: float = DEFAULT_TIMEOUT_S) -> Handshake:
+        name = self._display(display)
+        return self._retrying(name, self._auth(name.number, xauthority), timeout)
+
+    def anonymous_handshake(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Handshake:
+        return self._retrying(self._display(display), (b"", b"", None, ""), timeout)
+
+    def _retrying(self, name: x11auth.DisplayName, auth: tuple[bytes, bytes, str | None, str],
+                  timeout: float) -> Handshake:
         # An X server without -noreset resets when its last client leaves; a connection that
         # arrives during the reset is dropped. Try again briefly before calling it a failure.
         for attempt in range(RESET_RETRIES + 1):
-            shake = self._handshake_once(display, xauthority, timeout)
+            shake = self._handshake_once(name, auth, timeout)
             if shake.reason != SETUP_CLOSED or attempt == RESET_RETRIES:
                 return shake
             time.sleep(RESET_PAUSE_S)
         raise AssertionError("unreachable")
 
-    def _handshake_once(self, display: str, xauthority: str | None, timeout: float) -> Handshake:
-        name = self._display(display)
-        auth_name, auth_data, path, problem = self._auth(name.number, xauthority)
+    def _handshake_once(self, name: x11auth.DisplayName, auth: tuple[bytes, bytes, str | None, str],
+                        timeout: float) -> Handshake:
+        auth_name, auth_data, path, problem = auth
         offered = auth_name.decode("ascii", errors="replace")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)

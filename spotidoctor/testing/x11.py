@@ -44,27 +44,37 @@ class FakeX11:
         SetupStatus.SUCCESS, "", "MIT-MAGIC-COOKIE-1", "/home/alice/.Xauthority"))
     info: ServerInfo | ProbeUnavailable = XVFB_INFO
     access: AccessControl | ProbeUnavailable = field(default_factory=lambda: AccessControl(True, ()))
+    # What a client offering no cookie meets: refused, as on a server that has a cookie.
+    anonymous: Handshake | ProbeUnavailable = field(default_factory=lambda: Handshake(
+        SetupStatus.FAILED, AUTH_REQUIRED))
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     # -- builders ------------------------------------------------------------------------
     @classmethod
     def ok(cls, *, info: ServerInfo = XVFB_INFO, hosts: Sequence[HostEntry] = (), enabled: bool = True,
-           cookie: bool = True) -> FakeX11:
+           cookie: bool = True, open_to_all: bool = False) -> FakeX11:
+        """``open_to_all``: the server has no cookie of its own and admits every local client
+        (an X.Org server started with an empty ``-auth`` file)."""
         shake = Handshake(SetupStatus.SUCCESS, "", "MIT-MAGIC-COOKIE-1" if cookie else "",
                           "/home/alice/.Xauthority")
-        return cls(shake=shake, info=info, access=AccessControl(enabled, tuple(hosts)))
+        # LOCAL: admits every local client; SI:localuser/localgroup admits the fake's own user (alice).
+        admitted = open_to_all or not enabled or not cookie or \
+            any(h.is_local_grant or h.family == FAMILY_SERVER_INTERPRETED for h in hosts)
+        anonymous = Handshake(SetupStatus.SUCCESS) if admitted else Handshake(SetupStatus.FAILED, AUTH_REQUIRED)
+        return cls(shake=shake, info=info, access=AccessControl(enabled, tuple(hosts)), anonymous=anonymous)
 
     @classmethod
     def hung(cls) -> FakeX11:
         timeout = ProbeTimeout("X server :0 (/tmp/.X11-unix/X0) accepted the connection but did not "
                                "answer within 3s")
-        return cls(shake=timeout, info=timeout, access=timeout)
+        return cls(shake=timeout, info=timeout, access=timeout, anonymous=timeout)
 
     @classmethod
     def refused(cls) -> FakeX11:
         gone = ProbeUnavailable("X server :0 refused the connection: Connection refused")
         return cls(shake=Handshake(SetupStatus.REFUSED, "Connection refused", "MIT-MAGIC-COOKIE-1",
-                                   "/home/alice/.Xauthority"), info=gone, access=gone)
+                                   "/home/alice/.Xauthority"), info=gone, access=gone,
+                   anonymous=Handshake(SetupStatus.REFUSED, "Connection refused"))
 
     @classmethod
     def unauthorized(cls, *, cookie: bool = False) -> FakeX11:
@@ -78,6 +88,12 @@ class FakeX11:
         answer = _answer(self.shake)
         assert isinstance(answer, Handshake)
         return replace(answer, xauthority=xauthority or answer.xauthority)
+
+    def anonymous_handshake(self, display: str, *, timeout: float = 3.0) -> Handshake:
+        self.calls.append(("anonymous_handshake", display))
+        answer = _answer(self.anonymous)
+        assert isinstance(answer, Handshake)
+        return answer
 
     def server_info(self, display: str, *, timeout: float = 3.0) -> ServerInfo:
         self.calls.append(("server_info", display))

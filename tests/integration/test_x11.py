@@ -13,7 +13,7 @@ import pytest
 
 from spotidoctor import layout
 from spotidoctor.checks.x11 import CHECKS
-from spotidoctor.checks.x11.access_control import LOCAL_GRANT
+from spotidoctor.checks.x11.access_control import LOCAL_GRANT, OPEN_TO_ALL
 from spotidoctor.checks.x11.connect import HUNG
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
@@ -117,6 +117,28 @@ def test_missing_socket(home: Path) -> None:
 
 
 # -- access control ---------------------------------------------------------------------------------
+
+def test_a_cookieless_connection_is_refused_by_a_server_with_a_cookie(xserver: servers.XServer,
+                                                                     home: Path) -> None:
+    assert XlibProbe(user_env(home, xserver)).anonymous_handshake(xserver.display).authorization_required
+    result = run_checks(user_env(home, xserver), "x11.access-control")["x11.access-control"]
+    assert (result.status, result.facts["cookieless_admitted"]) == (Status.OK, False), result
+
+
+def test_a_server_with_an_empty_auth_file_is_open_to_everyone(xvfb: servers.XvfbStarter, home: Path) -> None:
+    # X.Org with an empty -auth file has no cookie and admits every local client; its host
+    # list shows nothing of it (this was reported healthy: "access control enabled").
+    server = xvfb(cookie=False)
+    listing = xtool(server, "xhost").stdout
+    assert "access control enabled" in listing and "LOCAL:" not in listing  # what the list alone says
+    assert XlibProbe(user_env(home, server)).anonymous_handshake(server.display).ok
+    results = run_checks(user_env(home, server), "x11.access-control")
+    result = results["x11.access-control"]
+    assert (result.status, result.summary) == (Status.FAIL, OPEN_TO_ALL.format(display=server.display)), result
+    assert result.facts["cookieless_admitted"] is True
+    assert "log out and in" in result.messages[1].text
+    code = cli(user_env(home, server), "check", "x11.access-control")
+    assert code.returncode == 1 and "admits clients without a cookie" in code.stdout, code
 
 def test_xhost_plus_fails(xserver: servers.XServer, home: Path) -> None:
     assert xtool(xserver, "xhost", "+").returncode == 0

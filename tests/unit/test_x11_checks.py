@@ -17,7 +17,11 @@ from spotidoctor.checks.x11.access_control import (
     LOCAL_GRANT,
     MIT_SHM_NOTE,
     NETWORK_GRANT,
+    NO_OWN_COOKIE,
+    OPEN_ADVICE,
+    OPEN_TO_ALL,
     REVOKE_FIX_ID,
+    SCOPED_ADMIT,
     AccessControlAudit,
 )
 from spotidoctor.checks.x11.connect import AUTH_BAD_COOKIE, AUTH_NO_COOKIE, HUNG, REFUSED, DisplayConnect
@@ -38,8 +42,15 @@ from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability
 from spotidoctor.model import CheckResult, Message, Status
-from spotidoctor.probes.x11 import AccessControl, Handshake, SetupStatus
-from spotidoctor.probes.x11auth import FAMILY_LOCAL, FAMILY_WILD, MIT_MAGIC_COOKIE, XauthEntry, encode_xauthority
+from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, SetupStatus
+from spotidoctor.probes.x11auth import (
+    FAMILY_LOCAL,
+    FAMILY_SERVER_INTERPRETED,
+    FAMILY_WILD,
+    MIT_MAGIC_COOKIE,
+    XauthEntry,
+    encode_xauthority,
+)
 from spotidoctor.testing import make_context
 from spotidoctor.testing.x11 import AUTH_REQUIRED, INET, LOCAL, SI_USER, XVFB_INFO, FakeX11
 
@@ -354,7 +365,35 @@ def test_access_control_ok(tmp_path: Path) -> None:
     assert result == AccessControlAudit().ok(
         "access control enabled (SI:localuser:alice)",
         Message.info("SI:localuser:alice: admits that one user or group (scoped; fine)"), Message.info(MIT_SHM_NOTE),
-        facts={"access_control": True, "hosts": ["SI:localuser:alice"], "mit_shm": True})
+        Message.info(SCOPED_ADMIT.format(entries="SI:localuser:alice")),
+        facts={"access_control": True, "hosts": ["SI:localuser:alice"], "mit_shm": True,
+               "cookieless_admitted": True})
+
+
+def test_access_control_ok_when_a_cookieless_connection_is_refused(tmp_path: Path) -> None:
+    x11 = FakeX11.ok()
+    result = run(AccessControlAudit, context(tmp_path, x11=x11, prior=CONNECTED))
+    assert (result.status, result.summary) == (Status.OK, "access control enabled (no host grants)")
+    assert result.facts["cookieless_admitted"] is False
+    assert ("anonymous_handshake", ":0") in x11.calls
+
+
+@pytest.mark.parametrize("hosts", [
+    pytest.param((), id="empty-list"),
+    pytest.param((HostEntry(FAMILY_SERVER_INTERPRETED, b"localuser\0bob"),), id="another-users-grant"),
+    pytest.param((INET,), id="network-grant-only"),
+])
+def test_a_server_without_a_cookie_of_its_own_fails(tmp_path: Path, hosts: tuple) -> None:
+    # X.Org with an empty -auth file admits every local client, and its host list shows nothing.
+    result = run(AccessControlAudit, context(tmp_path, x11=FakeX11.ok(hosts=hosts, open_to_all=True),
+                                             prior=CONNECTED))
+    assert (result.status, result.summary) == (Status.FAIL, OPEN_TO_ALL.format(display=":0"))
+    assert result.facts["cookieless_admitted"] is True
+    listed = ", ".join(h.text for h in hosts)
+    assert result.messages[0].text == NO_OWN_COOKIE.format(
+        ruled_out=f"the list holds {listed}" if hosts else "the list is empty")
+    assert result.messages[1].text == OPEN_ADVICE
+    assert not any(f.applicability is Applicability.SAFE for f in result.fixes)
 
 
 def test_access_control_disabled_fails_with_unsafe_fix(tmp_path: Path) -> None:
