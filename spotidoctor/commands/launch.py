@@ -28,7 +28,7 @@ from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_p
 from spotidoctor.backend.storageguard import storage_refusal as refusal
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
-from spotidoctor.crash import launchlog
+from spotidoctor.crash import launchlog, podmanerr
 from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.engine.fixloop import Confirm, fix_loop
 from spotidoctor.engine.planning import launch_plan
@@ -223,8 +223,9 @@ def run_container(ctx: Context, options: LaunchOptions, results: Sequence[CheckR
     print(f"Starting Spotify from {spec.image} (profile {spec.profile}); container log: {spec.log_path}",
           file=out, flush=True)
     sys.stderr.flush()
-    code = ctx.probes.cmd.interactive(argv(pairs))
-    record = dataclasses.replace(record, ended=time.time(), exit_code=code)
+    with podmanerr.stderr_tail() as tail:  # podman's own error line, for the diagnosis
+        code = ctx.probes.cmd.interactive(argv(pairs))
+    record = dataclasses.replace(record, ended=time.time(), exit_code=code, podman_errors=tail.errors())
     launchlog.save(fs, record)
     if code != 0:
         diagnose(ctx, record, out)

@@ -439,8 +439,10 @@ def cause_killed() -> Cause:
 
 
 def cause_podman_error() -> Cause:
-    return Cause(key="podman-error", text="podman could not start Spotify.",
-                 advice=("Run `spotidoctor check podman image` and look at the launch's log.",), short="podman error")
+    return Cause(key="podman-error", text="podman could not start Spotify, and printed no error line that "
+                 "spotidoctor saw (it reads podman's stderr during `spotidoctor launch` only).",
+                 advice=("Run `spotidoctor check podman image`; the terminal you launched from shows podman's "
+                         "message.",), strength=Strength.POSSIBLE, short="podman error")
 
 
 def cause_unknown(exit_text: str) -> Cause:

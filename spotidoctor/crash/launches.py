@@ -80,7 +80,8 @@ def launch_inputs(ctx: Context, record: LaunchRecord, *, deep: bool = True) -> t
         return facts
 
     inputs = Inputs(f"launch {record.launch_id}", record.launch_id, exit_code,
-                    record.finished or bool(container and not container.running), scan, settings, nxt, cef)
+                    record.finished or bool(container and not container.running), scan, settings, nxt, cef,
+                    record.podman_errors)
     return inputs, notes
 
 

@@ -36,6 +36,7 @@ class LaunchRecord:
     host: dict[str, JSONValue] = field(default_factory=dict)  # overcommit, cgroup version, ...
     ended: float | None = None
     exit_code: int | None = None
+    podman_errors: tuple[str, ...] = ()  # podman's own error lines from the launch's stderr
 
     @property
     def log_path(self) -> str:
@@ -77,6 +78,7 @@ _SHAPES: dict[str, Any] = {
     "spotify_args": _strings, "rlimits": lambda v: isinstance(v, dict), "host": lambda v: isinstance(v, dict),
     "ended": lambda v: v is None or _number(v),
     "exit_code": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    "podman_errors": _strings,
 }
 
 
@@ -94,6 +96,7 @@ def load(fs: RealFS, directory: str) -> LaunchRecord | None:
         return None
     data["argv"] = tuple(data.get("argv", ()))
     data["spotify_args"] = tuple(data.get("spotify_args", ()))
+    data["podman_errors"] = tuple(data.get("podman_errors", ()))
     return LaunchRecord(directory=directory, **data)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from spotidoctor.config import Config
-from spotidoctor.crash import causes
+from spotidoctor.crash import causes, podmanerr
 from spotidoctor.crash.causes import Cause, Strength
 from spotidoctor.crash.cef import CefFacts
 from spotidoctor.crash.scan import Hit, ScanResult
@@ -154,6 +154,7 @@ class Inputs:
     settings: Settings
     next_config: Config
     cef: Callable[[], CefFacts | None] = lambda: None  # asked only when it matters (a podman run)
+    podman_errors: tuple[str, ...] = ()  # podman's own error lines (its stderr), newest last
 
 
 def judge(inputs: Inputs) -> Verdict:
@@ -171,7 +172,7 @@ def judge(inputs: Inputs) -> Verdict:
     if code in USER_STOP:
         return replace(base, event="stopped", headline=f"was stopped ({describe_exit(code)})")
     if code in PODMAN_ERRORS:
-        return _podman_error(base, code, inputs.scan)
+        return _podman_error(base, code, inputs)
     if code in (132, 133):
         return _oom_verdict(inputs, None, replace(base, crashed=True, event="silent-trap"))
     if code == 137:
@@ -290,11 +291,15 @@ def _killed(inputs: Inputs, base: Verdict) -> Verdict:
                    cause=cause, evidence=_evidence(inputs.scan, None))
 
 
-def _podman_error(base: Verdict, code: int, scan: ScanResult | None) -> Verdict:
-    return replace(base, crashed=True, event="podman-error",
-                   headline=f"the container did not run: {PODMAN_ERRORS[code]} (exit status {code})",
-                   cause=causes.cause_podman_error(),
-                   evidence=_evidence(scan, None))
+def _podman_error(base: Verdict, code: int, inputs: Inputs) -> Verdict:
+    said = podmanerr.cause_for(inputs.podman_errors) if code == 125 else None
+    verdict = replace(base, crashed=True, event="podman-error",
+                      headline=f"the container did not run: {PODMAN_ERRORS[code]} (exit status {code})",
+                      cause=said or causes.cause_podman_error(), evidence=_evidence(inputs.scan, None))
+    if said is None:
+        return verdict
+    return replace(verdict, quote=f"Error: {inputs.podman_errors[-1]}",
+                   evidence=tuple(f"Error: {e}" for e in inputs.podman_errors[:-1]) or verdict.evidence)
 
 
 def _unexplained(inputs: Inputs, base: Verdict) -> Verdict:

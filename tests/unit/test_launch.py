@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,22 @@ def test_non_zero_exit_runs_the_crash_diagnosis(tmp_path: Path, monkeypatch: pyt
     assert code == 133 and seen == [133]
     assert "Spotify exited with status 133; diagnosing" in out
     assert "[✗] crash.last-launch: /dev/shm too small (64 MB)" in out
+
+
+def test_podmans_own_error_line_reaches_the_record_and_the_diagnosis(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    class Rejecting(Podman):
+        def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+            os.write(2, b"Error: invalid ulimit type: as\n")  # what podman prints, on the real fd 2
+            return super().interactive(argv, env=env)
+
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr("spotidoctor.crash.launches.diagnose_launch",
+                        lambda ctx, record: seen.append(record.podman_errors) or
+                        CheckResult("crash.last-launch", Status.FAIL, "podman error"))
+    code, _, _ = launch(session(tmp_path, Rejecting([*image_present(), *container_free()], code=125)), make_args())
+    assert code == 125 and seen == [("invalid ulimit type: as",)]
+    assert launch_records(tmp_path)[0]["podman_errors"] == ["invalid ulimit type: as"]
 
 
 @pytest.mark.parametrize("error, message", [
