@@ -31,7 +31,8 @@ SHM_SIZES = (262144, 524288, 4194304, 8294400)  # tiles, bitmaps, discardable ch
 
 # -- user-facing texts (tests assert against these) --------------------------------------
 SIZE_TRUNCATED = "size={size} is very likely a cut-off {full} (the reported line is truncated)."
-SIZE_SHM = "size={size} is a shared-memory request (a 256x256 tile is 262144 bytes): shared memory ran out."
+SIZE_SHM = ("size={size} is a shared-memory request (a 256x256 tile is 262144 bytes): creating or mapping that "
+            "shared memory failed.")
 SIZE_HEAP = "size=0 means a heap allocation failed (the size was not known)."
 SIZE_BUG = "size={size} is absurdly large: an allocation-size bug in Spotify, not the environment."
 NO_CAUSE = ("Nothing in how this launch ran explains it: {summary}. It may be genuine memory pressure "

@@ -27,9 +27,11 @@ PODMAN_ERRORS = {125: "podman itself failed", 126: "the command could not be inv
                  127: "the command was not found in the image"}
 
 # -- user-facing texts (tests assert against these) --------------------------------------
-SILENT_NOTE = ("Spotify died with {sig} and logged nothing: newer Chromium builds reach the same "
+SILENT_NOTE = ("Spotify died with {sig} without an out-of-memory line: newer Chromium builds reach the same "
                "out-of-memory path silently (IMMEDIATE_CRASH, exit 133/132), so the `Out of memory. size=` "
                "line is missing because of the build, not because the cause is different.")
+TRAP_AFTER = ("Spotify died with {sig} right after logging this: Chromium turns the failure into a trap "
+              "(IMMEDIATE_CRASH) without a FATAL line of its own.")
 SILENT_NOTE_LEGACY = ("This build's libcef.so still contains `Out of memory. size=`, so an out-of-memory "
                       "crash would have been logged; the silent {sig} is more likely a CHECK or another trap.")
 
@@ -60,6 +62,8 @@ _NOTABLE = ("fd_exhausted", "thread_fail", "mit_shm", "gpu_crash", "v8_oom", "sh
             "mojo_broker", "shm_low", "shm_access", "sandbox", "pulse")
 _SHM_PRECURSORS = ("shm_low", "mojo_broker", "shm_alloc_fail", "shm_create_fail")
 _OOM = ("oom_terminate", "oom_new_handler")
+# Errors that end Chromium with a trap and no FATAL line: the log names the cause itself.
+_TRAPPING = ("fd_exhausted", "thread_fail")
 
 
 def is_fatal(hit: Hit) -> bool:
@@ -174,10 +178,23 @@ def judge(inputs: Inputs) -> Verdict:
     if code in PODMAN_ERRORS:
         return _podman_error(base, code, inputs)
     if code in (132, 133):
-        return _oom_verdict(inputs, None, replace(base, crashed=True, event="silent-trap"))
+        return _trap(inputs, base)
     if code == 137:
         return _killed(inputs, base)
     return _unexplained(inputs, base)
+
+
+def _trap(inputs: Inputs, base: Verdict) -> Verdict:
+    """SIGTRAP/SIGILL without a fatal line: an error logged just before that names the cause
+    (out of file descriptors, threads) decides; else the silent out-of-memory reasoning."""
+    trapping = inputs.scan.last(*_TRAPPING) if inputs.scan else None
+    if trapping is None:
+        return _oom_verdict(inputs, None, replace(base, crashed=True, event="silent-trap"))
+    verdict = _judge_hit(inputs, trapping, base)
+    count = inputs.scan.counts.get(trapping.signature, 1) if inputs.scan else 1
+    seen = f" (logged {count} times)" if count > 1 else ""
+    note = TRAP_AFTER.format(sig=signal_name(base.exit_code) or describe_exit(base.exit_code)) + seen
+    return _with_quote(replace(verdict, notes=(*verdict.notes, note)), trapping)
 
 
 def _with_quote(verdict: Verdict, hit: Hit) -> Verdict:

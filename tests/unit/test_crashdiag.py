@@ -39,7 +39,7 @@ from spotidoctor.crash.sources import (
     recent_records,
     scan_launch_log,
 )
-from spotidoctor.crash.verdict import SILENT_NOTE, SILENT_NOTE_LEGACY, Inputs, judge, signal_name
+from spotidoctor.crash.verdict import SILENT_NOTE, SILENT_NOTE_LEGACY, TRAP_AFTER, Inputs, judge, signal_name
 from spotidoctor.fixes import Applicability, Instruction
 from spotidoctor.model import Severity, Status
 from spotidoctor.probes.procs import Limit as ProcLimit
@@ -310,6 +310,30 @@ def test_silent_trap_on_a_build_that_logs_ooms_says_so():
 def test_silent_trap_with_the_address_space_limited():
     v = judge(inputs(exit_code=133, s=settings(address_space=Limit(32 * GiB, None, "recorded by the launch"))))
     assert v.cause.key == "rlimit-as" and "32 GiB" in v.cause.text
+
+
+def test_silent_trap_after_too_many_open_files_quotes_those_lines_not_logged_nothing():
+    # A real Chromium at 64 open files: ERROR lines with EMFILE, then exit 133 and no FATAL.
+    emfile = CORPUS[27]
+    v = judge(inputs("[1129/223436.000000:ERROR:socket.cc(1)] an earlier known error: Too many open files (24)",
+                     emfile, emfile, exit_code=133, s=settings(nofile=Limit(64, 64, "--ulimit"))))
+    assert (v.crashed, v.event, v.signal) == (True, "fd_exhausted", "SIGTRAP")
+    assert v.quote is not None and "Too many open files (24)" in v.quote
+    assert v.cause.key == "nofile" and v.cause.strength is Strength.LIKELY
+    assert v.headline == "Spotify crashed: ran out of file descriptors, exit status 133 (SIGTRAP)"
+    assert not any("logged nothing" in n or "out-of-memory line" in n for n in v.notes)
+    assert TRAP_AFTER.format(sig="SIGTRAP") + " (logged 3 times)" in v.notes
+    assert any("Too many open files" in e for e in v.evidence)
+
+
+@pytest.mark.parametrize("limit_setting", [
+    pytest.param({"nofile": Limit(64, 64, "--ulimit")}, id="open-files"),
+    pytest.param({"address_space": Limit(32 * GiB, None, "recorded by the launch")}, id="address-space"),
+])
+def test_a_limit_verdict_does_not_also_say_shared_memory_ran_out(limit_setting):
+    v = judge(inputs(OOM, exit_code=133, s=settings(**limit_setting)))
+    assert v.cause.key in ("nofile", "rlimit-as")
+    assert not any("shared memory ran out" in n for n in v.notes)
 
 
 # -- the other killers ---------------------------------------------------------------------
