@@ -26,6 +26,9 @@ PACKAGE_DATABASES = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/
 USERNS_SYSCTLS = ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces",
                   "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# podman picks the first of these it finds, in its configured paths and then through $PATH.
+PATH_RUNTIMES = ("crun", "runc")
+MAX_PATH_DIRS = 32
 
 
 def storage_conf_files(ctx: Context) -> tuple[str, ...]:
@@ -40,6 +43,14 @@ def storage_conf_files(ctx: Context) -> tuple[str, ...]:
 
 def _small_text(ctx: Context, path: str) -> str | None:
     return ctx.probes.fs.read_text_or_none(path, 4096)
+
+
+def path_runtimes(ctx: Context) -> list[JSONValue]:
+    """crun and runc in every $PATH directory: when none of its configured paths exists,
+    podman looks the runtime up in $PATH, so a crun put into ~/.local/bin switches a runc
+    setup to crun as surely as a package does (the package database catches those)."""
+    dirs = [d for d in (ctx.env.get("PATH") or "").split(":") if d.startswith("/")][:MAX_PATH_DIRS]
+    return [file_facts(ctx.probes.fs, f"{d.rstrip('/')}/{name}") for d in dirs for name in PATH_RUNTIMES]
 
 
 def podman_fingerprint(ctx: Context) -> tuple[JSONValue, ...]:
@@ -72,6 +83,7 @@ def _podman_fingerprint(ctx: Context) -> list[JSONValue]:
         ["id-helpers", [[file_facts(fs, path), (fs.getxattr(path, "security.capability") or b"").hex()]
                         for path in id_helpers]],
         ["runtimes", [file_facts(fs, path) for path in (*RUNC_PATHS, *CRUN_PATHS)]],
+        ["runtimes-in-path", path_runtimes(ctx)],
         ["packages", [file_facts(fs, path) for path in PACKAGE_DATABASES]],
         ["sysctl", [_small_text(ctx, path) for path in USERNS_SYSCTLS]],
         ["boot", _small_text(ctx, BOOT_ID)],

@@ -519,7 +519,26 @@ RUNTIME_INPUTS: dict[str, Change] = {
         r, "/sys/fs/cgroup/user.slice/user-1600.slice/user@1600.service/cgroup.controllers", "cpu pids\n"),
     "/etc/subuid edited": lambda r: write(r, "/etc/subuid", "alice:300000:65536\n"),
     "rebooted": lambda r: write(r, "/proc/sys/kernel/random/boot_id", "11111111-2222-4333-8444-555555555555\n"),
+    # podman prefers crun: installing it after a pass with runc switches the runtime.
+    "crun installed from a package": lambda r: (write(r, "/usr/bin/crun", b"crun 1.8"),
+                                                write(r, "/var/lib/dpkg/status", "Package: crun\n")),
+    "crun installed by hand into /usr/local/bin": lambda r: write(r, "/usr/local/sbin/crun", b"crun 1.8"),
 }
+
+
+def test_crun_put_into_a_path_directory_after_a_runc_pass_is_not_hidden(tmp_path: Path) -> None:
+    # With no configured path holding crun, podman looks it up through $PATH.
+    root = fill(tmp_path)
+    env = {"PATH": "/home/alice/.local/bin:/usr/bin:/bin"}
+    clock, runner = Clock(), podman_runner()
+    runtime(tmp_path, runner, clock, env=env)
+    runtime(tmp_path, runner, clock, env=env)
+    assert runner.calls.count(PROBE) == 1  # the remembered pass
+    write(root, "/home/alice/.local/bin/crun", b"crun 1.8")
+    runtime(tmp_path, runner, clock, env=env)
+    assert runner.calls.count(PROBE) == 2
+    podman_info(podman_ctx(tmp_path, runner, clock, env=env))
+    assert runner.calls.count(INFO) >= 2  # podman info is asked again too
 
 
 @pytest.mark.parametrize("change", RUNTIME_INPUTS.values(), ids=RUNTIME_INPUTS.keys())
