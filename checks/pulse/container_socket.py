@@ -25,7 +25,7 @@ from .common import (
     user_default_pa,
 )
 from .conf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, format_module_args, resolve_socket
-from .fixes import drop_in_fix, load_fix, persist_pa_fix, restart_fix
+from .fixes import cookie_readable_fix, drop_in_fix, load_fix, persist_pa_fix, restart_fix
 from .pipewire import address_socket, effective_addresses, pw_settings, quoted_list
 
 
@@ -92,6 +92,9 @@ class PulseContainerSocket(Check):
         problem = _foreign_uid_problem(ctx, config.socket) or self._cookie_problem(ctx, config)
         if problem is not None:
             return self.fail(problem, Message.error(problem, reload), facts=facts)
+        unreadable = self._unreadable(ctx, config.cookie, facts)
+        if unreadable is not None:
+            return unreadable
         tested = ctx.probes.pulse.connect_test(f"unix:{config.socket}", config.cookie)
         if not tested.ok:
             return self.fail(f"the container socket does not answer: {tested.detail}", facts=facts)
@@ -121,6 +124,23 @@ class PulseContainerSocket(Check):
             return (f"{config.cookie} holds {st.size} bytes, not {COOKIE_SIZE}: it no longer matches the "
                     "cookie the server loaded")
         return None
+
+    def _unreadable(self, ctx: Context, cookie: str | None, facts: dict[str, JSONValue]) -> CheckResult | None:
+        """The cookie exists but you cannot read it (e.g. mode 000): the server still checks it
+        (it read it at load time), but nothing can copy it for the container."""
+        if cookie is None:
+            return None
+        try:
+            ctx.probes.fs.read_bytes(cookie, COOKIE_SIZE)
+            return None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        st = ctx.probes.fs.stat(cookie)
+        owner, mode = (st.uid, st.perms) if st else (-1, 0)
+        return self.fail(f"cannot read the cookie file {cookie}: {reason}", Message.error(
+            f"{cookie} (owner uid {owner}, mode {mode:04o}) cannot be read, so its copy for the container "
+            "cannot be made; the server still holds the cookie it read when the module was loaded.",
+            "Mode 0600 is what PulseAudio gives it."), facts=facts, fixes=(cookie_readable_fix(ctx, cookie, owner),))
 
     # -- PipeWire ------------------------------------------------------------------------
     def _pipewire(self, ctx: Context) -> CheckResult:

@@ -21,12 +21,13 @@ from .common import (
 )
 from .conf import NATIVE_UNIX, ensure_default_pa, format_module_args, merged_addresses, pipewire_drop_in_text
 from .pipewire import address_socket
-from .steps import LoadPulseModule
+from .steps import LoadPulseModule, MakeFileReadable
 
 FIX_LOAD = "pulse.load-socket-module"
 FIX_PERSIST_PA = "pulse.persist-default-pa"
 FIX_DROP_IN = "pulse.write-pipewire-drop-in"
 FIX_RESTART_PW = "pulse.restart-pipewire-pulse"
+FIX_COOKIE_MODE = "pulse.cookie-readable"
 
 
 def load_fix(ctx: Context) -> Fix:
@@ -96,3 +97,17 @@ def restart_fix(ctx: Context) -> Fix:
             "pipewire-pulse is not run by a systemd user unit here: restart it the way your session "
             "starts it (log out and back in; or stop the running pipewire-pulse process and start "
             "`pipewire-pulse` again), then run `spotidoctor check pulse`.")), notes=note)
+
+
+def cookie_readable_fix(ctx: Context, cookie: str, owner: int) -> Fix:
+    """A cookie the server made but you cannot read: chmod it back when it is yours; else
+    the server must make a new one (it writes the file when it is missing)."""
+    if owner == ctx.user.uid:
+        return Fix.safe(FIX_COOKIE_MODE, f"make {cookie} readable by you again (mode 0600)",
+                        MakeFileReadable(f"chmod 0600 {cookie}", path=cookie, mode=0o600), recheck=(SOCKET, CLIENT))
+    return Fix.manual(FIX_COOKIE_MODE, f"replace {cookie}, which belongs to uid {owner}",
+                      Instruction(f"remove {cookie} and restart the server", text=(
+                          f"{cookie} belongs to uid {owner}, so neither you nor spotidoctor can change it. "
+                          f"Remove it (`sudo rm -- {cookie}`) and restart the server "
+                          "(`systemctl --user restart pulseaudio`, or `pulseaudio -k`): it writes a new cookie; "
+                          "then run `spotidoctor fix`.")))

@@ -1,6 +1,8 @@
 """Fix steps of the pulse checks: load a module into the running server, copy the socket's cookie."""
 from __future__ import annotations
 
+import os
+import stat as stat_mod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -78,4 +80,42 @@ class CopyPulseCookie(Step):
     def to_json(self) -> dict[str, JSONValue]:
         data = super().to_json()
         data.update(source=self.source, target=self.target, mode=f"{self.mode:04o}")
+        return data
+
+
+@dataclass(frozen=True)
+class MakeFileReadable(Step):
+    """``chmod MODE`` on a file of your own (the server's cookie after a ``chmod 000``),
+    never through a symlink: the file is opened with O_PATH|O_NOFOLLOW and changed through
+    that descriptor, so a link swapped in meanwhile is not followed."""
+
+    path: str = ""
+    mode: int = 0o600
+    kind: ClassVar[str] = "chmod"
+
+    def preview(self, env: StepEnv) -> list[str]:
+        return [f"$ chmod {self.mode:04o} -- {self.path}"]
+
+    def apply(self, env: StepEnv) -> str:
+        fs = env.probes.fs
+        try:
+            fd = os.open(fs.host(self.path), os.O_PATH | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise FixFailed(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise FixFailed(f"{self.path} is not a regular file (a symlink?); not changed")
+            if st.st_uid != os.geteuid():
+                raise FixFailed(f"{self.path} belongs to uid {st.st_uid}; only that user or root can change it")
+            os.chmod(f"/proc/self/fd/{fd}", self.mode)
+        except OSError as exc:
+            raise FixFailed(f"chmod {self.path} failed: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+        return f"{self.path} is mode {self.mode:04o} now"
+
+    def to_json(self) -> dict[str, JSONValue]:
+        data = super().to_json()
+        data.update(path=self.path, mode=f"{self.mode:04o}")
         return data

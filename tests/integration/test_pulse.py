@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -225,6 +226,22 @@ def test_a_deleted_cookie_file_fails_the_socket_check(pulseaudio: servers.PulseS
     result = run_checks(pulseaudio.env, "pulse.container-socket")["pulse.container-socket"]
     assert result.status is Status.FAIL
     assert "is missing (the server still uses the old one in memory)" in result.summary
+
+
+def test_an_unreadable_cookie_is_named_and_the_safe_fix_makes_it_readable(pulseaudio: servers.PulseServer) -> None:
+    assert pulseaudio.pactl("load-module", "module-native-protocol-unix", "socket=pulse-socket",
+                            "auth-cookie=pulse-cookie").returncode == 0
+    cookie = pulseaudio.config_home / "pulse" / "pulse-cookie"
+    cookie.chmod(0)
+    result = run_checks(pulseaudio.env, "pulse.container-socket")["pulse.container-socket"]
+    assert (result.status, result.summary) == (Status.FAIL, f"cannot read the cookie file {cookie}: Permission denied")
+    assert f"(owner uid {os.getuid()}, mode 0000)" in result.messages[0].text
+    assert result.fixes[0].applicability.name == "SAFE"
+    done = cli(pulseaudio.env, "fix", "--yes", "pulse")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stat.S_IMODE(cookie.stat().st_mode) == 0o600
+    after = cli_results(pulseaudio.env, "pulse.container-socket", "pulse.client-config")
+    assert after["pulse.container-socket"]["status"] == "ok" and after["pulse.client-config"]["status"] == "ok"
 
 
 # -- a different uid: only with the cookie (PulseAudio) -------------------------------------------

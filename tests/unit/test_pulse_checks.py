@@ -15,7 +15,7 @@ from spotidoctor.checks.pulse.client_config import FIX_CLIENT
 from spotidoctor.checks.pulse.common import MSG_PW_ISOLATION
 from spotidoctor.checks.pulse.fixes import FIX_DROP_IN, FIX_LOAD, FIX_PERSIST_PA, FIX_RESTART_PW
 from spotidoctor.checks.pulse.output_api import MSG_PW_GRAPH
-from spotidoctor.checks.pulse.steps import CopyPulseCookie, LoadPulseModule
+from spotidoctor.checks.pulse.steps import CopyPulseCookie, LoadPulseModule, MakeFileReadable
 from spotidoctor.config import Config
 from spotidoctor.engine import fixer
 from spotidoctor.engine.planning import plan
@@ -284,6 +284,54 @@ def test_cookie_sizes(tmp_path: Path, cookie: bytes | None, status: Status, summ
                                              f"module-native-protocol-unix {OUR_ARGS}`",)
     else:
         assert "only the first 256 are the cookie" in result.messages[0].text
+
+
+class ModeHonouringFS(FakeFS):
+    """Reads refused by mode bits even when the tests run as root (who reads anything)."""
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:  # type: ignore[override]
+        st = self.stat(path)
+        if st is not None and not st.perms & 0o444:
+            raise PermissionError(13, "Permission denied", path)
+        return super().read_bytes(path, limit) if limit is not None else super().read_bytes(path)
+
+
+@pytest.mark.parametrize(("owner", "applicability"), [
+    pytest.param(1600, Applicability.SAFE, id="yours"),
+    pytest.param(0, Applicability.MANUAL, id="roots"),
+])
+def test_an_unreadable_cookie_is_named_with_owner_and_mode_and_the_fix_works(
+        tmp_path: Path, owner: int, applicability: Applicability) -> None:
+    root = tmp_path / "root"
+    fs = ModeHonouringFS(root, {COPY: (1600, 1600), COOKIE: (owner, owner)})
+    ctx = loaded_pa(tmp_path, fs=fs)
+    (root / COOKIE.lstrip("/")).chmod(0)
+    result = run(ctx, "pulse.container-socket")["pulse.container-socket"]
+    assert (result.status, result.summary) == (Status.FAIL, f"cannot read the cookie file {COOKIE}: Permission denied")
+    assert f"{COOKIE} (owner uid {owner}, mode 0000) cannot be read" in result.messages[0].text
+    [fix] = result.fixes
+    assert fix.applicability is applicability
+    if applicability is Applicability.MANUAL:
+        assert "sudo rm --" in fix.steps[0].text and "restart the server" in fix.steps[0].text
+        return
+    [applied] = apply_all(ctx, result)
+    assert applied.ok, applied
+    assert stat.S_IMODE((root / COOKIE.lstrip("/")).stat().st_mode) == 0o600
+    assert run(ctx, "pulse.container-socket")["pulse.container-socket"].status is Status.OK
+
+
+def test_the_chmod_step_never_follows_a_symlink(tmp_path: Path) -> None:
+    ctx = loaded_pa(tmp_path)
+    root = root_of(ctx)
+    target = root / "elsewhere"
+    target.write_bytes(b"x")
+    target.chmod(0o640)
+    link = root / "home/alice/link"
+    link.symlink_to(target)
+    step = MakeFileReadable("chmod", path="/home/alice/link", mode=0o600)
+    with pytest.raises(FixFailed, match="not a regular file"):
+        step.apply(fixer.StepEnvironment.from_context(ctx))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
 def test_cookie_that_is_a_directory(tmp_path: Path) -> None:
@@ -731,10 +779,10 @@ def test_client_config_unreadable_cookie(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     ctx = loaded_pa(tmp_path, files={COPY: COOKIE_BYTES}, fs=UnreadableCookie(tmp_path / "root", {COPY: (1600, 1600)}))
     (root_of(ctx) / COPY.lstrip("/")).chmod(0o644)
-    result = run(ctx, "pulse.client-config")["pulse.client-config"]
-    assert "cannot read the cookie to compare: Permission denied" in [m.text for m in result.messages]
-    applied = apply_all(ctx, result)
-    assert not applied[0].ok and applied[0].steps[-1].outcome == f"Permission denied: {COOKIE}"
+    results = run(ctx, "pulse.client-config")
+    # Named where it is found (the socket's own cookie), so no copy fix that can only fail is offered.
+    assert results["pulse.container-socket"].summary == f"cannot read the cookie file {COOKIE}: Permission denied"
+    assert results["pulse.client-config"].status is Status.SKIP
 
 
 def test_client_config_exposed_directory(tmp_path: Path) -> None:
