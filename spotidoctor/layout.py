@@ -24,6 +24,21 @@ CONTAINER_SPOTIFY_CONFIG = f"{CONTAINER_HOME}/.config/spotify"
 CONTAINER_SPOTIFY_CACHE = f"{CONTAINER_HOME}/.cache/spotify"
 
 
+# Cookie copies (secrets) are written only under $XDG_RUNTIME_DIR/spotidoctor: a tmpfs of
+# your own that logind removes at logout. Without XDG_RUNTIME_DIR there is no such place.
+NO_RUNTIME_DIR = "XDG_RUNTIME_DIR is not set"
+NO_RUNTIME_DIR_ADVICE = (
+    "spotidoctor writes cookie copies only under $XDG_RUNTIME_DIR/spotidoctor (a private tmpfs that is "
+    "removed at logout), never in your home. Run it from your desktop session, where systemd-logind sets "
+    "XDG_RUNTIME_DIR; over su or sudo use `machinectl shell USER@` instead, or, when /run/user/$(id -u) "
+    "exists, `export XDG_RUNTIME_DIR=/run/user/$(id -u)`.")
+
+
+def secrets_dir(paths: Paths) -> str | None:
+    """Where cookie copies may be written: $XDG_RUNTIME_DIR/spotidoctor, or None without it."""
+    return paths.runtime_dir if paths.xdg_runtime_dir else None
+
+
 def pulse_socket(paths: Paths) -> str | None:
     """Host path of the dedicated container socket ($XDG_RUNTIME_DIR/pulse/pulse-socket)."""
     if not paths.xdg_runtime_dir:

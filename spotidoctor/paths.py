@@ -31,7 +31,10 @@ class UserInfo:
 class Paths:
     config_dir: str  # $XDG_CONFIG_HOME/spotidoctor: config.toml, checks.d/
     state_dir: str  # $XDG_STATE_HOME/spotidoctor: launches, logs, backups, crash logs
-    runtime_dir: str  # $XDG_RUNTIME_DIR/spotidoctor: cookie copies handed to the container
+    # $XDG_RUNTIME_DIR/spotidoctor: cookie copies handed to the container. Without
+    # XDG_RUNTIME_DIR it falls back to <state>/run for files that hold no secret (the podman
+    # probe's empty rootfs); cookie copies are never written there (layout.secrets_dir).
+    runtime_dir: str
     xdg_config_home: str
     xdg_runtime_dir: str | None
     config_override: str | None = None  # --config PATH

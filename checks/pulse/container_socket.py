@@ -61,9 +61,8 @@ class PulseContainerSocket(Check):
 
     def run(self, ctx: Context) -> CheckResult:
         if runtime_dir(ctx) is None:
-            return self.fail("XDG_RUNTIME_DIR is not set", Message.error(
-                "Without it the pulse socket has no stable place to live.",
-                "Run spotidoctor from your desktop session (systemd-logind sets XDG_RUNTIME_DIR)."))
+            return self.fail(layout.NO_RUNTIME_DIR, Message.error(
+                "Without it the pulse socket has no stable place to live.", layout.NO_RUNTIME_DIR_ADVICE))
         if kind_of(ctx) is ServerKind.PIPEWIRE:
             return self._pipewire(ctx)
         return self._pulseaudio(ctx)

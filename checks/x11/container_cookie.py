@@ -44,6 +44,9 @@ class ContainerCookie(Check):
         facts = CookieFacts(cookie_file=dest, xauthority=source).to_json()
         if source is None:
             return self.fail("cannot locate an Xauthority file (no XAUTHORITY and no HOME)", facts=facts)
+        if layout.secrets_dir(ctx.paths) is None:
+            return self.fail(f"{layout.NO_RUNTIME_DIR}: no private place for the container's X cookie",
+                             Message.error(layout.NO_RUNTIME_DIR_ADVICE), facts=facts)
         try:
             wanted = wanted_cookie_file(ctx.probes.fs, source, name.number)
         except ParseError as exc:

@@ -297,6 +297,14 @@ def _pulsectl() -> Any:
     return pulsectl
 
 
+# Without any of these, libpulse finds "the default server" through pa_get_runtime_dir(),
+# which creates ~/.config/pulse/<machine-id>-runtime and a /tmp/pulse-XXXX directory for it
+# and leaves both behind. An explicit server ("unix:PATH") never touches the runtime dir.
+_LOCATING_ENV = ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "XDG_RUNTIME_DIR")
+NO_DEFAULT_SERVER = ("XDG_RUNTIME_DIR is not set, so there is no default pulse server to ask (libpulse would "
+                     "guess through ~/.config/pulse/*-runtime and leave /tmp/pulse-* behind)")
+
+
 class PulsectlProbe:
     """The real probe. ``env`` is spotidoctor's environment (not necessarily os.environ)."""
 
@@ -316,6 +324,8 @@ class PulsectlProbe:
     def _bounded(self, what: str, server: str | None, work: Callable[[_Session], T],
                  cookie: str | None = None, cookie_override: bool = False) -> T:
         """Connect, run ``work``, close: all inside a worker thread with one deadline."""
+        if server is None and not any(self._env.get(k) for k in _LOCATING_ENV):
+            raise PulseUnreachable(NO_DEFAULT_SERVER, ConnectOutcome.FAILED)
         pulsectl = _pulsectl()
         box: queue.Queue[tuple[bool, object]] = queue.Queue()
         overrides: dict[str, str | None] = {"PULSE_COOKIE": cookie} if cookie_override else {}

@@ -15,6 +15,7 @@ from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.probes import pulse as pulse_mod
 from spotidoctor.probes.command import Completed
 from spotidoctor.probes.pulse import (
+    NO_DEFAULT_SERVER,
     OTHER_UID_SCRIPT,
     ConnectOutcome,
     ConnectResult,
@@ -309,6 +310,33 @@ def test_real_refused_is_immediate_and_says_refused(libpulse: None, tmp_path: Pa
     assert caught.value.outcome is ConnectOutcome.REFUSED
     assert caught.value.reason == f"cannot connect to the pulse server at unix:{tmp_path}/none: Connection refused"
     # The real reason, not the "Timed-out connecting" pulsectl's own timed connect reports.
+
+
+def own_pulse_tmp_dirs() -> set[str]:
+    return {p.name for p in Path("/tmp").glob("pulse-*") if p.lstat().st_uid == os.getuid()}
+
+
+def test_without_a_runtime_dir_libpulse_leaves_nothing_behind(libpulse: None, tmp_path: Path) -> None:
+    # libpulse's default server lookup without XDG_RUNTIME_DIR creates ~/.config/pulse/*-runtime
+    # and /tmp/pulse-XXXX; the probe must not ask it to, and an explicit server creates neither.
+    before = own_pulse_tmp_dirs()
+    probe = PulsectlProbe({"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, connect_timeout=2)
+    with pytest.raises(PulseUnreachable) as caught:
+        probe.server_info()
+    assert caught.value.reason == NO_DEFAULT_SERVER
+    with pytest.raises(PulseUnreachable):
+        probe.server_info(f"unix:{tmp_path}/none")
+    assert not list(tmp_path.rglob("*-runtime")) and own_pulse_tmp_dirs() == before
+
+
+def test_no_default_server_is_guessed_without_a_runtime_dir(stubbed: type[StubSession]) -> None:
+    bare = PulsectlProbe({"HOME": "/home/alice"}, connect_timeout=0.1, operation_timeout=0.2)
+    for call in (bare.server_info, bare.modules):
+        with pytest.raises(PulseUnreachable) as caught:
+            call()
+        assert (caught.value.reason, caught.value.outcome) == (NO_DEFAULT_SERVER, ConnectOutcome.FAILED)
+    assert bare.connect_test("unix:/s").ok  # an explicit server is fine
+    assert PulsectlProbe({"PULSE_SERVER": "unix:/s"}, connect_timeout=0.1).connect_test("unix:/s").ok
 
 
 def test_real_hung_socket(libpulse: None, tmp_path: Path) -> None:

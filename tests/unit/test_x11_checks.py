@@ -235,6 +235,16 @@ def test_cookie_ok(tmp_path: Path) -> None:
         f"{DEST} holds the current cookie for :0 (FamilyWild, readable by the container user)", facts=COOKIE_FACTS)
 
 
+def test_no_cookie_copy_without_a_runtime_dir(tmp_path: Path) -> None:
+    # The fallback <state>/run is in the home directory: no secret is ever written there.
+    ctx = context(tmp_path, env={"XDG_RUNTIME_DIR": ""})
+    result = run(ContainerCookie, ctx)
+    assert (result.status, result.summary) == (
+        Status.FAIL, "XDG_RUNTIME_DIR is not set: no private place for the container's X cookie")
+    assert result.fixes == () and "machinectl shell" in result.messages[0].text
+    assert not ctx.probes.fs.exists(ctx.paths.runtime_dir)
+
+
 def test_cookie_owned_by_the_container_uid_is_fine(tmp_path: Path) -> None:
     ctx = context(tmp_path, owners={DEST: (101499, 101499)})
     write(ctx, DEST, wild(), mode=0o600)
