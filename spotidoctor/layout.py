@@ -15,6 +15,7 @@ PULSE_COOKIE_NAME = "pulse-cookie"
 
 # Inside the container.
 CONTAINER_HOME = "/home/spotify_user"
+CONTAINER_HOSTNAME = "spotify"  # stable, so Chromium recognises its own stale profile lock
 CONTAINER_PULSE_SOCKET = "/run/spotidoctor/pulse-native"
 CONTAINER_PULSE_COOKIE = "/run/spotidoctor/pulse-cookie"
 CONTAINER_PULSE_CLIENT_CONF = "/run/spotidoctor/pulse-client.conf"

@@ -92,6 +92,8 @@ def _base(spec: RunSpec) -> list[Arg]:
         (f"--name={spec.container_name}", "a fixed name: `podman stop` and the crash checks find it"),
         ("--pull=never", "use the locally built image; never pull a same-named image from a registry"),
         ("--init", "a tiny init reaps Spotify's many child processes and forwards signals"),
+        (f"--hostname={layout.CONTAINER_HOSTNAME}", "a stable host name: Chromium's profile lock records host and "
+         "pid, and a lock from a crashed launch is cleared only when it names this host"),
     ]
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from spotidoctor.config import Config, SetConfig
+from spotidoctor.crash import profilelock
 from spotidoctor.crash.cef import CefFacts
 from spotidoctor.crash.lines import printable
 from spotidoctor.crash.runopts import human, parse_size, parse_ulimit
@@ -437,6 +438,18 @@ def cause_killed() -> Cause:
                  "after its timeout.",
                  advice=("Look for `Killed process` in `journalctl -k` (may need admin rights).",),
                  strength=Strength.POSSIBLE, short="SIGKILL (OOM killer or podman kill)")
+
+
+def cause_profile_lock(hit: Hit, nxt: Config) -> Cause:
+    host, pid = hit.groups.get("host", "?"), hit.groups.get("pid", "?")
+    return Cause(
+        key="profile-lock",
+        text=f"Chromium's profile lock in your storage (a SingletonLock link) names host {host}, pid {pid}: the "
+             "launch that made it ended without removing it (a crash, or `podman kill`). Each container used to "
+             "get a new random host name, so Spotify took its own stale lock for another computer's.",
+        advice=("spotidoctor fix crash removes the lock, only while no Spotify container runs; launches now give "
+                "the container a stable host name, so Spotify clears such a lock itself.",),
+        fixes=(profilelock.stale_lock_fix(nxt),), short="a stale profile lock")
 
 
 def cause_podman_error() -> Cause:

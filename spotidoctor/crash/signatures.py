@@ -73,6 +73,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("kernel_oomkill", r"Memory cgroup out of memory: Killed process \d{1,10} \((?P<comm>[^)]+)\)|Out of memory: "
          r"Killed process \d{1,10} \((?P<comm2>[^)]+)\)|oom-kill:", ("Killed process", "oom-kill:"),
          "the kernel's OOM killer"),
+    _sig("profile_in_use", r"profile appears to be in use by another (?P<product>\S+) process \((?P<pid>\d{1,10})\) "
+         r"on another computer \((?P<host>[^)\s]{1,255})\)", ("profile appears to be in use",),
+         "Chromium's profile lock names another computer"),
     _sig("pulse", r"pa_context_connect\(\) failed|Connection refused.*pulse|PulseAudio|ALSA lib |"
          r"(?i:pulse)[^\n]*(?:Connection refused|Access denied)|Access denied[^\n]*(?i:pulse)",
          ("pa_context_connect", "Connection refused", "PulseAudio", "ALSA lib ", "Access denied"),

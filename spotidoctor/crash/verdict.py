@@ -54,10 +54,10 @@ def describe_exit(exit_code: int | None) -> str:
 
 
 # A FATAL line can match several signatures; the most specific names the event.
-_SPECIFIC = ("oom_terminate", "oom_new_handler", "shm_access", "sandbox", "fd_exhausted", "thread_fail",
-             "no_display", "gpu_crash", "mit_shm", "check_failed", "v8_oom", "kernel_oomkill", "signal_dump",
-             "shell_signal", "pulse", "shm_create_fail", "shm_alloc_fail", "mojo_broker", "shm_low")
-_FATAL_ALWAYS = frozenset({"signal_dump", "shell_signal", "kernel_oomkill", "no_display"})
+_SPECIFIC = ("profile_in_use", "oom_terminate", "oom_new_handler", "shm_access", "sandbox", "fd_exhausted",
+             "thread_fail", "no_display", "gpu_crash", "mit_shm", "check_failed", "v8_oom", "kernel_oomkill",
+             "signal_dump", "shell_signal", "pulse", "shm_create_fail", "shm_alloc_fail", "mojo_broker", "shm_low")
+_FATAL_ALWAYS = frozenset({"signal_dump", "shell_signal", "kernel_oomkill", "no_display", "profile_in_use"})
 _NOTABLE = ("fd_exhausted", "thread_fail", "mit_shm", "gpu_crash", "v8_oom", "shm_create_fail", "shm_alloc_fail",
             "mojo_broker", "shm_low", "shm_access", "sandbox", "pulse")
 _SHM_PRECURSORS = ("shm_low", "mojo_broker", "shm_alloc_fail", "shm_create_fail")
@@ -234,6 +234,8 @@ def _rule(inputs: Inputs, hit: Hit) -> tuple[str, Cause | None]:
         "signal_dump": lambda: (f"crashed with signal {hit.groups.get('sig', '?')}", causes.cause_segfault()),
         "shell_signal": lambda: (f"died: {hit.quote}", causes.cause_segfault()),
         "pulse": lambda: ("could not connect to the audio server", causes.cause_pulse()),
+        "profile_in_use": lambda: ("its profile is locked by a Spotify \"on another computer\"",
+                                   causes.cause_profile_lock(hit, nxt)),
     }
     rule = rules.get(hit.signature)
     return rule() if rule else (MEANING.get(hit.signature, hit.signature), None)

@@ -21,7 +21,7 @@ PIPEWIRE_HOST = dataclasses.replace(PULSEAUDIO_HOST, audio_server="pipewire", pu
                                     pipewire_socket="/run/user/1600/pipewire-0")
 
 ISOLATED_PULSEAUDIO = [
-    "podman", "run", "--rm", "--name=spotify-container", "--pull=never", "--init",
+    "podman", "run", "--rm", "--name=spotify-container", "--pull=never", "--init", "--hostname=spotify",
     "--user=1500:1500",
     "--cap-drop=all", "--security-opt=no-new-privileges", "--ipc=private", "--shm-size=1g",
     "--log-driver=k8s-file", f"--log-opt=path={LOG}",
@@ -62,7 +62,7 @@ def test_isolated_profile_has_no_userns_flag_and_names_the_mapped_uid() -> None:
 def test_keep_id_profile_maps_the_container_uid_to_the_user() -> None:
     pairs = run_argv(dataclasses.replace(SPEC, profile="keep-id"), PULSEAUDIO_HOST)
     args = argv(pairs)
-    assert args[6:8] == ["--userns=keep-id:uid=1500,gid=1500", "--user=1500:1500"]
+    assert args[7:9] == ["--userns=keep-id:uid=1500,gid=1500", "--user=1500:1500"]
     cache = "--volume=/home/alice/.spotify/cache:/home/spotify_user/.cache/spotify"
     assert "owned by you (uid 1600)" in dict(pairs)[cache]
     # Everything else is the isolated command with the one extra flag.
