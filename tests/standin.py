@@ -16,7 +16,7 @@ STANDIN_IMAGE = "localhost/spotidoctor-standin:test"
 BINARIES = ("/bin/sh", "/usr/bin/id", "/usr/bin/cat", "/usr/bin/touch", "/usr/bin/ls", "/usr/bin/stat",
             "/usr/bin/sleep", "/usr/bin/env", "/usr/bin/head", "/usr/bin/printf", "/usr/bin/kill",
             "/usr/bin/df", "/usr/bin/pactl", "/usr/bin/paplay", "/usr/bin/parec", "/usr/bin/xdpyinfo",
-            "/usr/bin/tail", "/usr/bin/grep", "/usr/bin/tr")
+            "/usr/bin/tail", "/usr/bin/grep", "/usr/bin/tr", "/usr/bin/readlink", "/usr/bin/ln", "/usr/bin/rm")
 HASH_LABEL = "io.spotidoctor.standin-hash"
 
 # Arguments (anything else is ignored, like Spotify's own unknown flags):
@@ -24,10 +24,13 @@ HASH_LABEL = "io.spotidoctor.standin-hash"
 #   --print-oom      print Chromium's out-of-memory FATAL line on stderr
 #   --probe-shm      print the size of /dev/shm (`standin: shm <1K-blocks>`)
 #   --probe-limits   print the address-space and open-files limits it got
+#   --profile-lock   take Chromium's profile lock ($HOME/.cache/spotify/SingletonLock -> HOST-PID) the way
+#                    Chromium does: a lock naming another host refuses the start with Chromium's own
+#                    message (exit 21), one naming this host is stale and replaced; kept on a non-zero exit
 #   --exit=N         exit with N (e.g. 133 for the silent SIGTRAP crash)
 STANDIN_SPOTIFY = r"""#!/bin/sh
 echo "standin: uid=$(id -u) gid=$(id -g) args=$*"
-x11=0; audio=0; storage=0; oom=0; shm=0; limits=0; code=0; any=0
+x11=0; audio=0; storage=0; oom=0; shm=0; limits=0; lock=0; code=0; any=0
 for arg in "$@"; do
   case "$arg" in
     --probe-x11) x11=1; any=1;;
@@ -36,6 +39,7 @@ for arg in "$@"; do
     --print-oom) oom=1; any=1;;
     --probe-shm) shm=1; any=1;;
     --probe-limits) limits=1; any=1;;
+    --profile-lock) lock=1; any=1;;
     --exit=*) code="${arg#--exit=}";;
   esac
 done
@@ -59,6 +63,18 @@ if [ "$shm" = 1 ]; then
 fi
 if [ "$limits" = 1 ]; then
   grep -E '^Max (address space|open files)' /proc/self/limits | tr -s ' ' | while read -r line; do echo "standin: limit $line"; done
+fi
+if [ "$lock" = 1 ]; then
+  l="$HOME/.cache/spotify/SingletonLock"; me=$(cat /proc/sys/kernel/hostname)
+  if target=$(readlink "$l"); then
+    if [ "${target%-*}" != "$me" ]; then
+      echo "[$$:$$:1207/101010.123456:ERROR:process_singleton_posix.cc(353)] The profile appears to be in use by another Chromium process (${target##*-}) on another computer (${target%-*}). Chromium has locked the profile so that it doesn't get corrupted. If you are sure no other processes are using this profile, you can unlock the profile and relaunch Chromium." >&2
+      exit 21
+    fi
+    rm -f "$l"; echo "standin: replaced its own stale profile lock $target"
+  fi
+  ln -s "$me-$$" "$l" && echo "standin: profile locked as $me-$$"
+  [ "$code" = 0 ] && trap 'rm -f "$l"' EXIT
 fi
 if [ "$oom" = 1 ]; then
   echo "[1129/235959.123456:ERROR:broker_posix.cc(46)] Received unexpected number of handles" >&2

@@ -121,3 +121,49 @@ def test_text_output_quotes_the_line(crash_setup: CrashSetup) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert f'"{OOM_LINE}"' in done.stdout
     assert "likely cause: /dev/shm was only 64 MiB (--shm-size=64m)" in done.stdout
+
+
+# -- a stale Chromium profile lock ---------------------------------------------------------------
+
+FOREIGN_LOCK = "e18ba36aa308-6"  # what a container with a random host name left behind
+
+
+def _launch_with_lock(setup: CrashSetup, *args: str) -> subprocess.CompletedProcess[str]:
+    return setup.spotidoctor("launch", "--config", str(setup.config), "--image", setup.image, "--network", "none",
+                             "--yes", "--no-check", "--", "--profile-lock", *args, timeout=LAUNCH_TIMEOUT_S)
+
+
+def _lock_target(storage: Path) -> str | None:
+    done = _podman("unshare", "readlink", str(storage / "cache" / "SingletonLock"))
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_a_stale_profile_lock_is_named_removed_and_never_left_to_block_again(crash_setup: CrashSetup) -> None:
+    crash_setup.write_config("1g")
+    lock = crash_setup.storage / "cache" / "SingletonLock"
+    planted = _podman("unshare", "sh", "-c", f"ln -s {FOREIGN_LOCK} {lock} && chown -h {CONTAINER_UID}:"
+                      f"{CONTAINER_UID} {lock}")
+    assert planted.returncode == 0, planted.stderr
+
+    refused = _launch_with_lock(crash_setup)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 21, output
+    assert "on another computer (e18ba36aa308)" in output and "a stale profile lock" in output, output
+    done, results = crash_setup.check_crash()
+    verdict = results["crash.last-launch"]
+    assert verdict["status"] == "fail" and verdict["facts"]["cause"] == "profile-lock", verdict
+    assert [f["id"] for f in verdict["fixes"]] == ["crash.remove-stale-profile-lock"]
+
+    fixed = crash_setup.spotidoctor("fix", "--yes", "--config", str(crash_setup.config), "crash.last-launch",
+                                    timeout=CHECK_TIMEOUT_S)
+    assert "removed the stale profile lock" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert _lock_target(crash_setup.storage) is None
+
+    # A crash now leaves a lock that names the stable host name; the next launch clears it itself.
+    crashed = _launch_with_lock(crash_setup, "--exit=133")
+    assert crashed.returncode == 133, crashed.stdout + crashed.stderr
+    target = _lock_target(crash_setup.storage)
+    assert target is not None and target.startswith("spotify-"), target
+    again = _launch_with_lock(crash_setup)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"replaced its own stale profile lock {target}" in again.stdout + again.stderr
