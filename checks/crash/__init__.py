@@ -8,5 +8,6 @@ from __future__ import annotations
 from .container import LeftoverContainer
 from .history import CrashHistory
 from .last_launch import LastLaunchCrash
+from .launch_settings import LaunchSettings
 
-CHECKS = (LastLaunchCrash, LeftoverContainer, CrashHistory)
+CHECKS = (LastLaunchCrash, LeftoverContainer, CrashHistory, LaunchSettings)

@@ -26,6 +26,7 @@ from spotidoctor.backend.limits import lift_address_space, limits_record
 from spotidoctor.backend.progress import make_display
 from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
+from spotidoctor.commands import dryrun
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
 from spotidoctor.crash import launchlog, podmanerr
@@ -143,9 +144,9 @@ def make_spec(ctx: Context, options: LaunchOptions, directory: str) -> RunSpec:
                                network=options.network, spotify_args=options.spotify_args)
 
 
-def print_dry_run(pairs: Sequence[Arg], out: TextIO) -> None:
+def print_dry_run(pairs: Sequence[Arg], out: TextIO, caveat: str = "") -> None:
     width = min(40, max(len(shlex.quote(arg)) for arg, _ in pairs))
-    print("# spotidoctor launch --dry-run: the podman command, one argument per line with why", file=out)
+    print("# spotidoctor launch --dry-run: the podman command, one argument per line with why" + caveat, file=out)
     for arg, why in pairs:
         print(f"{shlex.quote(arg):<{width}}  # {why}", file=out)
 
@@ -273,6 +274,7 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     refused = gate(results, options.force, shown, err)
     guard = storage_refusal(ctx)
     if options.dry_run:
+        dryrun.report_unchecked([] if options.no_check else dryrun.unchecked(session), err)
         return _dry_run(ctx, options, results, guard, refused, out, err)
     if refused:
         return refused
@@ -291,7 +293,8 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
 def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], guard: tuple[str, str] | None,
              refused: int, out: TextIO, err: TextIO) -> int:
     host = hostfacts.gather(ctx, results)
-    print_dry_run(run_argv(make_spec(ctx, options, launch_dir(ctx, "LAUNCH_ID")), host), out)
+    caveat = dryrun.caveat([r.check_id for r in blocking(results)], guard is not None)
+    print_dry_run(run_argv(make_spec(ctx, options, launch_dir(ctx, "LAUNCH_ID")), host), out, caveat)
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
     return int(ExitCode.PROBLEMS) if (refused or guard) else 0

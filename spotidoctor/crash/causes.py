@@ -103,6 +103,17 @@ def _limit_cause(key: str, text: str, advice: tuple[str, ...], fix: Fix, strengt
                  settled=settled, short=short)
 
 
+def shm_size_fix() -> Fix:
+    """The config fix for a small /dev/shm (the crash verdict and the launch preflight share it)."""
+    return _set_config("crash.shm-size", f"give the container a {SHM_FIX} /dev/shm", "shm_size", SHM_FIX)
+
+
+def nofile_fix(nxt: Config) -> Fix:
+    """The config fix for too few open files: ulimits gets nofile=65536:65536."""
+    value = tuple(u for u in nxt.ulimits if not u.startswith("nofile=")) + (f"nofile={NOFILE_FIX}:{NOFILE_FIX}",)
+    return _set_config("crash.ulimit-nofile", f"let Spotify open {NOFILE_FIX} files", "ulimits", value)
+
+
 # -- out-of-memory causes -------------------------------------------------------------------
 
 def cause_dev_shm(s: Settings, nxt: Config, cef: CefFacts | None) -> Cause | None:

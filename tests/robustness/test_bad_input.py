@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import shlex
 import tarfile
 import time
@@ -310,12 +311,17 @@ def test_unreadable_pulse_cookie(pulse_box: tuple[Sandbox, servers.PulseServer])
     _load_container_module(server, paths)
     cookie = layout.pulse_cookie(paths)
     _damage(Path(cookie), "unreadable")
+    checked = box.run("check", "--json", "pulse", "--ignore", "pulse.container-access")
+    assert_sane(checked, box)
+    result = json_results(checked)["pulse.container-socket"]
+    assert result["status"] == "fail" and f"cannot read the cookie file {cookie}" in result["summary"]
+    assert "mode 0000" in text_of(result)
+    # The safe fix that works: chmod 0600 on the user's own file (not a copy that fails on every run).
     fixed = box.run("fix", "pulse", "--ignore", "pulse.container-access")
     assert_sane(fixed, box)
-    assert fixed.returncode == 1
-    assert f"✗ Permission denied: {cookie}" in fixed.stdout
-    assert "pulse.write-client-config: failed (see above)" in fixed.stdout
-    assert not Path(layout.pulse_cookie_copy(paths)).exists()
+    assert fixed.returncode == 0, fixed.stdout
+    assert stat.S_IMODE(Path(cookie).stat().st_mode) == 0o600
+    assert Path(layout.pulse_cookie_copy(paths)).read_bytes() == Path(cookie).read_bytes()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file anyway (CI runs as the test user)")

@@ -225,13 +225,35 @@ def test_dry_run_leaves_out_slow_checks(tmp_path: Path) -> None:
     assert launch_plan(sess, slow=False).ignored == frozenset({"podman.fake-slow"})
     assert launch_plan(sess).ignored == frozenset()
     code, _, err = launch(sess, make_args(dry_run=True, verbose=True))
-    assert code == 0 and "podman.fake-slow" not in err
+    assert code == 0 and "started a container" not in err and "podman.fake-slow:" not in err
 
 
 def test_dry_run_says_when_the_launch_would_be_refused(tmp_path: Path) -> None:
     code, out, err = launch(session(tmp_path, Podman([]), Broken), make_args(dry_run=True))
     assert code == 1 and "podman" in out.splitlines()[1]
     assert "Launch refused: 1 problem(s) must be fixed first: pulse.fake-broken." in err
+    # The command is not presented as if all was fine.
+    assert out.splitlines()[0].endswith("NOT READY: launch refuses it while pulse.fake-broken fail(s)")
+
+
+def test_dry_run_names_the_slow_checks_it_did_not_run(tmp_path: Path) -> None:
+    code, out, err = launch(session(tmp_path, Podman([]), SlowForLaunch), make_args(dry_run=True))
+    assert code == 0 and "NOT READY" not in out
+    assert ("Dry run: not checked (they start throwaway containers): podman.fake-slow. "
+            "`spotidoctor check podman.fake-slow` runs them") in err
+    _, _, quiet = launch(session(tmp_path, Podman(uid_maps()), SlowForLaunch), make_args(dry_run=True, no_check=True))
+    assert "not checked" not in quiet  # nothing was checked at all: no partial claim
+
+
+def test_a_small_shm_size_is_named_before_the_launch(tmp_path: Path, lock: list[bool]) -> None:
+    from spotidoctor.checks.crash.launch_settings import LaunchSettings
+
+    podman = Podman([*image_present(), *container_free()])
+    config = Config(image=IMAGE, container_name=NAME, shm_size="64m")
+    code, out, _ = launch(session(tmp_path, podman, LaunchSettings, config=config), make_args())
+    assert code == 0 and podman.ran  # a warning: the launch goes on
+    preflight = out.split("Starting Spotify")[0]
+    assert 'crash.launch-settings: shm_size = "64m" gives the container a 64 MiB /dev/shm' in preflight
 
 
 # -- preflight and the gate ----------------------------------------------------------------------
