@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import shlex
+import stat
 import tarfile
 import time
 from collections.abc import Callable
