@@ -197,8 +197,9 @@ class MakeDirs(Step):
         return [f"$ mkdir -p -m {self.mode:04o} -- {shlex.quote(self.path)}"]
 
     def apply(self, env: StepEnv) -> str:
+        existed = env.probes.fs.is_dir(self.path)
         env.probes.fs.makedirs(self.path, mode=self.mode)
-        return f"created {self.path}"
+        return f"{self.path} exists" if existed else f"created {self.path}"
 
     def to_json(self) -> dict[str, JSONValue]:
         data = super().to_json()

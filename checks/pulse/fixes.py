@@ -19,7 +19,14 @@ from .common import (
     runtime_dir,
     user_default_pa,
 )
-from .conf import NATIVE_UNIX, ensure_default_pa, format_module_args, merged_addresses, pipewire_drop_in_text
+from .conf import (
+    NATIVE_UNIX,
+    client_conf_text,
+    ensure_default_pa,
+    format_module_args,
+    merged_addresses,
+    pipewire_drop_in_text,
+)
 from .pipewire import address_socket
 from .steps import LoadPulseModule, MakeFileReadable
 
@@ -69,9 +76,15 @@ def drop_in_fix(ctx: Context, current: tuple[str, ...]) -> Fix:
     path = layout.pipewire_drop_in(ctx.paths)
     ours = [a for a in current if address_socket(ctx, a) != expected_socket(ctx).socket]
     content = pipewire_drop_in_text(merged_addresses(ours, PW_ADDRESS))
+    # The container's client config does not depend on the new socket (no cookie on PipeWire):
+    # written now, so that only the restart is left.
+    conf = layout.pulse_client_conf(ctx.paths)
     return Fix.safe(FIX_DROP_IN, "Add the container socket to pipewire-pulse (server.address drop-in)",
                     MakeDirs(f"create {os.path.dirname(path)}", path=os.path.dirname(path), mode=0o700),
                     WriteFile(f"write {path}", path=path, content=content, mode=0o644, backup=True),
+                    MakeDirs(f"create {ctx.paths.runtime_dir}", path=ctx.paths.runtime_dir, mode=0o700),
+                    WriteFile(f"write {conf}", path=conf, mode=0o644, backup=False,
+                              content=client_conf_text(f"unix:{layout.CONTAINER_PULSE_SOCKET}")),
                     notes=("pipewire-pulse reads it at its next start (see the restart fix).",),
                     recheck=(PERSIST,))
 
@@ -96,7 +109,8 @@ def restart_fix(ctx: Context) -> Fix:
         "restart pipewire-pulse", text=(
             "pipewire-pulse is not run by a systemd user unit here: restart it the way your session "
             "starts it (log out and back in; or stop the running pipewire-pulse process and start "
-            "`pipewire-pulse` again), then run `spotidoctor check pulse`.")), notes=note)
+            "`pipewire-pulse` again), then run `spotidoctor fix` (it checks again and finishes anything "
+            "left).")), notes=note)
 
 
 def cookie_readable_fix(ctx: Context, cookie: str, owner: int) -> Fix:

@@ -117,11 +117,21 @@ class PulseSocketPersistent(Check):
         where = next(((f, n) for f, n, cfg in scan.lines if cfg.socket == socket), None)
         if where is not None:
             return self.ok(f"configured in {where[0]} line {where[1]}")
+        where_not = self._where_not(scan.files, path, text is not None)
         if loaded:
             return self.warn(f"{socket} is loaded at runtime only: gone after the next PulseAudio restart",
-                             Message.hint(f"Not in {', '.join(scan.files) or path}."), fixes=fixes)
-        return self.warn("the container socket is not configured persistently",
-                         Message.hint(f"Not in {', '.join(scan.files) or path}."), fixes=fixes)
+                             Message.hint(where_not), fixes=fixes)
+        return self.warn("the container socket is not configured persistently", Message.hint(where_not), fixes=fixes)
+
+    @staticmethod
+    def _where_not(read: tuple[str, ...], user_pa: str, user_pa_exists: bool) -> str:
+        """Where it was looked for, and which file the fix writes (your own default.pa, which
+        PulseAudio reads instead of the system one once it exists)."""
+        looked = f"Not in {', '.join(read) or user_pa} (what PulseAudio reads now)."
+        if user_pa_exists:
+            return looked
+        return (f"{looked} The fix creates {user_pa}: PulseAudio then reads it instead of /etc/pulse/default.pa, "
+                "so it starts with `.include /etc/pulse/default.pa`.")
 
     def _pipewire(self, ctx: Context) -> CheckResult:
         wanted = expected_socket(ctx).socket

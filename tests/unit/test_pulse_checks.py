@@ -413,8 +413,22 @@ def test_pipewire_without_drop_in_fails_with_drop_in_and_manual_restart(tmp_path
         "# Written by spotidoctor: an extra pulse socket for the Spotify container.\n"
         "# server.address REPLACES the default list, so \"unix:native\" must stay in it,\n"
         "# or every other application loses its sound at the next restart.\n" + DROP_IN_TEXT), mode=0o644)
+    # What does not depend on the new socket is done in the same pass: the client config.
+    assert drop_in.steps[3].path == CONF and "enable-shm = no" in drop_in.steps[3].content  # type: ignore[attr-defined]
+    assert "cookie-file" not in drop_in.steps[3].content  # type: ignore[attr-defined]
     assert (restart.id, restart.applicability) == (FIX_RESTART_PW, Applicability.MANUAL)
     assert isinstance(restart.steps[0], Instruction) and "systemd" in restart.steps[0].text
+    assert restart.steps[0].text.endswith("then run `spotidoctor fix` (it checks again and finishes anything left).")
+
+
+def test_after_the_pipewire_drop_in_and_a_restart_nothing_else_is_left(tmp_path: Path) -> None:
+    ctx = pw(tmp_path)
+    result = run(ctx, "pulse.container-socket")["pulse.container-socket"]
+    [applied] = apply_all(ctx, result)
+    assert applied.ok, applied
+    make_socket(root_of(ctx), SOCKET)  # what the restart does
+    after = run(dataclasses.replace(ctx, memo=Memo()), "pulse.client-config")
+    assert after["pulse.client-config"].status is Status.OK, after["pulse.client-config"]
 
 
 def test_pipewire_restart_through_systemd_when_it_runs_pipewire_pulse(tmp_path: Path) -> None:
@@ -568,6 +582,16 @@ def test_persistence_pulseaudio(tmp_path: Path, files: dict[str, str], status: S
     result = run(loaded_pa(tmp_path, files=files), "pulse.persistence")["pulse.persistence"]
     assert (result.status, result.summary) == (status, summary)
     assert [f.id for f in result.fixes] == ([] if status is Status.OK else [FIX_PERSIST_PA])
+
+
+def test_persistence_names_the_file_it_read_and_the_file_the_fix_writes(tmp_path: Path) -> None:
+    ctx = loaded_pa(tmp_path, files={"/etc/pulse/default.pa": "load-module module-udev-detect\n"})
+    result = run(ctx, "pulse.persistence")["pulse.persistence"]
+    assert result.messages[0].text == (
+        "Not in /etc/pulse/default.pa (what PulseAudio reads now). The fix creates "
+        f"{DEFAULT_PA}: PulseAudio then reads it instead of /etc/pulse/default.pa, so it starts with "
+        "`.include /etc/pulse/default.pa`.")
+    assert result.fixes[0].steps[0].path == DEFAULT_PA  # type: ignore[attr-defined]
 
 
 def test_persistence_no_include_message_and_fix_keeps_the_file(tmp_path: Path) -> None:
