@@ -23,7 +23,10 @@ RUNC_FIX_ID = "podman.use-runc"
 HYBRID = "crun cannot start containers on this host: cgroups in hybrid mode are not supported"
 RUNTIME_OK = "{runtime} started a container"
 KEEP_GROUPS_NOTE = ("With runc, `--group-add keep-groups` is silently ignored (it only works with crun), so "
-                    "GPU access through the video/render groups is lost; Spotify then needs --disable-gpu.")
+                    "GPU access through the video/render groups is lost: `spotidoctor launch` then passes no "
+                    "/dev/dri (unless a render node is open to everyone) and Spotify draws in software. Launch "
+                    "does not add --disable-gpu itself; if Spotify's GPU process fails, the crash check says so "
+                    "and `spotidoctor fix crash` adds it to spotify_args.")
 NO_INIT = "cannot test the OCI runtime: podman's init binary (catatonit) is missing"
 RUNTIME_MISSING = "the configured OCI runtime {runtime} is not installed"
 USERNS_BROKEN = "the container could not set up its user namespace"

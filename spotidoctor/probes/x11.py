@@ -16,6 +16,7 @@ Results are frozen dataclasses; no Xlib object and no cookie byte ever leaves th
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -321,6 +322,11 @@ class XlibProbe:
             return b"", b"", None, ""
         try:
             with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > x11auth.MAX_XAUTHORITY_BYTES:  # never read: name the size instead
+                    return b"", b"", path, (f"it is {size} bytes, larger than the "
+                                            f"{x11auth.MAX_XAUTHORITY_BYTES // 1024} KiB spotidoctor reads (a normal "
+                                            "one holds a few hundred bytes)")
                 entries = x11auth.parse_xauthority(fh.read(x11auth.MAX_XAUTHORITY_BYTES + 1))
         except FileNotFoundError:
             return b"", b"", path, ""  # no file, no cookie: the plain "no cookie" case

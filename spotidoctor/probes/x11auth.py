@@ -155,7 +155,8 @@ def parse_xauthority(data: bytes) -> tuple[XauthEntry, ...]:
     if not data:
         raise ParseError("Xauthority file is empty")
     if len(data) > MAX_XAUTHORITY_BYTES:
-        raise ParseError(f"Xauthority file is implausibly large ({len(data)} bytes)")
+        raise ParseError(f"Xauthority file is larger than the {MAX_XAUTHORITY_BYTES // 1024} KiB spotidoctor reads "
+                         "(a normal one holds a few hundred bytes)")
     return tuple(_entries(data))
 
 

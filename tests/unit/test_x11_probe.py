@@ -213,6 +213,17 @@ def test_unreadable_xauthority_means_no_cookie(sock_dir: Path, serve) -> None:
     assert server.received == setup_request(b"", b"")
 
 
+def test_a_huge_xauthority_is_named_by_its_size_not_read(sock_dir: Path, serve) -> None:
+    huge = sock_dir / "huge"
+    with open(huge, "wb") as fh:  # sparse: 100 MiB without writing them
+        fh.truncate(100 << 20)
+    serve(17, failed(b"Authorization required, but no authorization protocol specified"))
+    shake = probe(sock_dir, huge).handshake(":17")
+    assert (shake.auth_name, shake.authorization_required) == ("", True)
+    assert shake.auth_problem == (f"it is {100 << 20} bytes, larger than the 1024 KiB spotidoctor reads "
+                                  "(a normal one holds a few hundred bytes)")
+
+
 # -- raw host-list requests (the revoke fix) ---------------------------------------------------
 
 def test_change_hosts_request_encoding() -> None:
