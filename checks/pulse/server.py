@@ -86,4 +86,11 @@ class PulseServerReachable(Check):
                              Message.hint("No output device is configured.",
                                           "`pactl list short sinks`, then `pactl set-default-sink NAME`."),
                              facts=facts)
+        if info.only_null_sinks:
+            names = ", ".join(s.name for s in info.sinks)
+            return self.warn(f"{info.display_name} has only a null sink ({names}): nothing will be heard",
+                             Message.hint("A null sink plays into nothing: the server found no sound device (a "
+                                          "headless session, a missing driver, or a device another program holds).",
+                                          "`pactl list short cards` lists the devices it sees; `aplay -l` the "
+                                          "kernel's."), facts=facts)
         return self.ok(f"{info.display_name}, default sink {info.default_sink}", facts=facts)

@@ -80,12 +80,25 @@ def pipewire_version(server_name: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class SinkInfo:
+    name: str
+    driver: str  # PulseAudio: "module-null-sink.c", "module-alsa-card.c"; pipewire-pulse: "PipeWire"
+    null: bool  # plays into nothing: PulseAudio's module-null-sink, PipeWire's support.null-audio-sink
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     name: str  # "pulseaudio" or "PulseAudio (on PipeWire 0.3.65)"
     version: str
     default_sink: str | None
     user_name: str = ""
     host_name: str = ""
+    sinks: tuple[SinkInfo, ...] = ()  # empty: not asked (or the server has none)
+
+    @property
+    def only_null_sinks(self) -> bool:
+        """Every output plays into nothing (a null sink, e.g. a headless session): nothing is heard."""
+        return bool(self.sinks) and all(s.null for s in self.sinks)
 
     @property
     def kind(self) -> ServerKind:
@@ -254,6 +267,17 @@ class _Session:
             pass
 
 
+NULL_SINK_DRIVER = "module-null-sink.c"  # PulseAudio (module-always-sink loads it too)
+NULL_SINK_FACTORY = "support.null-audio-sink"  # PipeWire's factory.name for a null sink
+
+
+def _sink_info(sink: Any) -> SinkInfo:
+    driver = str(getattr(sink, "driver", "") or "")
+    props = getattr(sink, "proplist", None) or {}
+    null = driver == NULL_SINK_DRIVER or str(props.get("factory.name", "")) == NULL_SINK_FACTORY
+    return SinkInfo(str(getattr(sink, "name", "") or ""), driver, null)
+
+
 def _sink_name(name: object) -> str | None:
     """pipewire-pulse names a missing default sink ``@DEFAULT_SINK@`` (its placeholder), PulseAudio ''."""
     text = str(name or "")
@@ -377,9 +401,10 @@ class PulsectlProbe:
     def server_info(self, server: str | None = None) -> ServerInfo:
         def work(session: _Session) -> ServerInfo:
             info = session.pulse.server_info()
+            sinks = tuple(_sink_info(s) for s in session.pulse.sink_list())
             return ServerInfo(str(info.server_name), str(info.server_version),
                               _sink_name(info.default_sink_name), str(info.user_name or ""),
-                              str(info.host_name or ""))
+                              str(info.host_name or ""), sinks)
 
         return self._bounded("server info", server, work)
 

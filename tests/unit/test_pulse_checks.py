@@ -25,9 +25,16 @@ from spotidoctor.fixes import Applicability, Instruction, RunCommand, WriteFile
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Message, Status
 from spotidoctor.probes.fs import RealFS
-from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ModuleInfo, PulseUnreachable, ServerInfo
+from spotidoctor.probes.pulse import (
+    ConnectOutcome,
+    ConnectResult,
+    ModuleInfo,
+    PulseUnreachable,
+    ServerInfo,
+    SinkInfo,
+)
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, FakeFS, make_context
-from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, REFUSED, FakePulse
+from spotidoctor.testing.pulse import DENIED, MAIN_SOCKET_MODULE, OK, PULSEAUDIO_INFO, REFUSED, FakePulse
 
 RUN = "/run/user/1600"
 PULSE_DIR = f"{RUN}/pulse"
@@ -114,6 +121,21 @@ def test_server_pipewire(tmp_path: Path) -> None:
     result = run(context(tmp_path, FakePulse.pipewire()), "pulse.server")["pulse.server"]
     assert result.summary == "PipeWire 0.3.65 (pipewire-pulse), default sink testsink"
     assert result.facts["server_kind"] == "pipewire"
+
+
+@pytest.mark.parametrize(("sinks", "status"), [
+    pytest.param((SinkInfo("testsink", "module-null-sink.c", True),), Status.WARN, id="only-null"),
+    pytest.param((SinkInfo("testsink", "module-null-sink.c", True), SinkInfo("hw", "module-alsa-card.c", False)),
+                 Status.OK, id="null-and-hardware"),
+    pytest.param((), Status.OK, id="not-known"),
+])
+def test_a_server_with_only_null_sinks_warns_that_nothing_will_be_heard(tmp_path: Path, sinks: tuple,
+                                                                        status: Status) -> None:
+    pulse = FakePulse.pulseaudio(info=dataclasses.replace(PULSEAUDIO_INFO, sinks=sinks))
+    result = run(context(tmp_path, pulse), "pulse.server")["pulse.server"]
+    assert result.status is status
+    if status is Status.WARN:
+        assert result.summary == "PulseAudio 16.1 has only a null sink (testsink): nothing will be heard"
 
 
 def test_server_without_default_sink_warns(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from spotidoctor.probes.pulse import (
     PulseUnreachable,
     ServerInfo,
     ServerKind,
+    SinkInfo,
     classify_pactl,
     default_server,
     other_uid_argv,
@@ -200,8 +201,14 @@ def test_results_and_library_errors(stubbed: type[StubSession]) -> None:
                                             user_name="alice", host_name="vm"),
         module_list=lambda: [SimpleNamespace(index=0, name="module-native-protocol-unix", argument=""),
                              SimpleNamespace(index=3, name="module-null-sink", argument="sink_name=x")],
-        module_load=module_load)
-    assert probe().server_info() == ServerInfo("pulseaudio", "16.1", None, "alice", "vm")
+        module_load=module_load,
+        sink_list=lambda: [SimpleNamespace(name="x", driver="module-null-sink.c", proplist={}),
+                           SimpleNamespace(name="pw", driver="PipeWire",
+                                           proplist={"factory.name": "support.null-audio-sink"}),
+                           SimpleNamespace(name="hw", driver="module-alsa-card.c", proplist={})])
+    assert probe().server_info() == ServerInfo("pulseaudio", "16.1", None, "alice", "vm", (
+        SinkInfo("x", "module-null-sink.c", True), SinkInfo("pw", "PipeWire", True),
+        SinkInfo("hw", "module-alsa-card.c", False)))
     assert probe().modules() == (ModuleInfo(0, "module-native-protocol-unix", None),
                                  ModuleInfo(3, "module-null-sink", "sink_name=x"))
     with pytest.raises(ProbeUnavailable) as caught:
