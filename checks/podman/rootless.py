@@ -28,6 +28,13 @@ def _info_failure(error: str) -> tuple[Message, ...]:
     return (Message.error(error, *advice),)
 
 
+VFS_DRIVER = ("podman stores images with the vfs driver: each layer is a full copy, so the Spotify image takes "
+              "several times its size on disk and every build copies it again.")
+VFS_ADVICE = ("Use overlay: set `driver = \"overlay\"` under [storage] in ~/.config/containers/storage.conf "
+              "(rootless overlay needs Linux 5.13 or fuse-overlayfs).",
+              "Then `podman system reset` (it removes all your images and containers) and `spotidoctor build`.")
+
+
 class PodmanRootless(Check):
     """What it checks: `podman info` works for you and reports rootless mode; records the
     runtime, cgroup version, log driver, network backend and graph driver as facts.
@@ -83,6 +90,9 @@ class PodmanRootless(Check):
         age = podman_info_age(ctx)
         if age is not None:
             notes += (Message.info(INFO_CACHED.format(age=age_text(age))),)
-        return self.ok(f"rootless podman {info.version_text} (runtime {info.oci_runtime or '?'}, "
-                       f"cgroups {info.cgroup_version or '?'}, storage {info.graph_driver or '?'})",
-                       *notes, facts=info.facts())
+        summary = (f"rootless podman {info.version_text} (runtime {info.oci_runtime or '?'}, "
+                   f"cgroups {info.cgroup_version or '?'}, storage {info.graph_driver or '?'})")
+        if info.graph_driver == "vfs":
+            return self.warn(f"{summary}: the vfs storage driver copies every image layer in full",
+                             Message.hint(VFS_DRIVER, *VFS_ADVICE), *notes, facts=info.facts())
+        return self.ok(summary, *notes, facts=info.facts())

@@ -26,7 +26,7 @@ from spotidoctor.checks.podman.network import (
     RootlessNetwork,
 )
 from spotidoctor.checks.podman.probe import HUNG, NO_PROBE_DIR, Failure, classify, probe_argv
-from spotidoctor.checks.podman.rootless import AS_ROOT, NOT_ROOTLESS, PodmanRootless
+from spotidoctor.checks.podman.rootless import AS_ROOT, NOT_ROOTLESS, VFS_ADVICE, VFS_DRIVER, PodmanRootless
 from spotidoctor.checks.podman.runtime import (
     HYBRID,
     KEEP_GROUPS_NOTE,
@@ -42,7 +42,7 @@ from spotidoctor.engine.fixer import FixPolicy, StepEnvironment, apply
 from spotidoctor.engine.records import Candidate
 from spotidoctor.errors import ParseError, ProbeUnavailable
 from spotidoctor.fixes import Applicability, Instruction, Privilege, RunCommand, WriteFile
-from spotidoctor.model import Status
+from spotidoctor.model import Message, Status
 from spotidoctor.paths import UserInfo
 from spotidoctor.podman.conf import containers_conf_path, with_engine_runtime
 from spotidoctor.podman.idmaps import id_maps, mapped_owner, namespace_owner
@@ -285,10 +285,19 @@ def test_keep_id_needs_podman_4_3(tmp_path):
 
 
 def test_rootless(tmp_path):
-    result = PodmanRootless().run(context(tmp_path))
+    result = PodmanRootless().run(context(tmp_path, info=info_json(**{"store.graphDriverName": "overlay"})))
     assert result.status is Status.OK
-    assert result.summary == "rootless podman 4.3.1 (runtime runc, cgroups v1, storage vfs)"
+    assert result.summary == "rootless podman 4.3.1 (runtime runc, cgroups v1, storage overlay)"
     assert result.facts["runtime"] == "runc" and result.facts["rootless"] is True
+
+
+def test_rootless_with_the_vfs_driver_warns_and_says_how_to_use_overlay(tmp_path):
+    result = PodmanRootless().run(context(tmp_path))  # the recorded podman 4.3.1 uses vfs
+    assert (result.status, result.summary) == (
+        Status.WARN, "rootless podman 4.3.1 (runtime runc, cgroups v1, storage vfs): the vfs storage driver copies "
+                     "every image layer in full")
+    assert result.messages[0] == Message.hint(VFS_DRIVER, *VFS_ADVICE)
+    assert result.facts["graph_driver"] == "vfs"
 
 
 def test_rootless_as_root(tmp_path):
