@@ -13,6 +13,7 @@ from spotidoctor.backend.images import lookup_image, parse_created, parse_inspec
 from spotidoctor.backend.recipe import LABEL_RECIPE, LABEL_RECIPE_HASH, LABEL_SPOTIFY_VERSION, bundled_text, recipe_hash
 from spotidoctor.checks.image import CHECKS
 from spotidoctor.checks.image.common import NOT_OURS
+from spotidoctor.checks.image.recipe import REMEMBER_FIX_ID
 from spotidoctor.config import Config, SetConfig
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
@@ -224,6 +225,31 @@ def test_current_spotidoctor_image_is_all_ok(tmp_path: Path) -> None:
     assert {r.status for r in results.values()} == {Status.OK}
     assert results["image.present"].summary.endswith(", built 1 day(s) ago, Spotify 1:1.2.52.442)")
     assert results["image.recipe"].summary == "built from the current recipe (bundled)"
+
+
+@pytest.mark.parametrize("file_exists", [True, False])
+def test_an_image_built_from_another_containerfile_is_never_replaced_by_a_safe_fix(tmp_path: Path,
+                                                                                   file_exists: bool) -> None:
+    # `spotidoctor build --containerfile ~/my/Containerfile`, with no containerfile in config.toml.
+    mine = "/home/alice/my/Containerfile"
+    if file_exists:
+        (tmp_path / mine.lstrip("/")).parent.mkdir(parents=True)
+        (tmp_path / mine.lstrip("/")).write_text("FROM x\n")
+    labels = ours(**{LABEL_RECIPE: mine, LABEL_RECIPE_HASH: "sha256:of-my-recipe"})
+    results = run_checks(tmp_path, present("spotify_pod", inspect_json(labels=labels)), config=Config())
+    recipe = results["image.recipe"]
+    assert recipe.status is Status.WARN
+    fixes = {f.id: f for f in recipe.fixes}
+    assert fixes[BUILD_FIX_ID].applicability is Applicability.UNSAFE
+    assert f"This replaces your image built from {mine} with one from bundled." in fixes[BUILD_FIX_ID].notes
+    if file_exists:
+        remember = fixes[REMEMBER_FIX_ID]
+        assert remember.applicability is Applicability.SAFE
+        assert remember.steps == (SetConfig(f"set containerfile = {mine} in spotidoctor's config",
+                                            key="containerfile", value=mine),)
+    else:
+        assert REMEMBER_FIX_ID not in fixes
+    assert not any(f.applicability is Applicability.SAFE and f.id == BUILD_FIX_ID for f in recipe.fixes)
 
 
 def test_changed_uid_makes_the_recipe_stale_and_the_user_wrong(tmp_path: Path) -> None:
