@@ -167,3 +167,24 @@ def test_a_stale_profile_lock_is_named_removed_and_never_left_to_block_again(cra
     again = _launch_with_lock(crash_setup)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"replaced its own stale profile lock {target}" in again.stdout + again.stderr
+
+
+# -- podman's own error -----------------------------------------------------------------------------------
+
+def test_a_launch_podman_rejects_quotes_podmans_error_line(crash_setup: CrashSetup) -> None:
+    # An option this podman does not know: podman refuses the command (exit 125) before any
+    # container exists, so the container log is empty and only podman's stderr says why.
+    crash_setup.write_config("1g")
+    with crash_setup.config.open("a") as fh:
+        fh.write('extra_run_args = ["--frobnicate-the-container"]\n')
+    done = crash_setup.spotidoctor("launch", "--config", str(crash_setup.config), "--image", crash_setup.image,
+                                   "--network", "none", "--yes", "--no-check", timeout=LAUNCH_TIMEOUT_S)
+    output = done.stdout + done.stderr
+    assert done.returncode == 125, output
+    assert '"Error: unknown flag: --frobnicate-the-container"' in output, output
+    assert "option podman does not know" in output and "Remove it from extra_run_args" in output, output
+    newest = sorted((Path(crash_setup.env["XDG_STATE_HOME"]) / "spotidoctor" / "launches").glob("*/launch.json"))[-1]
+    assert json.loads(newest.read_text())["podman_errors"] == ["unknown flag: --frobnicate-the-container"]
+    checked, results = crash_setup.check_crash()
+    verdict = results["crash.last-launch"]
+    assert verdict["facts"]["quote"] == "Error: unknown flag: --frobnicate-the-container", verdict
