@@ -17,7 +17,7 @@ from spotidoctor.podman.fingerprint import podman_fingerprint
 from spotidoctor.resultcache import age_text, cached, file_facts, verified_note
 from spotidoctor.types import JSONValue
 
-from .common import DISABLED, FILTER, PROXY, dbus_enabled
+from .common import DISABLED, FILTER, PROXY, SESSION_BUS, dbus_enabled
 
 CACHE_KEY = "dbus-filter"
 CACHE_TTL_S = 600.0
@@ -89,7 +89,7 @@ class DbusFilter(Check):
     title = "The filtered D-Bus admits Spotify's MPRIS name and nothing else"
     category = "desktop"
     severity = Severity.WARNING
-    requires = (PROXY,)
+    requires = (SESSION_BUS, PROXY)
     timeout_s = 90.0
     tags = frozenset({"slow"})
 
