@@ -1,8 +1,10 @@
 """The desktop entry ``spotidoctor desktop install`` writes, as text (pure; no I/O).
 
-Per the Desktop Entry Specification (1.5): ``Exec`` arguments with reserved characters are
-double-quoted with ``"`, `` ` ``, ``$`` and ``\\`` escaped inside the quotes, a literal ``%`` is
-``%%``, and the whole value is then a string whose backslashes are doubled once more.
+Per the Desktop Entry Specification (1.5): an ``Exec`` argument with reserved characters is
+put in double quotes, with the double quote, backtick, dollar sign and backslash escaped by a
+backslash inside them; a literal percent sign is written twice; and the whole value is then
+a string, whose backslashes are doubled once more.
+
 ``%U`` hands Spotify the links the desktop opens it with (``spotify:`` and
 ``https://open.spotify.com``); ``StartupWMClass=spotify`` groups the client's windows
 (``WM_CLASS`` "spotify") under this entry; the "Quit Spotify" action runs ``spotidoctor stop``.

@@ -3,8 +3,9 @@ icon theme, ``mimeapps.list``): written atomically, never through a symlink.
 
 Unlike ``channels.privatefile`` the directories need not be 0700 (desktops read them as the
 user anyway), but each one written into must be a real directory (opened with
-``O_NOFOLLOW``), owned by the user and not writable by group or others. Everything then
-happens relative to that descriptor: the temp file is created with ``O_EXCL | O_NOFOLLOW``,
+``O_NOFOLLOW``), owned by the user and writable by nobody else (group-writable only for the
+user's own group, as a umask of 002 with per-user groups leaves it). Everything then happens
+relative to that descriptor: the temp file is created with ``O_EXCL | O_NOFOLLOW``,
 fsynced and renamed over the name (a symlink there is replaced, never written through);
 reads and removals refuse anything but a regular file.
 """
@@ -39,7 +40,7 @@ def _open_dir(directory: str) -> int:
     problem = None
     if st.st_uid != os.getuid():
         problem = f"{directory} belongs to uid {st.st_uid}, not to you (uid {os.getuid()})"
-    elif st.st_mode & 0o022:
+    elif st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != os.getgid()):
         problem = f"{directory} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o})"
     if problem:
         os.close(fd)

@@ -502,7 +502,7 @@ def _resource_manager(d: object) -> str:
     from Xlib import display as xdisplay
 
     assert isinstance(d, xdisplay.Display)
-    prop = d.screen(0).root.get_full_property(Xatom.RESOURCE_MANAGER, Xatom.STRING, sizehint=MAX_RESOURCES // 4)
+    prop = d.screen(0).root.get_property(Xatom.RESOURCE_MANAGER, Xatom.STRING, 0, MAX_RESOURCES // 4)
     if prop is None or prop.format != 8:
         return ""
     value = prop.value

@@ -178,6 +178,8 @@ def test_writes_refuse_symlinked_or_foreign_directories(tmp_path: Path) -> None:
     real.chmod(0o777)
     with pytest.raises(UnsafePlace, match="writable by other users"):
         write_user_file(str(real / "x.desktop"), b"x")
+    real.chmod(0o775)  # a umask of 002 with a per-user group: the group is the user's own
+    write_user_file(str(real / "ok.desktop"), b"x")
     real.chmod(0o755)
     (real / "target").write_text("keep")
     (real / "x.desktop").symlink_to(real / "target")
