@@ -21,7 +21,7 @@ def _read(ctx: Context, path: str) -> bytes | None:
 
 
 def install_fix(title: str) -> Fix:
-    return Fix.manual("desktop.install", title, Instruction(title, text=f"Run `{INSTALL}`."))
+    return Fix.manual("desktop.install", title, Instruction(f"Run `{INSTALL}`", text=f"Run `{INSTALL}`."))
 
 
 class DesktopEntry(Check):

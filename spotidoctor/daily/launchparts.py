@@ -77,10 +77,12 @@ def scale_choice(ctx: Context, results: Sequence[CheckResult] = ()) -> ScaleChoi
 
 # -- language ----------------------------------------------------------------------------------
 
-def locale_choice(ctx: Context) -> LocaleChoice:
-    """Your LANG/LC_* against the configured image's locales (unknown when it cannot be looked at)."""
-    found = lookup_image(ctx)
-    contents = image_contents(ctx, found.info) if found.presence is Presence.PRESENT and found.info else None
+def locale_choice(ctx: Context, *, look_inside: bool = True) -> LocaleChoice:
+    """Your LANG/LC_* against the configured image's locales (unknown when it cannot be looked
+    at, or ``look_inside`` is False: a dry run starts no container)."""
+    found = lookup_image(ctx) if look_inside else None
+    contents = image_contents(ctx, found.info) if found and found.presence is Presence.PRESENT and found.info \
+        else None
     locales = None if contents is None or isinstance(contents, str) else contents.locales
     return choose_locale(ctx.env, locales)
 
@@ -107,8 +109,10 @@ class DailyParts:
     warnings: tuple[str, ...]
 
 
-def daily_parts(ctx: Context, results: Sequence[CheckResult] = ()) -> DailyParts:
-    locale = locale_choice(ctx)
+def daily_parts(ctx: Context, results: Sequence[CheckResult] = (), *, look_inside: bool = True) -> DailyParts:
+    """``look_inside=False`` (``--dry-run``): the image's locales are not looked up (no container
+    starts), so LANG/LC_* are shown as they would be passed when the image has them."""
+    locale = locale_choice(ctx, look_inside=look_inside)
     scale = scale_arg(scale_choice(ctx, results))
     warnings = (locale.warning,) if locale.warning else ()
     return DailyParts(tuple(var.arg() for var in locale.env), (scale,) if scale else (),

@@ -141,3 +141,24 @@ def test_the_launch_uses_the_same_look_for_the_locale(tmp_path: Path) -> None:
                                                                              returncode=1)]),
                            config=Config(image=STANDIN), env={"LANG": "de_DE.UTF-8"})
     assert [var.value for var in locale_choice(dataclasses.replace(unknown, memo=Memo())).env] == ["de_DE.UTF-8"]
+    dry = make_context(tmp_path, commands=FakeCommandRunner([]), env={"LANG": "de_DE.UTF-8"})
+    assert [var.value for var in locale_choice(dry, look_inside=False).env] == ["de_DE.UTF-8"]  # podman not asked
+
+
+def test_daily_parts_puts_each_piece_where_the_launch_needs_it(tmp_path: Path) -> None:
+    from spotidoctor.daily.facts import NetworkFacts
+    from spotidoctor.daily.launchparts import daily_parts
+    from spotidoctor.testing.x11 import FakeX11
+
+    x11 = FakeX11.ok()
+    x11.resources = "Xft.dpi:\t144\n"
+    runner = FakeCommandRunner([*present(STANDIN, inspect_json()), probe(FULL)])
+    ctx = make_context(tmp_path, commands=runner, config=Config(image=STANDIN), x11=x11,
+                       env={"LANG": "C.UTF-8", "DISPLAY": ":0"})
+    network = CheckResult("network.sign-in", Status.OK, "", facts=NetworkFacts(
+        "", "slirp4netns", True, True, False, "slirp4netns:enable_ipv6=false").to_json())
+    parts = daily_parts(ctx, [network])
+    assert [arg for arg, _ in parts.podman_args] == ["--env=LANG=C.UTF-8"]
+    assert [arg for arg, _ in parts.spotify_args] == ["--force-device-scale-factor=1.5"]
+    assert parts.network is not None and parts.network[0] == "--network=slirp4netns:enable_ipv6=false"
+    assert parts.warnings == () and all(why for _, why in (*parts.podman_args, *parts.spotify_args, parts.network))
