@@ -6,6 +6,8 @@
     daily_parts(ctx, results)
         -> podman ``--env`` pairs (LANG/LC_*), Spotify argument pairs (the HiDPI scale), the
            IPv4-only ``--network`` value with its reason, and warnings to print.
+    with_daily(run_argv(spec, host), parts, handoff.link_args)
+        -> the launch's command line with all of it in place.
 
 Both read what the preflight published (``spotidoctor.daily.facts``, ``DisplayFacts``) and
 fall back to asking themselves when a check did not run (``--no-check``).
@@ -27,7 +29,7 @@ from spotidoctor.facts import DisplayFacts
 from spotidoctor.model import CheckResult
 from spotidoctor.probes.command import CommandRunner
 
-__all__ = ["Arg", "Handoff", "handoff", "DailyParts", "daily_parts", "scale_choice", "locale_choice",
+__all__ = ["Arg", "Handoff", "handoff", "DailyParts", "daily_parts", "with_daily", "scale_choice", "locale_choice",
            "ipv4_only_network", "RESOURCES_TIMEOUT_S"]
 
 Arg = tuple[str, str]  # (argument, why), as in spotidoctor.backend.runargs
@@ -107,6 +109,18 @@ class DailyParts:
     spotify_args: tuple[Arg, ...]  # after the image
     network: Arg | None  # replaces the --network value when set
     warnings: tuple[str, ...]
+
+
+def with_daily(pairs: Sequence[Arg], parts: DailyParts, link_args: Sequence[Arg] = ()) -> list[Arg]:
+    """``run_argv``'s pairs with the daily parts spliced in: the IPv4-only ``--network`` replaces
+    the configured one, the ``--env`` pairs go before the image (after ``--entrypoint=``'s
+    predecessors), Spotify's arguments and the links after everything else."""
+    out = [pair for pair in pairs if not (parts.network and pair[0].startswith("--network="))]
+    at = next((i for i, (arg, _) in enumerate(out) if arg.startswith("--entrypoint=")), None)
+    if at is None:
+        raise ValueError("not a podman run command line: no --entrypoint= before the image")
+    out[at:at] = [*((parts.network,) if parts.network else ()), *parts.podman_args]
+    return [*out, *parts.spotify_args, *link_args]
 
 
 def daily_parts(ctx: Context, results: Sequence[CheckResult] = (), *, look_inside: bool = True) -> DailyParts:

@@ -90,3 +90,42 @@ def test_the_launch_passes_the_locale_the_image_has(debian_base: str) -> None:
     assert [arg for arg, _ in parts.podman_args] == ["--env=LANG=C.UTF-8", "--env=LC_ALL=C.UTF-8"]
     assert parts.warnings == ("the image has no locale for LC_ALL=de_DE.UTF-8: Spotify runs with C.UTF-8 instead "
                               "(translations, dates and sorting as in C)",)
+
+
+def test_the_spliced_launch_line_gives_the_client_its_scale_language_and_link(
+        xserver: servers.XServer, standin_image: str, tmp_path: Path) -> None:
+    """The launch's own `podman run` line (run_argv) with with_daily's parts, run for real: the
+    stand-in's arguments carry the scale from Xft.dpi and the link, its environment the LANG."""
+    from spotidoctor.backend.runargs import HostFacts, RunSpec, argv, run_argv
+    from spotidoctor.daily.launchparts import handoff, with_daily
+    from spotidoctor.probes.command import SubprocessRunner
+    from tests.standin import ensure_current
+
+    servers.require("xrdb")
+    image = ensure_daily_image(tmp_path / "image", ensure_current(tmp_path / "standin", standin_image))
+    xrdb(xserver, "Xft.dpi: 192\n")
+    env = {**os.environ, **xserver.env(), "LANG": "de_DE.UTF-8"}
+    env.pop("GDK_SCALE", None)
+    ctx = dataclasses.replace(real_context(env), config=Config(image=image))
+    name = f"sdtest-daily-{os.getpid()}"
+    hand = handoff(SubprocessRunner(), name, ["--stay", "spotify:track:4uLU6hMCjMI75M1A2tKUQC"])
+    assert not hand.done and hand.other_args == ("--stay",)
+    storage = tmp_path / "storage"
+    for sub in ("config", "cache"):
+        (storage / sub).mkdir(parents=True)
+    subprocess.run(["podman", "unshare", "chown", "-R", "1500:1500", str(storage)], check=True, timeout=60)
+    spec = RunSpec(image=image, container_name=name, log_path=str(tmp_path / "container.log"),
+                   storage_dir=str(storage), network="none", cli_spotify_args=hand.other_args)
+    line = argv(with_daily(run_argv(spec, HostFacts()), daily_parts(ctx), hand.link_args))
+    line.insert(line.index("run") + 1, "--detach")
+    try:
+        started = subprocess.run(line, capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+        log = tmp_path / "container.log"
+        servers.wait_for(lambda: log.exists() and "standin: running" in log.read_text(), 30, "the stand-in")
+        assert "--force-device-scale-factor=2 --uri=spotify:track:4uLU6hMCjMI75M1A2tKUQC" in log.read_text()
+        shown = subprocess.run(["podman", "exec", name, "env"], capture_output=True, text=True, timeout=60).stdout
+        assert "LANG=de_DE.UTF-8" in shown.splitlines()
+    finally:
+        subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True, timeout=120)
+        subprocess.run(["podman", "unshare", "rm", "-rf", str(storage)], capture_output=True, timeout=120)

@@ -162,3 +162,21 @@ def test_daily_parts_puts_each_piece_where_the_launch_needs_it(tmp_path: Path) -
     assert [arg for arg, _ in parts.spotify_args] == ["--force-device-scale-factor=1.5"]
     assert parts.network is not None and parts.network[0] == "--network=slirp4netns:enable_ipv6=false"
     assert parts.warnings == () and all(why for _, why in (*parts.podman_args, *parts.spotify_args, parts.network))
+
+
+def test_with_daily_splices_into_the_launch_command_line() -> None:
+    from spotidoctor.backend.runargs import HostFacts, RunSpec, argv, run_argv
+    from spotidoctor.daily.launchparts import DailyParts, with_daily
+
+    spec = RunSpec(image="spotify_pod", container_name="c", log_path="/l", storage_dir="/s", network="slirp4netns")
+    parts = DailyParts((("--env=LANG=de_DE.UTF-8", "why"),), (("--force-device-scale-factor=2", "why"),),
+                       ("--network=slirp4netns:enable_ipv6=false", "why"), ())
+    line = argv(with_daily(run_argv(spec, HostFacts()), parts, (("--uri=spotify:track:x", "link"),)))
+    assert "--network=slirp4netns" not in line and line.count("--network=slirp4netns:enable_ipv6=false") == 1
+    image = line.index("spotify_pod")
+    assert line.index("--env=LANG=de_DE.UTF-8") < line.index("--entrypoint=/usr/bin/spotify") == image - 1
+    assert line[-2:] == ["--force-device-scale-factor=2", "--uri=spotify:track:x"]
+    plain = argv(with_daily(run_argv(spec, HostFacts()), DailyParts((), (), None, ())))
+    assert plain == argv(run_argv(spec, HostFacts()))
+    with pytest.raises(ValueError):
+        with_daily([("podman", "")], parts)
