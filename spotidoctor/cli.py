@@ -1,4 +1,4 @@
-"""Command line: ``spotidoctor check | fix | launch | build | report | list | explain``.
+"""Command line: ``spotidoctor check | fix | launch | build | report | desktop | stop | list | explain``.
 
 Kept import-light: subcommand modules (and rich, Xlib, pulsectl) load only when used, so
 ``--version`` and ``--help`` start fast.
@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--preview", action="store_true", help="list what would be collected and redacted")
     report.add_argument("--no-redact", action="store_true", help="keep user/host names, paths and addresses")
     report.add_argument("--include-logs", type=int, default=3, metavar="N", help="last N launch logs (default 3)")
+
+    desktop = _add(sub, "desktop", "spotidoctor.commands.desktop:run",
+                   "add Spotify to the application menu and make it open spotify: links (or remove that)")
+    desktop.add_argument("action", choices=("install", "uninstall"))
+    _add(sub, "stop", "spotidoctor.commands.stop:run", "stop Spotify's container (the menu's Quit Spotify)")
 
     _add(sub, "list", "spotidoctor.commands.listing:run_list", "list checks")
     explain = _add(sub, "explain", "spotidoctor.commands.listing:run_explain", "explain one check")

@@ -56,6 +56,7 @@ class Config:
     build_args: tuple[str, ...] = ()  # KEY=VALUE
     spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
+    scale_factor: float = 0  # Spotify's --force-device-scale-factor; 0: follow the desktop (GDK_SCALE, Xft.dpi)
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     def storage_path(self, home: str) -> str:
@@ -84,6 +85,12 @@ def _is_build_args(value: object) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) and "=" in v for v in value)
 
 
+def _is_scale(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value == 0 or 0.25 <= value <= 8
+
+
 _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "image": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
     "container_name": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
@@ -105,6 +112,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "spotify_repo": ("an http(s) URL without spaces or brackets, e.g. 'https://repository.spotify.com'",
                      lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
     "ignore": ("a list of check ids", _is_str_tuple),
+    "scale_factor": ("0 (follow the desktop) or a number from 0.25 to 8, like 1.5", _is_scale),
 }
 KNOWN_KEYS = tuple(_CHECKS)
 
@@ -163,7 +171,7 @@ def render_value(value: object) -> str:
     """A TOML literal for the value types the config uses."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string

@@ -75,8 +75,19 @@ class ExplainOptions:
     check_id: str
 
 
+@dataclass(frozen=True)
+class DesktopOptions:
+    session: SessionOptions
+    action: str  # "install" | "uninstall"
+
+
+@dataclass(frozen=True)
+class StopOptions:
+    session: SessionOptions
+
+
 CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
-                  | ExplainOptions)
+                  | ExplainOptions | DesktopOptions | StopOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:
@@ -124,9 +135,17 @@ def _explain(args: argparse.Namespace) -> ExplainOptions:
     return ExplainOptions(session_options(args), args.check_id)
 
 
+def _desktop(args: argparse.Namespace) -> DesktopOptions:
+    return DesktopOptions(session_options(args), args.action)
+
+
+def _stop(args: argparse.Namespace) -> StopOptions:
+    return StopOptions(session_options(args))
+
+
 BUILDERS: dict[str, Callable[[argparse.Namespace], CommandOptions]] = {
     "check": _check, "fix": _fix, "launch": _launch, "build": _build, "report": _report, "list": _list,
-    "explain": _explain,
+    "explain": _explain, "desktop": _desktop, "stop": _stop,
 }
 
 

@@ -47,6 +47,7 @@ class FakeX11:
     # What a client offering no cookie meets: refused, as on a server that has a cookie.
     anonymous: Handshake | ProbeUnavailable = field(default_factory=lambda: Handshake(
         SetupStatus.FAILED, AUTH_REQUIRED))
+    resources: str | ProbeUnavailable = ""  # RESOURCE_MANAGER, e.g. "Xft.dpi:\t192\n"
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     # -- builders ------------------------------------------------------------------------
@@ -114,6 +115,12 @@ class FakeX11:
         self.access = AccessControl(current.enabled or enable_access_control,
                                     tuple(h for h in current.hosts if h not in hosts))
         return self.access
+
+    def resource_manager(self, display: str, *, timeout: float = 3.0) -> str:
+        self.calls.append(("resource_manager", display))
+        if isinstance(self.resources, ProbeUnavailable):
+            raise self.resources
+        return self.resources
 
 
 def _conforms(fake: FakeX11) -> X11Probe:  # mypy proves FakeX11 implements the Protocol
