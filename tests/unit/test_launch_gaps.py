@@ -52,3 +52,35 @@ def test_a_launch_stopped_by_a_signal_is_not_diagnosed(tmp_path: Path, monkeypat
     podman = Podman([*image_present(), *container_free()], code=code)
     got, out, _ = launch(session(tmp_path, podman), make_args())
     assert got == code and f"Spotify was stopped (exit status {code})." in out
+
+
+class ImageMissing(Check):
+    """What image.present says before a first launch."""
+
+    id = "image.present"
+    title = "image"
+    tags = frozenset({"launch"})
+
+    def run(self, ctx: Context) -> CheckResult:
+        return self.fail("spotify_pod is not built yet")
+
+
+@pytest.mark.usefixtures("lock")
+def test_a_missing_image_does_not_refuse_the_launch_it_is_built(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from spotidoctor.backend.build import BuildOutcome
+    from spotidoctor.commands import launch as launch_mod
+    from spotidoctor.testing import FakeCommand
+    from tests.unit.test_launch import IMAGE, STATE
+
+    built: list[str] = []
+
+    def run_build(probes: object, paths: object, request, display: object) -> BuildOutcome:
+        built.append(request.image)
+        return BuildOutcome(request.image, 0, f"{STATE}/builds/x.log", "sha256:abc")
+
+    monkeypatch.setattr(launch_mod, "run_build", run_build)
+    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1), *container_free()])
+    code, out, _ = launch(session(tmp_path, podman, ImageMissing), make_args(yes=True))
+    assert code == 0 and built == [IMAGE] and podman.ran, out
+    assert "Launch refused" not in out

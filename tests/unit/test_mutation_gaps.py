@@ -193,3 +193,26 @@ def test_a_same_size_config_edit_with_its_mtime_put_back_is_still_seen(tmp_path:
     ctx = podman_ctx(tmp_path, runner, clock)
     podman_info(ctx)
     assert podman_info_age(ctx) is None and runner.calls.count(INFO) == 2
+
+
+# -- libpulse's error codes, and a write that changes nothing ----------------------------------------------
+
+@pytest.mark.parametrize(("errno_", "outcome"), [
+    (1, "access-denied"), (6, "refused"), (13, "refused"), (8, "timeout"), (2, "failed"), (0, "failed"),
+])
+def test_libpulse_error_codes_keep_their_meaning(errno_: int, outcome: str) -> None:
+    from spotidoctor.probes.pulse import _reason_outcome
+
+    assert _reason_outcome(errno_).value == outcome  # pulse/def.h: PA_ERR_ACCESS 1, CONNECTIONREFUSED 6, ...
+
+
+def test_writing_identical_content_changes_nothing(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, files={FLAG: "same\n"})
+    env = fixer.StepEnvironment.from_context(ctx)
+    path = tmp_path / FLAG.lstrip("/")
+    os.utime(path, ns=(1, 1))
+    step = WriteFile("write", path=FLAG, content="same\n", backup=True)
+    assert step.preview(env) == [f"{FLAG}: already up to date"]
+    assert step.apply(env) == f"{FLAG} already up to date"
+    assert path.stat().st_mtime_ns == 1  # not rewritten
+    assert not (tmp_path / ctx.paths.backup_dir.lstrip("/")).exists()  # and not backed up
