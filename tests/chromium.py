@@ -15,6 +15,9 @@ containers that keep CAP_SYS_CHROOT, which ``--cap-drop=all`` removes ("Check fa
 sys_chroot(...)", the zygote exits). So the wrapper passes ``--no-sandbox``; a launch that
 adds the capability back can ask for the sandbox with ``--env=STANDIN_SANDBOX=1``.
 
+The profile is a fresh temporary directory; ``--env=STANDIN_PROFILE=DIR`` keeps it in DIR instead
+(in the persistent storage, where a crashed launch leaves Chromium's profile lock).
+
 The image is rebuilt only when this file or the base image changes (a hash label).
 """
 from __future__ import annotations
@@ -62,7 +65,8 @@ WRAPPER = f"""#!/bin/sh
 # Chromium as a Spotify stand-in (spotidoctor's tests/chromium.py). Spotify's arguments are ignored.
 sandbox=--no-sandbox
 [ "${{STANDIN_SANDBOX:-0}}" = 1 ] && sandbox=
-profile=$(mktemp -d "${{TMPDIR:-/tmp}}/chromium-profile.XXXXXX")
+profile=${{STANDIN_PROFILE:-$(mktemp -d "${{TMPDIR:-/tmp}}/chromium-profile.XXXXXX")}}
+mkdir -p "$profile"
 echo "standin: chromium uid=$(id -u) profile=$profile sandbox=${{sandbox:-on}}"
 exec /usr/bin/chromium $sandbox \\
     --user-data-dir="$profile" --no-first-run --no-default-browser-check --password-store=basic \\

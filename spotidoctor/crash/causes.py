@@ -108,10 +108,18 @@ def shm_size_fix() -> Fix:
     return _set_config("crash.shm-size", f"give the container a {SHM_FIX} /dev/shm", "shm_size", SHM_FIX)
 
 
-def nofile_fix(nxt: Config) -> Fix:
-    """The config fix for too few open files: ulimits gets nofile=65536:65536."""
-    value = tuple(u for u in nxt.ulimits if not u.startswith("nofile=")) + (f"nofile={NOFILE_FIX}:{NOFILE_FIX}",)
-    return _set_config("crash.ulimit-nofile", f"let Spotify open {NOFILE_FIX} files", "ulimits", value)
+def nofile_fix(nxt: Config, target: int = NOFILE_FIX) -> Fix:
+    """The config fix for the open-files limit: ulimits gets nofile=TARGET:TARGET (rootless
+    podman cannot go above the hard limit of the shell that starts it, so callers cap it)."""
+    value = tuple(u for u in nxt.ulimits if not u.startswith("nofile=")) + (f"nofile={target}:{target}",)
+    return _set_config("crash.ulimit-nofile", f"let Spotify open {target} files", "ulimits", value)
+
+
+def raise_hard_nofile_fix(hard: int) -> Fix:
+    """Manual: the user's own hard open-files limit is below what Chromium needs."""
+    command = (f"Your hard open-files limit is {hard}; raise it (admin) in /etc/security/limits.conf, e.g. "
+               f"`<user> hard nofile {NOFILE_FIX}`, then log in again and check `ulimit -Hn`.")
+    return _manual("crash.raise-hard-nofile", "raise the hard open-files limit (admin)", command)
 
 
 # -- out-of-memory causes -------------------------------------------------------------------

@@ -123,6 +123,12 @@ _KNOWN = (
            ("podman's names: core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, "
             "rtprio, rttime, sigpending, stack (e.g. \"nofile=65536:65536\"); the address space limit "
             "is not one of them: lift_rlimit_as = true raises it for the launch.",)),
+    _Known(re.compile(r"error setting rlimit type (?P<type>\d+): operation not permitted"), "a limit above your own",
+           "The container asked for a resource limit (rlimit {type}: 7 is open files) above the hard limit of the "
+           "shell that started podman; rootless podman cannot raise it.",
+           ("Lower it in `ulimits` (spotidoctor's config) to at most `ulimit -Hn` (open files), or have an admin "
+            "raise the hard limit in /etc/security/limits.conf. `spotidoctor check crash.launch-settings` "
+            "compares them.",)),
     _Known(re.compile(r'container name "(?P<name>[^"]+)" is already in use'), "container name in use",
            "A container named {name} exists already (a running Spotify, or one left after a crash).",
            ("`podman ps -a` shows it; `podman stop {name}` or `podman rm {name}` when it is a leftover.",)),

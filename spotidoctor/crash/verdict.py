@@ -311,7 +311,7 @@ def _killed(inputs: Inputs, base: Verdict) -> Verdict:
 
 
 def _podman_error(base: Verdict, code: int, inputs: Inputs) -> Verdict:
-    said = podmanerr.cause_for(inputs.podman_errors) if code == 125 else None
+    said = podmanerr.cause_for(inputs.podman_errors)
     verdict = replace(base, crashed=True, event="podman-error",
                       headline=f"the container did not run: {PODMAN_ERRORS[code]} (exit status {code})",
                       cause=said or causes.cause_podman_error(), evidence=_evidence(inputs.scan, None))

@@ -20,7 +20,8 @@ from spotidoctor.crash.settings import Limit, Settings
 from spotidoctor.engine import fixer
 from spotidoctor.fixes import Applicability
 from spotidoctor.model import Severity, Status
-from spotidoctor.testing import make_context
+from spotidoctor.probes.procs import Limit as ProcLimit
+from spotidoctor.testing import FakeProcesses, make_context
 from spotidoctor.units import MiB
 
 
@@ -56,6 +57,37 @@ def test_open_files_boundary(tmp_path: Path, ulimit: str, status: Status) -> Non
         hard = int(ulimit.rsplit(":", 1)[1])
         assert result.summary == FEW_FILES.format(value=ulimit.split("=", 1)[1], hard=hard, least=4096)
         assert [f.id for f in result.fixes] == ["crash.ulimit-nofile"]
+
+
+@pytest.mark.parametrize(("ulimit", "hard", "summary_start", "fixed_to"), [
+    pytest.param("nofile=65536:65536", 20000, "ulimits sets nofile=65536:65536, above your hard open-files limit 20000",
+                 "nofile=20000:20000", id="above-the-hard-limit"),
+    pytest.param("nofile=-1", 20000, "ulimits sets nofile=-1, above your hard open-files limit 20000",
+                 "nofile=20000:20000", id="unlimited-above-the-hard-limit"),
+    pytest.param("nofile=1024:1024", 20000, "ulimits sets nofile=1024:1024", "nofile=20000:20000",
+                 id="too-low-fixed-to-the-hard-limit"),
+    pytest.param("nofile=20000:20000", 20000, None, None, id="exactly-the-hard-limit"),
+    pytest.param("nofile=65536:65536", None, None, None, id="no-hard-limit"),
+])
+def test_the_open_files_limit_respects_the_hard_limit_podman_inherits(
+        tmp_path: Path, ulimit: str, hard: int | None, summary_start: str | None, fixed_to: str | None) -> None:
+    # A real runc refused such a container: "error setting rlimit type 7: operation not permitted".
+    procs = FakeProcesses(limits={"nofile": ProcLimit(1024, hard)})
+    ctx = make_context(tmp_path, config=Config(ulimits=(ulimit,)), procs=procs)
+    result = LaunchSettings().run(ctx)
+    if summary_start is None:
+        assert result.status is Status.OK, result
+        return
+    assert result.summary.startswith(summary_start)
+    [fix] = result.fixes
+    assert fix.steps[0].value == (fixed_to,)  # type: ignore[attr-defined]
+
+
+def test_a_hard_limit_below_4096_is_a_manual_fix(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, config=Config(ulimits=("nofile=1024:1024",)),
+                       procs=FakeProcesses(limits={"nofile": ProcLimit(1024, 2048)}))
+    [fix] = LaunchSettings().run(ctx).fixes
+    assert (fix.id, fix.applicability) == ("crash.raise-hard-nofile", Applicability.MANUAL)
 
 
 def test_the_fix_sets_the_config_and_the_check_then_passes(tmp_path: Path) -> None:

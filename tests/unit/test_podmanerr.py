@@ -84,7 +84,18 @@ def test_without_podmans_line_the_verdict_says_what_it_could_not_see() -> None:
     verdict = judge(verdict_inputs(125, ()))
     assert verdict.quote is None and verdict.cause is not None
     assert "printed no error line that spotidoctor saw" in verdict.cause.text
-    assert judge(verdict_inputs(127, (ULIMIT,))).quote is None  # 127: not podman's own failure
+
+
+
+def test_an_oci_runtime_refusal_exit_126_is_quoted_too() -> None:
+    # Seen with a real runc: ulimits asked for more open files than the shell's hard limit.
+    line = ("runc: runc create failed: unable to start container process: error during container init: error "
+            "setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI "
+            "permission denied")
+    verdict = judge(verdict_inputs(126, (line,)))
+    assert verdict.quote == f"Error: {line}"
+    assert verdict.cause is not None and verdict.cause.short == "a limit above your own"
+    assert "`ulimit -Hn`" in verdict.cause.advice[0]
 
 
 def test_stderr_tail_passes_a_childs_stderr_through_and_keeps_podmans_error(capfd: pytest.CaptureFixture[str]) -> None:
