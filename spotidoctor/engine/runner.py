@@ -97,12 +97,17 @@ class Runner:
 
     def _strand(self, pending: list[type[Check]], state: _RunState) -> None:
         """Checks waiting for a prerequisite that was never scheduled (a bug in the plan or
-        a plugin's ``requires``) become ERROR instead of waiting forever."""
-        for check in list(pending):
+        a plugin's ``requires``) become ERROR instead of waiting forever; their dependents
+        are then skipped as usual. Checks that only wait for each other (a cycle) all become ERROR."""
+        waiting = {c.id for c in pending}
+        unscheduled = [c for c in pending
+                       if any(req not in state.results and req not in waiting for req in c.requires)]
+        why = "which is not scheduled" if unscheduled else "waiting in a cycle"
+        stranded = [(c, [req for req in c.requires if req not in state.results]) for c in unscheduled or pending]
+        for check, missing in stranded:
             pending.remove(check)
-            missing = [req for req in check.requires if req not in state.results]
             self._finish(state, _stamped(check, CheckResult.error(
-                check.id, f"could not run: requires {', '.join(missing)}, which is not scheduled",
+                check.id, f"could not run: requires {', '.join(missing)}, {why}",
                 "This is a bug in the check plan; `spotidoctor list` shows the checks and their prerequisites.")))
 
     def _wait_for_one(self, state: _RunState) -> None:

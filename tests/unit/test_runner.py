@@ -176,6 +176,23 @@ def test_a_prerequisite_never_scheduled_is_an_error_not_a_spin(ctx: Context) -> 
     }
 
 
+def test_a_chain_behind_an_unscheduled_prerequisite_and_a_cycle(ctx: Context) -> None:
+    orphan = make_check("t.orphan", ok, requires=("t.missing",))
+    after = make_check("t.after", ok, requires=("t.orphan",))
+    report = Runner(ctx).run(Plan((orphan, after)))
+    assert statuses(report.results) == {
+        "t.orphan": (Status.ERROR, "could not run: requires t.missing, which is not scheduled"),
+        "t.after": (Status.SKIP, "requires t.orphan (error)"),
+    }
+    a = make_check("t.a", ok, requires=("t.b",))
+    b = make_check("t.b", ok, requires=("t.a",))
+    cycle = Runner(ctx).run(Plan((a, b)))
+    assert statuses(cycle.results) == {
+        "t.a": (Status.ERROR, "could not run: requires t.b, waiting in a cycle"),
+        "t.b": (Status.ERROR, "could not run: requires t.a, waiting in a cycle"),
+    }
+
+
 def test_a_hung_check_is_reported_within_its_own_timeout(ctx: Context) -> None:
     # The hang is bounded at 40 timeouts so a runner that ignores the deadline still ends;
     # the result must arrive while the check is still hanging, and not before its timeout.
