@@ -2,7 +2,8 @@
 
 Present (``podman image exists`` / ``inspect``), built by spotidoctor from the current
 recipe (the ``io.spotidoctor.recipe-hash`` label), recent enough (Spotify cannot update
-itself inside an immutable image), and made for the configured container uid. The
+itself inside an immutable image), made for the configured container uid, and holding the
+newest Spotify of the repository it was built from (signed index, checked with gpgv). The
 fix builds the image; an image spotidoctor did not build is explained, never overwritten.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .age import ImageAge
 from .present import ImagePresent
 from .recipe import ImageRecipe
+from .update import ImageUpdate
 from .user import ImageUser
 
-CHECKS = (ImagePresent, ImageRecipe, ImageAge, ImageUser)
+CHECKS = (ImagePresent, ImageRecipe, ImageAge, ImageUser, ImageUpdate)

@@ -21,9 +21,10 @@ from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes, PulseProbe, X11Probe
 from spotidoctor.probes.command import RC_NOT_FOUND, Completed
 from spotidoctor.probes.fs import RealFS, StatInfo
+from spotidoctor.probes.http import HttpError, HttpProbe
 from spotidoctor.probes.procs import Limit, ProcInfo
 
-__all__ = ["FakeCommand", "FakeCommandRunner", "FakeFS", "FakeProcesses", "make_context",
+__all__ = ["FakeCommand", "FakeCommandRunner", "FakeFS", "FakeHttp", "FakeProcesses", "make_context",
            "write_tree", "DEFAULT_USER"]
 
 DEFAULT_USER = UserInfo(uid=1600, gid=1600, name="alice", home="/home/alice")
@@ -104,6 +105,22 @@ class FakeCommandRunner:
         return not self._commands
 
 
+class FakeHttp:
+    """Canned HTTP answers by URL (bytes, or an ``HttpError`` to raise); any other URL fails
+    like an unreachable server, so no test reaches the real network. ``asked`` lists the URLs."""
+
+    def __init__(self, answers: Mapping[str, bytes | HttpError] | None = None) -> None:
+        self.answers = dict(answers or {})
+        self.asked: list[str] = []
+
+    def get(self, url: str, *, timeout: float, limit: int) -> bytes:
+        self.asked.append(url)
+        answer = self.answers.get(url, HttpError(url, "no answer set up in this test"))
+        if isinstance(answer, HttpError):
+            raise answer
+        return answer
+
+
 class FakeFS(RealFS):
     """The real filesystem probe over a sysroot, with owners that a test may override."""
 
@@ -175,6 +192,7 @@ def make_context(
     procs: FakeProcesses | None = None,
     owners: Mapping[str, tuple[int, int]] | None = None,
     fs: RealFS | None = None,
+    http: HttpProbe | None = None,
 ) -> Context:
     """A full Context over fakes. Unset probes raise ``ProbeUnavailable`` when used."""
     if files:
@@ -189,6 +207,7 @@ def make_context(
         x11=x11 if x11 is not None else _Unavailable("X11"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         pulse=pulse if pulse is not None else _Unavailable("pulse"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         procs=procs or FakeProcesses(),
+        http=http or FakeHttp(),
     )
     return Context(probes=probes, env=full_env, user=user,
                    paths=Paths.from_env(full_env, user.home), config=config or Config(), memo=Memo())
