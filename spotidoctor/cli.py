@@ -1,4 +1,4 @@
-"""Command line: ``spotidoctor check | fix | launch | build | report | list | explain``.
+"""Command line: ``spotidoctor check | fix | launch | build | rollback | report | list | explain``.
 
 Kept import-light: subcommand modules (and rich, Xlib, pulsectl) load only when used, so
 ``--version`` and ``--help`` start fast.
@@ -24,11 +24,22 @@ DESCRIPTION = (
 )
 
 
+def _image_reference(value: str) -> str:
+    """--image as podman would read it: a bad reference is a usage error, never podman's."""
+    from spotidoctor.hardening.names import image_problems
+
+    problems = image_problems(value)
+    if problems:
+        raise argparse.ArgumentTypeError(problems[0])
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration (override config.toml)")
     group.add_argument("--config", metavar="PATH",
                        help="config file (default: $XDG_CONFIG_HOME/spotidoctor/config.toml)")
-    group.add_argument("--image", metavar="NAME", help="image name (default: spotify_pod)")
+    group.add_argument("--image", metavar="NAME", type=_image_reference,
+                       help="image name (default: spotify_pod; NAME:previous is the one the last rebuild replaced)")
     group.add_argument("--container-name", metavar="NAME", help="container name (default: spotify-container)")
     group.add_argument("--storage-dir", metavar="DIR", help="storage with config/ and cache/ (default: ~/.spotify)")
     group.add_argument("--uid", type=int, metavar="UID", help="uid of spotify_user in the image (default: 1500)")
@@ -91,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-cache", action="store_true", help="do not reuse cached layers")
     build.add_argument("--network", metavar="MODE",
                        help="network for RUN steps (buildah --network; default: buildah's)")
+
+    _add(sub, "rollback", "spotidoctor.commands.rollback:run",
+         "make IMAGE:previous (the image the last rebuild replaced) current again")
 
     report = _add(sub, "report", "spotidoctor.commands.report:run", "write a redacted bug report bundle")
     report.add_argument("-o", "--output", metavar="PATH",

@@ -55,6 +55,7 @@ class Config:
     containerfile: str = ""  # empty: the bundled recipe
     build_args: tuple[str, ...] = ()  # KEY=VALUE
     spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
+    auto_update: bool = False  # launch rebuilds first when the repository has a newer Spotify
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
     source: str | None = field(default=None, compare=False)  # the file it came from
 
@@ -104,6 +105,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "build_args": ("a list of KEY=VALUE strings", _is_build_args),
     "spotify_repo": ("an http(s) URL without spaces or brackets, e.g. 'https://repository.spotify.com'",
                      lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
+    "auto_update": ("true or false", lambda v: isinstance(v, bool)),
     "ignore": ("a list of check ids", _is_str_tuple),
 }
 KNOWN_KEYS = tuple(_CHECKS)

@@ -3,7 +3,8 @@
 1. Preflight: the checks tagged ``launch`` run; their safe fixes are offered (``--yes``
    applies them without asking) under the fix lock; an error-severity problem that remains
    refuses the launch unless ``--force``. The storage guard is never overridable.
-2. The image is built when it is missing (with the build's progress display).
+2. The image is built when it is missing (with the build's progress display), and rebuilt
+   first when ``auto_update = true`` and a newer Spotify exists (``commands.launchimage``).
 3. ``podman run`` (``spotidoctor.backend.runargs``) runs /usr/bin/spotify as the configured
    uid, attached to the terminal; the launch record is written before and after, and a
    non-zero exit runs the crash diagnosis. ``--dry-run`` prints the command with reasons.
@@ -20,12 +21,12 @@ from typing import TextIO
 
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
-from spotidoctor.backend.build import BUILD_FIX_ID, request_from_config, run_build
-from spotidoctor.backend.images import PODMAN_TIMEOUT_S, Presence, lookup_image
+from spotidoctor.backend.build import BUILD_FIX_ID
+from spotidoctor.backend.images import PODMAN_TIMEOUT_S
 from spotidoctor.backend.limits import lift_address_space, limits_record
-from spotidoctor.backend.progress import make_display
 from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
+from spotidoctor.commands.launchimage import prepare_image
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
 from spotidoctor.crash import launchlog
@@ -37,9 +38,7 @@ from spotidoctor.engine.session import Session, make_session
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.lock import exclusive
-from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.render.build import print_failure
 from spotidoctor.types import JSONValue
 
 # The build runs in step 2 with its own progress display, not as a preflight fix.
@@ -148,24 +147,6 @@ def print_dry_run(pairs: Sequence[Arg], out: TextIO) -> None:
     print("# spotidoctor launch --dry-run: the podman command, one argument per line with why", file=out)
     for arg, why in pairs:
         print(f"{shlex.quote(arg):<{width}}  # {why}", file=out)
-
-
-def ensure_image(ctx: Context, out: TextIO) -> int:
-    """Build the image when missing; an exit code when the launch cannot go on, else 0."""
-    found = lookup_image(dataclasses.replace(ctx, memo=Memo()))  # fresh: fixes may have changed it
-    if found.presence is Presence.PRESENT:
-        return 0
-    if found.presence is Presence.UNKNOWN:
-        print(f"podman cannot tell whether {found.name} exists: {found.error}", file=out)
-        return int(ExitCode.PROBLEMS)
-    print(f"{found.name} is not built yet: building it now (needs network, takes a few minutes).", file=out)
-    request = request_from_config(ctx.probes, ctx.config)
-    with exclusive(ctx.paths.lock_file, "launch"):
-        outcome = run_build(ctx.probes, ctx.paths, request, make_display(out, ctx.env))
-    if not outcome.ok:
-        print_failure(outcome, out)
-        return int(ExitCode.PROBLEMS)
-    return 0
 
 
 def name_in_use(ctx: Context) -> bool:
@@ -278,7 +259,7 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
         return int(ExitCode.PROBLEMS)
-    code = ensure_image(ctx, out)
+    code = prepare_image(ctx, results, out)  # built when missing, updated first with auto_update
     if code:
         return code
     if name_in_use(ctx):

@@ -56,6 +56,11 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class RollbackOptions:
+    session: SessionOptions
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     session: SessionOptions
     output: str | None = None
@@ -76,7 +81,7 @@ class ExplainOptions:
 
 
 CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
-                  | ExplainOptions)
+                  | ExplainOptions | RollbackOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:
@@ -112,6 +117,10 @@ def _build(args: argparse.Namespace) -> BuildOptions:
                         args.network)
 
 
+def _rollback(args: argparse.Namespace) -> RollbackOptions:
+    return RollbackOptions(session_options(args))
+
+
 def _report(args: argparse.Namespace) -> ReportOptions:
     return ReportOptions(session_options(args), args.output, args.preview, args.no_redact, args.include_logs)
 
@@ -126,7 +135,7 @@ def _explain(args: argparse.Namespace) -> ExplainOptions:
 
 BUILDERS: dict[str, Callable[[argparse.Namespace], CommandOptions]] = {
     "check": _check, "fix": _fix, "launch": _launch, "build": _build, "report": _report, "list": _list,
-    "explain": _explain,
+    "explain": _explain, "rollback": _rollback,
 }
 
 

@@ -17,6 +17,7 @@ from spotidoctor.backend.build import BuildOutcome
 from spotidoctor.backend.failures import BuildFailure, FailureKind
 from spotidoctor.backend.limits import Lifted
 from spotidoctor.commands import launch as launch_mod
+from spotidoctor.commands import launchimage
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.config import Config
 from spotidoctor.engine.planning import launch_plan
@@ -130,6 +131,12 @@ def image_present() -> list[FakeCommand]:
             FakeCommand(("podman", "image", "inspect", IMAGE), stdout=INSPECT)]
 
 
+def image_absent() -> list[FakeCommand]:
+    return [FakeCommand(("podman", "image", "exists", IMAGE), returncode=1),
+            FakeCommand(("podman", "image", "inspect", "--format", "{{.Id}}", IMAGE), returncode=125,
+                        stderr=f"Error: inspecting object: {IMAGE}: image not known\n")]
+
+
 def uid_maps() -> list[FakeCommand]:
     """podman's live maps, asked when no preflight published the mapped uid (--no-check)."""
     return [FakeCommand(("podman", "unshare", "cat", f"/proc/self/{m}"), stdout="0 1600 1\n1 100000 65536\n")
@@ -162,6 +169,7 @@ def lock(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
             state.append(False)
 
     monkeypatch.setattr(launch_mod, "exclusive", exclusive)
+    monkeypatch.setattr(launchimage, "exclusive", exclusive)
     return state
 
 
@@ -294,9 +302,8 @@ def test_missing_image_is_built_under_the_lock_first(tmp_path: Path, lock: list[
         built.append((request.image, lock[-1]))
         return BuildOutcome(request.image, 0, f"{STATE}/builds/x.log", "sha256:abc")
 
-    monkeypatch.setattr(launch_mod, "run_build", run_build)
-    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1), *container_free(),
-                     *uid_maps()], code=0)
+    monkeypatch.setattr(launchimage, "run_build", run_build)
+    podman = Podman([*image_absent(), *container_free(), *uid_maps()], code=0)
     code, out, _ = launch(session(tmp_path, podman), make_args(no_check=True, yes=True))
     assert code == 0 and built == [(IMAGE, True)]
     assert f"{IMAGE} is not built yet: building it now" in out
@@ -306,9 +313,9 @@ def test_failed_build_stops_the_launch_with_the_summary(tmp_path: Path, monkeypa
                                                         lock: list[bool]) -> None:
     failure = BuildFailure(FailureKind.SIGNING_KEY, "apt does not trust Spotify's repository (NO_PUBKEY 1)",
                            ("look up the key",), "W: NO_PUBKEY 1", "https://www.spotify.com/us/download/linux/")
-    monkeypatch.setattr(launch_mod, "run_build",
+    monkeypatch.setattr(launchimage, "run_build",
                         lambda *a: BuildOutcome(IMAGE, 100, f"{STATE}/builds/x.log", failure=failure))
-    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1)])
+    podman = Podman(image_absent())
     code, out, _ = launch(session(tmp_path, podman), make_args(no_check=True))
     assert code == 1 and podman.ran == []
     assert f"Build of {IMAGE} failed: apt does not trust Spotify's repository (NO_PUBKEY 1)" in out
