@@ -97,6 +97,17 @@ def test_image_runs_as_the_configured_uid_and_carries_the_labels(built: Built, s
                                      "stable non-free")
 
 
+def test_update_check_verifies_the_repository_with_the_keyring_the_recipe_installed(
+        built: Built, spotify_repo: AptRepo, tmp_path: Path) -> None:
+    assert built.done.returncode == 0, built.done.stdout + built.done.stderr
+    done = spotidoctor(build_env(tmp_path), "check", "image.update", "--json", "--config", str(built.config),
+                       "--image", built.image)
+    [result] = [r for r in json.loads(done.stdout)["results"] if r["id"] == "image.update"]
+    assert result["status"] == "ok", result
+    assert result["summary"].startswith(f"Spotify {VERSION} is the newest in {spotify_repo.url}")
+    assert result["facts"]["signature_verified"] is True and result["facts"]["update_available"] is False
+
+
 def test_no_curl_or_gpg_and_the_fonts_and_tray_library_are_there(built: Built) -> None:
     assert built.done.returncode == 0, built.done.stdout + built.done.stderr
     tools = in_image(built.image, "for t in dpkg curl gpg gpg-agent dirmngr; do command -v $t; done; "
