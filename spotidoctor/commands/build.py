@@ -9,6 +9,7 @@ from typing import TextIO
 from spotidoctor.backend.build import request_from_config, run_build
 from spotidoctor.backend.images import Presence, lookup_image
 from spotidoctor.backend.progress import make_display
+from spotidoctor.backend.rollback import is_previous
 from spotidoctor.backend.updatehold import clear_hold
 from spotidoctor.commands.options import BuildOptions
 from spotidoctor.engine.session import make_context
@@ -21,8 +22,15 @@ FOREIGN_IMAGE = ("{image} exists and was not built by spotidoctor; building woul
                  "it first if you no longer need it: podman rmi {image}")
 
 
+PREVIOUS_IMAGE = ("{image} is the image the last rebuild replaced; spotidoctor never builds over it. Build the "
+                  "current image (without :previous), or make the previous one current with `spotidoctor rollback`.")
+
+
 def run(options: BuildOptions, out: TextIO = sys.stdout) -> int:
     ctx = make_context(options.session)
+    if is_previous(ctx.config.image):
+        print(PREVIOUS_IMAGE.format(image=ctx.config.image), file=out)
+        return int(ExitCode.USAGE)
     found = lookup_image(ctx)
     if found.presence is Presence.UNKNOWN:  # it could be an image spotidoctor must not replace
         print(f"Not building: podman cannot tell whether {found.name} exists: {found.error}", file=out)

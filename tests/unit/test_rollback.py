@@ -278,3 +278,19 @@ def test_auto_update_is_a_boolean_setting() -> None:
     assert Config().auto_update is False
     with pytest.raises(ConfigError, match="auto_update must be true or false"):
         parse(b'auto_update = "yes"\n', "c.toml")
+
+
+def test_the_previous_image_is_never_built_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spotidoctor.checks.image.common import build_fixes
+    from spotidoctor.commands import build as build_mod
+    from spotidoctor.commands.options import BuildOptions
+
+    assert build_fixes(make_context(tmp_path, config=Config(image="spotify_pod:previous"))) == ()
+    assert [f.id for f in build_fixes(make_context(tmp_path, config=Config(image="spotify_pod")))] == ["image.build"]
+    runner = FakeCommandRunner([])
+    monkeypatch.setattr(build_mod, "make_context",
+                        lambda options: make_context(tmp_path, commands=runner,
+                                                     config=Config(image="spotify_pod:previous")))
+    out = io.StringIO()
+    assert build_mod.run(BuildOptions(SessionOptions()), out) == 2 and runner.calls == []
+    assert out.getvalue().startswith("spotify_pod:previous is the image the last rebuild replaced")
