@@ -73,7 +73,9 @@ def closed_port() -> Iterator[int]:
 def empty_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
     """A signed repository whose index lists no package at all."""
     servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "ldd")
-    repo = make_repo(tmp_path_factory.mktemp("emptyrepo"))
+    work = tmp_path_factory.mktemp("emptyrepo")
+    repo = make_repo(work)
+    repo.serve_process(work / "http.log")
     try:
         for binary in (repo.dist / "non-free").glob("binary-*"):
             (binary / "Packages").write_bytes(b"")
@@ -156,7 +158,7 @@ def test_a_package_missing_from_the_repository(setup: Setup, debian_base: str, e
     done = spotidoctor(setup.env, "build", "--config", str(config), "--image", setup.image, "--network", "host")
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
-    assert any(r.startswith("GET /dists/stable/InRelease") for r in empty_repo.requests)  # it was reached
+    assert any(r.startswith("GET /dists/stable/InRelease") for r in empty_repo.seen())  # it was reached
     assert (f"Build of {setup.image} failed: the repository offers no package spotify-client for this computer's "
             "architecture\n  E: Unable to locate package spotify-client\n  → Check the repository URL (spotify_repo "
             "in config.toml, or --build-arg SPOTIFY_REPO=...; Spotify's own is https://repository.spotify.com)") in out
