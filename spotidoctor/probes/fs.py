@@ -23,6 +23,7 @@ class StatInfo:
     mtime: float
     dev: int
     ino: int
+    nlink: int = 1  # names of this inode: a regular file with more has a hard link somewhere
 
     @property
     def perms(self) -> int:
@@ -46,7 +47,7 @@ class StatInfo:
 
     @classmethod
     def from_os(cls, st: os.stat_result) -> StatInfo:
-        return cls(st.st_uid, st.st_gid, st.st_mode, st.st_size, st.st_mtime, st.st_dev, st.st_ino)
+        return cls(st.st_uid, st.st_gid, st.st_mode, st.st_size, st.st_mtime, st.st_dev, st.st_ino, st.st_nlink)
 
 
 @dataclass(frozen=True)
