@@ -115,7 +115,7 @@ class TokenMap:
         return cls(clean)
 
     def save(self, fs: RealFS, path: str) -> None:
-        fs.write_atomic(path, (self.to_json() + "\n").encode(), mode=0o600)
+        fs.write_private(path, (self.to_json() + "\n").encode(), mode=0o600)
 
 
 # -- the redactor --------------------------------------------------------------------------
