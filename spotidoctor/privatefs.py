@@ -133,8 +133,11 @@ def write_private(path: str, data: bytes, *, mode: int, top: str | None = None, 
     dir_fd = open_private_dir(directory, top=top or directory, create=create_dir, tighten=tighten)
     tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=dir_fd)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+        except OSError as exc:  # name the directory, not the temporary name nobody knows
+            raise type(exc)(exc.errno, exc.strerror, directory) from None
         try:
             os.fchmod(fd, mode)
             view = memoryview(data)

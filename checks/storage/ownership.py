@@ -274,11 +274,11 @@ class StorageOwnership(Check):
     def _chown_fix(ctx: Context, bad: list[_TreeScan], steps: list[Step]) -> Fix:
         if ctx.config.profile == "keep-id":
             return Fix.safe(MIGRATE_FIX_ID, "Migrate the storage to the keep-id profile: give it back to you "
-                            "(podman unshare chown -R 0:0)", *steps)
+                            "(podman unshare chown 0:0, every entry but hard-linked files)", *steps)
         uid = ctx.config.container_uid
         isolated = int_fact(ctx, "userns.mapping", "isolated_host_uid")
-        return Fix.safe(CHOWN_FIX_ID, f"Give the storage to the container user (podman unshare chown -R "
-                        f"{uid}:{uid}, host uid {isolated})", *steps)
+        return Fix.safe(CHOWN_FIX_ID, f"Give the storage to the container user (podman unshare chown "
+                        f"{uid}:{uid}, host uid {isolated}; every entry but hard-linked files)", *steps)
 
     @staticmethod
     def _root_fix(paths: list[str], owner: tuple[int, int]) -> Fix:

@@ -229,6 +229,8 @@ DANGEROUS = ["root", "home", "home-tilde", "dotdot-to-home", "symlink-to-home", 
 def _touched(box: Sandbox) -> list[list[str]]:
     """podman calls that would change or mount something."""
     return [c for c in box.spy_calls() if c[1:3] in (["unshare", "chown"], ["unshare", "mkdir"])
+            or (c[1:3] == ["unshare", "find"] and "chown" in c)  # the storage chown (never hard links)
+            or (c[1:2] == ["unshare"] and "spotidoctor.backend.linkcopy" in c)  # the hard-link copy
             or (c[1:2] == ["run"] and any(a.startswith("--volume=") for a in c))]
 
 
