@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--preview", action="store_true", help="list what would be collected and redacted")
     report.add_argument("--no-redact", action="store_true", help="keep user/host names, paths and addresses")
     report.add_argument("--include-logs", type=int, default=3, metavar="N", help="last N launch logs (default 3)")
+    report.add_argument("--overwrite", action="store_true", help="replace the -o file if it exists")
+    report.add_argument("--time-limit", type=float, default=600.0, metavar="SECONDS",
+                        help="stop and write nothing after this long (default 600)")
 
     desktop = _add(sub, "desktop", "spotidoctor.commands.desktop:run",
                    "add Spotify to the application menu and make it open spotify: links (or remove that)")

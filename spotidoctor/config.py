@@ -73,6 +73,11 @@ class Config:
         return dataclasses.replace(self, **clean)
 
 
+def _names_fit(path: str) -> bool:
+    """Every component fits NAME_MAX (255 bytes): a longer one is an error for every system call."""
+    return all(len(part.encode("utf-8", "surrogateescape")) <= 255 for part in path.split("/"))
+
+
 def _is_str_tuple(value: object) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
@@ -94,7 +99,8 @@ def _is_scale(value: object) -> bool:
 _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "image": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
     "container_name": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
-    "storage_dir": ("a non-empty path", lambda v: isinstance(v, str) and bool(v.strip())),
+    "storage_dir": ("a non-empty path whose names are at most 255 bytes each (Linux's limit)",
+                    lambda v: isinstance(v, str) and bool(v.strip()) and _names_fit(v)),
     "container_uid": ("an integer from 1 to 65535", lambda v: type(v) is int and 0 < v < 65536),
     "container_user": ("a user name", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[a-z_][a-z0-9_-]*", v))),
     "profile": (f"one of {', '.join(PROFILES)}", lambda v: v in PROFILES),

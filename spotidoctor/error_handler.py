@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from spotidoctor import __version__
 from spotidoctor.errors import SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
+from spotidoctor.privatefs import write_private
 
 
 def _state_dir() -> str:
@@ -32,11 +33,8 @@ def write_crash_log(argv: Sequence[str], exc: BaseException) -> str | None:
         f"- argv: {' '.join(argv)}\n\n```\n{''.join(traceback.format_exception(exc))}```\n"
     )
     try:
-        directory = _state_dir()
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = os.path.join(directory, f"crash-{time.strftime('%Y%m%d-%H%M%S')}.md")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-            fh.write(body)
+        path = os.path.join(_state_dir(), f"crash-{time.strftime('%Y%m%d-%H%M%S')}.md")
+        write_private(path, body.encode(), mode=0o600, tighten=True)  # only into our own private state directory
         return path
     except OSError:
         return None

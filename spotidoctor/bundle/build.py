@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from spotidoctor import __version__
 from spotidoctor.api import Check, Context
+from spotidoctor.bundle import contained
 from spotidoctor.bundle import identity as identity_mod
 from spotidoctor.bundle.archive import Member
 from spotidoctor.bundle.collect import GLOBAL_ORIGIN, Collector, Item, ItemStatus, Limits, ManifestEntry
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.logs import launch_logs
-from spotidoctor.bundle.redact import Redactor
+from spotidoctor.bundle.redact import Redactor, distinctive
 from spotidoctor.bundle.sources import global_spec
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, render
@@ -69,7 +70,14 @@ def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str]
     items = collector.run([global_spec(ctx, plugin_lines=plugin_lines(session.registry)), *specs])
     items += collector.admit(notes)
     items += collector.admit(launch_logs(ctx, options.include_logs))
+    vocabulary = [i.text for i in items if i.text is not None and not _container_written(i, ctx)]
+    ident = dataclasses.replace(ident, spotify_users=distinctive(ident.spotify_users, vocabulary))
     return Bundle(results, items, ident, int(exit_code(results)))
+
+
+def _container_written(item: Item, ctx: Context) -> bool:
+    """Text Spotify (the container) chose: its logs and files from its storage."""
+    return item.entry.kind == "log" or contained.tree_of(item.entry.source, contained.container_trees(ctx)) is not None
 
 
 def check_specs(checks: Sequence[type[Check]], ctx: Context, timeout_s: float) -> tuple[list[BundleSpec], list[Item]]:

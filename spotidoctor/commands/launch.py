@@ -208,7 +208,7 @@ def run_container(ctx: Context, options: LaunchOptions, results: Sequence[CheckR
                   out: TextIO) -> int:
     fs = ctx.probes.fs
     directory = launch_dir(ctx, launchlog.new_launch_id())
-    fs.makedirs(directory, mode=0o700)
+    fs.make_private_dirs(directory, top=ctx.paths.state_dir)  # podman's log goes here too
     launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
     lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
     spec = make_spec(ctx, options, directory)

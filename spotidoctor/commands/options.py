@@ -62,6 +62,8 @@ class ReportOptions:
     preview: bool = False
     no_redact: bool = False
     include_logs: int = 3
+    overwrite: bool = False  # replace an existing -o file
+    time_limit_s: float = 600.0  # the whole report, checks included
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ def _build(args: argparse.Namespace) -> BuildOptions:
 
 
 def _report(args: argparse.Namespace) -> ReportOptions:
-    return ReportOptions(session_options(args), args.output, args.preview, args.no_redact, args.include_logs)
+    return ReportOptions(session_options(args), args.output, args.preview, args.no_redact, args.include_logs,
+                         args.overwrite, args.time_limit)
 
 
 def _list(args: argparse.Namespace) -> ListOptions:

@@ -10,8 +10,8 @@
   it can stop; the next run completes the plan.
 
 The bundled storage fixes run against a podman stand-in (``sandbox.spy_podman``) that records
-``podman unshare chown`` instead of running it, with hooks for a slow chown and for a tree
-that vanishes; the pulse one against a real PulseAudio.
+the storage chown (``podman unshare find ... -exec chown``) instead of running it, with hooks
+for a slow chown and for a tree that vanishes; the pulse one against a real PulseAudio.
 
 Covered elsewhere and not repeated: a fix killed between backup and write leaves the old or
 the new file and its backup listed (tests/unit/test_fault_injection.py); the lock held by
@@ -54,7 +54,7 @@ def storage(box: Sandbox) -> Path:
 
 
 def chowns(box: Sandbox) -> list[str]:
-    return [call[-1] for call in box.spy_calls() if call[1:3] == ["unshare", "chown"]]
+    return box.chown_targets()
 
 
 def wait_for_chown(box: Sandbox, proc: subprocess.Popen[str]) -> None:

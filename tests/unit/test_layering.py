@@ -30,7 +30,7 @@ CHECKS = "spotidoctor.checks"
 LAYERS = (
     ("leaves", ("spotidoctor", "spotidoctor.types", "spotidoctor.errors", "spotidoctor.exitcodes",
                 "spotidoctor.paths", "spotidoctor.layout", "spotidoctor.memo", "spotidoctor.units",
-                "spotidoctor.bundle.spec")),
+                "spotidoctor.bundle.spec", "spotidoctor.privatefs")),
     ("probes", ("spotidoctor.probes",)),
     ("core", ("spotidoctor.model", "spotidoctor.fixes", "spotidoctor.config", "spotidoctor.facts",
               "spotidoctor.resultcache", "spotidoctor.backups", "spotidoctor.lock", "spotidoctor.api",

@@ -500,6 +500,9 @@ class ReadOnlyFS(FakeFS):
     def makedirs(self, path: str, *, mode: int = 0o700) -> None:
         raise PermissionError(13, "Permission denied", path)
 
+    def make_private_dirs(self, path: str, *, top: str | None = None) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
 
 def test_probe_dir_that_cannot_be_created(tmp_path):
     root = tmp_path / "root"

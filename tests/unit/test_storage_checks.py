@@ -140,7 +140,7 @@ def test_all_owned(tmp_path):
     result = StorageOwnership().run(ctx)
     assert result == CheckResult("storage.ownership", Status.OK, ALL_RIGHT.format(
         count=3, owner=f"{SUB}:{SUB}", who="container uid 1500: profile isolated"),
-        facts={"expected_owner": f"{SUB}:{SUB}", "checked": 3, "wrong": 0, "complete": True})
+        facts={"expected_owner": f"{SUB}:{SUB}", "checked": 3, "wrong": 0, "hard_links": 0, "complete": True})
 
 
 def test_wrong_owner_offers_the_userns_chown(tmp_path):
@@ -160,7 +160,8 @@ def test_wrong_owner_offers_the_userns_chown(tmp_path):
 
 
 def test_fix_runs_the_exact_command(tmp_path):
-    argv = ("podman", "unshare", "chown", "-R", "-P", "--no-dereference", "--preserve-root", "1500:1500", "--", CACHE)
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--no-dereference", "1500:1500", "--", "{}", "+")
     ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv)])
     result = StorageOwnership().run(ctx)
     applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx))
@@ -200,7 +201,8 @@ def test_ids_outside_the_namespace_need_root(tmp_path):
     (fix,) = result.fixes
     assert (fix.id, fix.applicability, fix.privilege) == (ROOT_CHOWN_FIX_ID, Applicability.MANUAL, Privilege.ROOT)
     assert fix.steps[0].effective_argv == (  # type: ignore[attr-defined]
-        "sudo", "--", "chown", "-R", "-P", "--no-dereference", "--preserve-root", f"{SUB}:{SUB}", "--", CONFIG)
+        "sudo", "--", "find", "-P", CONFIG, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+        "-exec", "chown", "--no-dereference", f"{SUB}:{SUB}", "--", "{}", "+")
 
 
 def test_guard_failure_means_no_automatic_fix(tmp_path):
@@ -215,9 +217,10 @@ def test_guard_failure_means_no_automatic_fix(tmp_path):
 def test_unreadable_directories_are_scanned_inside_the_namespace(tmp_path, monkeypatch):
     private = CONFIG + "/Default"
     find = ("podman", "unshare", "find", "-P", private, "-xdev", "-mindepth", "1",
-            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0", "-quit")
+            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", "-o", "(", "-type", "f", "-links", "+1", ")", ")",
+            "-printf", r"%U:%G:%y:%n:%p\0%l\0", "-quit")
     ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
-                  commands=[FakeCommand(find, f"0:0:{private}/Cookies\0")])
+                  commands=[FakeCommand(find, f"0:0:f:1:{private}/Cookies\0\0")])
     real_scandir = os.scandir
 
     def scandir(path):
@@ -283,7 +286,8 @@ def test_subdir_owned_by_an_old_mapping_gets_a_root_fix(tmp_path):
 def test_private_directories_noted_when_all_is_well(tmp_path, monkeypatch):
     private = CONFIG + "/Default"
     find = ("podman", "unshare", "find", "-P", private, "-xdev", "-mindepth", "1",
-            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0", "-quit")
+            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", "-o", "(", "-type", "f", "-links", "+1", ")", ")",
+            "-printf", r"%U:%G:%y:%n:%p\0%l\0", "-quit")
     ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
                   commands=[FakeCommand(find, "")])
     real_scandir = os.scandir
