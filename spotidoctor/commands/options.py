@@ -67,6 +67,7 @@ class ReportOptions:
 @dataclass(frozen=True)
 class ListOptions:
     session: SessionOptions
+    json: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,14 @@ class ExplainOptions:
     check_id: str
 
 
+@dataclass(frozen=True)
+class CompletionOptions:
+    session: SessionOptions
+    shell: str = "bash"
+
+
 CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
-                  | ExplainOptions)
+                  | ExplainOptions | CompletionOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:
@@ -117,16 +124,20 @@ def _report(args: argparse.Namespace) -> ReportOptions:
 
 
 def _list(args: argparse.Namespace) -> ListOptions:
-    return ListOptions(session_options(args))
+    return ListOptions(session_options(args), args.json)
 
 
 def _explain(args: argparse.Namespace) -> ExplainOptions:
     return ExplainOptions(session_options(args), args.check_id)
 
 
+def _completion(args: argparse.Namespace) -> CompletionOptions:
+    return CompletionOptions(session_options(args), args.shell)
+
+
 BUILDERS: dict[str, Callable[[argparse.Namespace], CommandOptions]] = {
     "check": _check, "fix": _fix, "launch": _launch, "build": _build, "report": _report, "list": _list,
-    "explain": _explain,
+    "explain": _explain, "completion": _completion,
 }
 
 

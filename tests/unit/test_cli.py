@@ -247,7 +247,7 @@ def test_version_and_help_list_exit_codes() -> None:
 
     done = subprocess.run([sys.executable, "-m", "spotidoctor", "--version"], capture_output=True, text=True)
     assert done.stdout.strip() == f"spotidoctor {__version__}"
-    helptext = subprocess.run([sys.executable, "-m", "spotidoctor", "check", "--help"],
+    helptext = subprocess.run([sys.executable, "-m", "spotidoctor", "--help"],
                               capture_output=True, text=True).stdout
     assert "exit codes:" in helptext and "usage or configuration error" in helptext
 
