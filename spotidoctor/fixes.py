@@ -76,6 +76,9 @@ class Step:
 
     description: str
     kind: ClassVar[str] = "step"
+    # How long a slow step may take and what Ctrl-C does to it ("" for quick steps); `fix`
+    # says it in the plan and before the step starts.
+    duration_hint: ClassVar[str] = ""
 
     @property
     def privilege(self) -> Privilege:

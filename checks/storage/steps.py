@@ -38,6 +38,8 @@ class UserNsChown(Step):
     guard: StorageGuard | None = None
     timeout_s: float = CHOWN_TIMEOUT_S
     kind: ClassVar[str] = "userns-chown"
+    duration_hint: ClassVar[str] = ("up to a few minutes for a large cache; Ctrl-C stops it safely, and "
+                                    "`spotidoctor fix storage` finishes it later")
 
     @property
     def privilege(self) -> Privilege:

@@ -2,8 +2,11 @@
 
 Events, in the order they happen:
 
+- ``check_started(check_id, timeout_s)``: a check's thread starts (its prerequisites are done);
 - ``check_finished(result)``: a check ended (also skipped, crashed or timed out), as results
   arrive, from the thread that runs the plan;
+- ``fixes_found(candidates)``: in ``fix``, each round's fixes not tried yet, before any of
+  them is confirmed or applied (the plan);
 - ``fix_started(candidate)``, then per step ``step_started(fix, step)`` and
   ``step_finished(fix, record)``, then ``fix_finished(applied)``;
 - ``progress(message)``: a phase begins (e.g. the re-check after fixes).
@@ -12,6 +15,7 @@ Events, in the order they happen:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from spotidoctor.engine.records import Applied, Candidate, StepRecord
@@ -20,7 +24,11 @@ from spotidoctor.model import CheckResult
 
 
 class Reporter(Protocol):
+    def check_started(self, check_id: str, timeout_s: float) -> None: ...
+
     def check_finished(self, result: CheckResult) -> None: ...
+
+    def fixes_found(self, candidates: Sequence[Candidate]) -> None: ...
 
     def fix_started(self, candidate: Candidate) -> None: ...
 
@@ -36,7 +44,13 @@ class Reporter(Protocol):
 class NullReporter:
     """A reporter that reports nothing (and a base class for partial ones)."""
 
+    def check_started(self, check_id: str, timeout_s: float) -> None:
+        return None
+
     def check_finished(self, result: CheckResult) -> None:
+        return None
+
+    def fixes_found(self, candidates: Sequence[Candidate]) -> None:
         return None
 
     def fix_started(self, candidate: Candidate) -> None:

@@ -195,3 +195,53 @@ def test_zsh_and_fish_scripts_are_made_from_the_same_parser(shell: str, markers:
     done = subprocess.run([*SPOTIDOCTOR, "completion", shell], capture_output=True, text=True)
     assert done.returncode == 0
     assert all(marker in done.stdout for marker in markers), done.stdout
+
+
+# -- fix output ---------------------------------------------------------------------------------
+
+def test_fix_shows_the_plan_then_progress_then_a_summary_with_the_next_command(home: Path) -> None:  # noqa: F811
+    done = run(home, "fix", "t.marker", "t.unsafe", "t.manual", "t.steps")
+    out = done.stdout
+    plan, progress, summary = out.index("Plan:"), out.index("→ Write the marker"), out.index("Applied:")
+    assert plan < progress < summary
+    head = out[plan:progress]
+    assert head.index("Will apply now (safe):") < head.index("t.marker: Write the marker")
+    assert head.index("Not applied: unsafe (needs --unsafe):") < head.index("t.unsafe: Do the risky thing")
+    assert head.index("Do yourself (manual") < head.index("t.manual: Ask for a range")
+    assert "usermod" not in head  # the manual commands are printed once, at the end
+    assert out.count("$ usermod --add-subuids 100000-165535 alice") == 1
+    assert out.index("$ usermod") > summary
+    assert out.rstrip().splitlines()[-1] == "Next: run the commands above, then `spotidoctor fix` again."
+
+
+def test_every_id_the_fix_summary_names_is_one_explain_accepts(home: Path) -> None:  # noqa: F811
+    out = run(home, "fix", "t.marker", "t.unsafe", "t.manual", "t.steps", "t.crash").stdout
+    summary = out[out.index("Applied:"):]
+    named = {line.split(":")[0].strip() for line in summary.splitlines()
+             if line.startswith("  ") and not line.startswith("    ") and ":" in line}
+    assert named == {"t.marker", "t.steps", "t.unsafe", "t.manual", "t.crash"}
+    for check_id in sorted(named):
+        assert run(home, "explain", check_id).returncode == 0, check_id
+    assert "t.write-marker" not in out and "t.three-steps" not in out  # fix ids are not shown
+
+
+def test_fix_with_nothing_left_points_at_launch(home: Path) -> None:  # noqa: F811
+    assert run(home, "fix", "t.marker").returncode == 0
+    again = run(home, "fix", "t.marker")
+    assert "Nothing to fix." in again.stdout and "Plan:" not in again.stdout
+    assert again.stdout.rstrip().endswith("Next: `spotidoctor launch` starts Spotify.")
+
+
+def test_a_slow_step_says_how_long_it_takes_and_that_ctrl_c_is_safe() -> None:
+    from spotidoctor.backend.build import BuildImage
+    from spotidoctor.commands.reporting import plan_lines
+    from spotidoctor.engine.fixer import FixPolicy
+    from spotidoctor.engine.records import Candidate
+    from spotidoctor.fixes import Fix
+    from spotidoctor.model import CheckResult, Status
+
+    fix = Fix.safe("image.build", "Build spotify_pod", BuildImage("build spotify_pod", image="spotify_pod"))
+    lines = [text for _, text in plan_lines([Candidate(CheckResult("image.present", Status.FAIL, "absent"), fix)],
+                                            FixPolicy(), first=True)]
+    assert "    image.present: Build spotify_pod" in lines
+    assert any("takes long: 3 to 15 minutes" in line and "Ctrl-C stops it safely" in line for line in lines)
