@@ -10,7 +10,7 @@ from spotidoctor.engine.records import Applied, Candidate
 from spotidoctor.fixes import Applicability, Privilege
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.render import summary_line
-from spotidoctor.render.text import Line
+from spotidoctor.render.text import Line, result_lines
 
 
 def verdict(outcome: FixOutcome, applied: Applied) -> str:
@@ -73,7 +73,8 @@ def summary_lines(outcome: FixOutcome, results: Sequence[CheckResult], env: fixe
         lines += _manual_lines(manual, env)
     failing = still_failing(outcome)
     if failing:
-        lines.append(("bold", "Still failing, with no fix to apply:"))
-        lines += [("red", f"  {r.check_id}: {r.summary}") for r in failing]
+        lines.append(("bold", "Still failing, with no fix to apply (what to do is under each):"))
+        for result in failing:
+            lines += result_lines(result)
     lines += [("", ""), ("bold", summary_line(results)), ("bold", next_step(outcome, results))]
     return lines

@@ -217,8 +217,8 @@ def test_fix_shows_the_plan_then_progress_then_a_summary_with_the_next_command(h
 def test_every_id_the_fix_summary_names_is_one_explain_accepts(home: Path) -> None:  # noqa: F811
     out = run(home, "fix", "t.marker", "t.unsafe", "t.manual", "t.steps", "t.crash").stdout
     summary = out[out.index("Applied:"):]
-    named = {line.split(":")[0].strip() for line in summary.splitlines()
-             if line.startswith("  ") and not line.startswith("    ") and ":" in line}
+    named = {line.split(":")[0].strip().split("] ")[-1] for line in summary.splitlines()
+             if (line.startswith("  ") and not line.startswith("    ") or line.startswith("[")) and ":" in line}
     assert named == {"t.marker", "t.steps", "t.unsafe", "t.manual", "t.crash"}
     for check_id in sorted(named):
         assert run(home, "explain", check_id).returncode == 0, check_id
