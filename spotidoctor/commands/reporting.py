@@ -11,6 +11,7 @@ from spotidoctor.commands.live import LiveChecks
 from spotidoctor.engine.fixer import FixPolicy
 from spotidoctor.engine.records import Applied, Candidate, StepRecord
 from spotidoctor.fixes import Applicability, Fix, Privilege, Step
+from spotidoctor.render.progress import Meter
 from spotidoctor.render.text import Line
 
 GROUPS = (  # (key, heading) in the order the plan shows them
@@ -59,8 +60,10 @@ class FixProgress(LiveChecks):
 
     def __init__(self, out: TextIO, policy: FixPolicy | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        super().__init__(out, os.environ if env is None else env, (), show_results=False)
+        self.env = os.environ if env is None else env
+        super().__init__(out, self.env, (), show_results=False)
         self._policy = policy
+        self._meter: Meter | None = None  # the running step's progress, when it counts its work
         self._shown: set[str] = set()  # fix ids already in a plan: later rounds show only new ones
 
     def fixes_found(self, candidates: Sequence[Candidate]) -> None:
@@ -83,7 +86,15 @@ class FixProgress(LiveChecks):
         if step.duration_hint:
             self.output.lines([("yellow", f"    {step.description}: this takes {step.duration_hint}.")])
 
+    def step_progress(self, fix: Fix, step: Step, done: int, total: int | None) -> None:
+        if self._meter is None:
+            self._meter = Meter(step.kind, total, self.output.stream, self.env)
+        self._meter.update(done)
+
     def step_finished(self, fix: Fix, record: StepRecord) -> None:
+        if self._meter is not None:
+            self._meter.close()
+            self._meter = None
         self.output.lines([("green" if record.ok else "red", f"    {'✓' if record.ok else '✗'} {record.outcome}")])
 
     def fix_finished(self, applied: Applied) -> None:

@@ -7,8 +7,10 @@ Events, in the order they happen:
   arrive, from the thread that runs the plan;
 - ``fixes_found(candidates)``: in ``fix``, each round's fixes not tried yet, before any of
   them is confirmed or applied (the plan);
-- ``fix_started(candidate)``, then per step ``step_started(fix, step)`` and
-  ``step_finished(fix, record)``, then ``fix_finished(applied)``;
+- ``fix_started(candidate)``, then per step ``step_started(fix, step)``, any number of
+  ``step_progress(fix, step, done, total)`` (a long step that counts its work: entries
+  chowned; ``total`` None when unknown) and ``step_finished(fix, record)``, then
+  ``fix_finished(applied)``;
 - ``progress(message)``: a phase begins (e.g. the re-check after fixes).
 
 ``NullReporter`` ignores everything; subclass it and override what you need.
@@ -34,6 +36,8 @@ class Reporter(Protocol):
 
     def step_started(self, fix: Fix, step: Step) -> None: ...
 
+    def step_progress(self, fix: Fix, step: Step, done: int, total: int | None) -> None: ...
+
     def step_finished(self, fix: Fix, record: StepRecord) -> None: ...
 
     def fix_finished(self, applied: Applied) -> None: ...
@@ -57,6 +61,9 @@ class NullReporter:
         return None
 
     def step_started(self, fix: Fix, step: Step) -> None:
+        return None
+
+    def step_progress(self, fix: Fix, step: Step, done: int, total: int | None) -> None:
         return None
 
     def step_finished(self, fix: Fix, record: StepRecord) -> None:
