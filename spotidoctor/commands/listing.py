@@ -1,7 +1,9 @@
 """``spotidoctor list [--json]`` and ``spotidoctor explain ID_OR_NAMESPACE``."""
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 from collections.abc import Sequence
 
 from spotidoctor.api import Check
@@ -65,6 +67,10 @@ def run_explain(options: ExplainOptions) -> int:
     if members:
         explain_namespace(wanted, members)
         return 0
+    owners = fix_owners(registry, wanted)
+    if owners is not None:
+        explain_fix(wanted, owners, registry)
+        return 0
     known = [*registry.by_id(), *{namespace_of(c.id) for c in registry.checks}]
     raise UsageError(f"unknown check or namespace {options.check_id!r}{did_you_mean(wanted, known)} "
                      "(see `spotidoctor list`)")
@@ -81,6 +87,53 @@ def explain_check(check: type[Check], origin: str) -> None:
     print(f"  from: {origin}")
     print()
     print(plain(check.explanation()))
+
+
+def _source(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def _class_source(cls: type) -> str:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
+
+
+def fix_owners(registry: Registry, fix_id: str) -> list[type[Check]] | None:
+    """The checks whose module has the fix id ``fix_id`` (a fix's id is a string constant or
+    literal in its domain's code: ``"x11.write-container-cookie"``); an empty list when only
+    another loaded module has it (a shared ``fixes.py``, ``backend.build``); None when no
+    loaded module of spotidoctor or its plugins knows it."""
+    literal = f'"{fix_id}"'
+    members = [c for c in registry.checks if namespace_of(c.id) == namespace_of(fix_id)]
+    owners = [c for c in members if literal in _class_source(c)]
+    owners = owners or [c for c in members if literal in _source(inspect.getsourcefile(c) or "")]
+    if owners:
+        return owners
+    loaded = [m for name, m in list(sys.modules.items()) if name.startswith("spotidoctor") and m is not None]
+    if any(fix_id in (v for v in vars(m).values() if isinstance(v, str)) for m in loaded):
+        return []
+    return None
+
+
+def explain_fix(fix_id: str, owners: Sequence[type[Check]], registry: Registry) -> None:
+    if owners:
+        ids = ", ".join(c.id for c in owners)
+        print(f"{fix_id}: a fix offered by {ids}")
+        print(f"  `spotidoctor fix --dry-run {owners[0].id}` shows what it would change; "
+              f"`spotidoctor fix {owners[0].id}` applies it when it is safe.")
+        print("  What each fix changes and how to undo it: docs/security.md.\n")
+        explain_check(owners[0], registry.origin_of(owners[0].id))
+        return
+    namespace = namespace_of(fix_id)
+    print(f"{fix_id}: a fix of the {namespace} checks")
+    print(f"  `spotidoctor explain {namespace}` lists them; `spotidoctor fix --dry-run {namespace}` shows "
+          "what their fixes would change. What each fix changes and how to undo it: docs/security.md.")
 
 
 def explain_namespace(namespace: str, members: Sequence[type[Check]]) -> None:

@@ -245,3 +245,20 @@ def test_a_slow_step_says_how_long_it_takes_and_that_ctrl_c_is_safe() -> None:
                                             FixPolicy(), first=True)]
     assert "    image.present: Build spotify_pod" in lines
     assert any("takes long: 3 to 15 minutes" in line and "Ctrl-C stops it safely" in line for line in lines)
+
+
+def test_explain_accepts_every_fix_id_the_json_document_shows(home: Path) -> None:  # noqa: F811
+    doc = json.loads(run(home, "check", "--json", "t").stdout)
+    fix_ids = {fix["id"] for result in doc["results"] for fix in result["fixes"]}
+    assert fix_ids == {"t.write-marker", "t.unsafe-fix", "t.admin", "t.three-steps"}
+    for fix_id in sorted(fix_ids):
+        done = run(home, "explain", fix_id)
+        assert done.returncode == 0, done.stderr
+    marker = run(home, "explain", "t.write-marker").stdout
+    assert marker.startswith("t.write-marker: a fix offered by t.marker")
+
+
+def test_explain_accepts_a_bundled_fix_id_defined_outside_the_checks(home: Path) -> None:  # noqa: F811
+    done = run(home, "explain", "--no-plugins", "image.build")
+    assert done.returncode == 0 and "a fix of the image checks" in done.stdout
+    assert run(home, "explain", "--no-plugins", "image.bild").returncode == 2
