@@ -73,7 +73,8 @@ def run(options: FixOptions, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
     with exclusive(session.ctx.paths.lock_file, "fix"), progress:
         outcome = fix_loop(session, selection, policy, _confirmer(options.yes, stdin, out), progress)
     results = with_problem_rows(session.registry, outcome.results)
-    progress.output.lines(summary_lines(outcome, results, fixer.StepEnvironment.from_context(session.ctx)))
+    partial = bool(options.selectors or options.ignore)
+    progress.output.lines(summary_lines(outcome, results, fixer.StepEnvironment.from_context(session.ctx), partial))
     return int(exit_code(results))
 
 

@@ -37,10 +37,13 @@ def still_failing(outcome: FixOutcome) -> list[CheckResult]:
             and r.check_id not in offered]
 
 
-def next_step(outcome: FixOutcome, results: Sequence[CheckResult]) -> str:
+def next_step(outcome: FixOutcome, results: Sequence[CheckResult], partial: bool = False) -> str:
+    """``partial``: only some checks ran (selectors or --ignore), so "all fine" is not the end."""
     blocking = [r.check_id for r in results if r.is_blocking]
     kinds = {why.split(":")[0] for _, why in outcome.withheld}
     if not blocking:
+        if partial:
+            return "Next: `spotidoctor fix` for all the checks, then `spotidoctor launch`."
         return "Next: `spotidoctor launch` starts Spotify."
     if any(c.fix.applicability is Applicability.MANUAL for c, _ in outcome.withheld):
         return "Next: run the commands above, then `spotidoctor fix` again."
@@ -53,8 +56,9 @@ def next_step(outcome: FixOutcome, results: Sequence[CheckResult]) -> str:
     return f"Next: `spotidoctor check {' '.join(blocking)}` shows what to do."
 
 
-def summary_lines(outcome: FixOutcome, results: Sequence[CheckResult], env: fixer.StepEnvironment) -> list[Line]:
-    """``results``: the last round's, with plugin problem rows."""
+def summary_lines(outcome: FixOutcome, results: Sequence[CheckResult], env: fixer.StepEnvironment,
+                  partial: bool = False) -> list[Line]:
+    """``results``: the last round's, with plugin problem rows; ``partial``: see ``next_step``."""
     lines: list[Line] = [("", "")]
     if not outcome.applied and not outcome.withheld:
         lines.append(("", "Nothing to fix."))
@@ -76,5 +80,5 @@ def summary_lines(outcome: FixOutcome, results: Sequence[CheckResult], env: fixe
         lines.append(("bold", "Still failing, with no fix to apply (what to do is under each):"))
         for result in failing:
             lines += result_lines(result)
-    lines += [("", ""), ("bold", summary_line(results)), ("bold", next_step(outcome, results))]
+    lines += [("", ""), ("bold", summary_line(results)), ("bold", next_step(outcome, results, partial))]
     return lines

@@ -225,11 +225,11 @@ def test_every_id_the_fix_summary_names_is_one_explain_accepts(home: Path) -> No
     assert "t.write-marker" not in out and "t.three-steps" not in out  # fix ids are not shown
 
 
-def test_fix_with_nothing_left_points_at_launch(home: Path) -> None:  # noqa: F811
+def test_fix_with_nothing_left_points_at_launch_after_all_the_checks(home: Path) -> None:  # noqa: F811
     assert run(home, "fix", "t.marker").returncode == 0
     again = run(home, "fix", "t.marker")
     assert "Nothing to fix." in again.stdout and "Plan:" not in again.stdout
-    assert again.stdout.rstrip().endswith("Next: `spotidoctor launch` starts Spotify.")
+    assert again.stdout.rstrip().endswith("Next: `spotidoctor fix` for all the checks, then `spotidoctor launch`.")
 
 
 def test_a_slow_step_says_how_long_it_takes_and_that_ctrl_c_is_safe() -> None:
@@ -262,3 +262,18 @@ def test_explain_accepts_a_bundled_fix_id_defined_outside_the_checks(home: Path)
     done = run(home, "explain", "--no-plugins", "image.build")
     assert done.returncode == 0 and "a fix of the image checks" in done.stdout
     assert run(home, "explain", "--no-plugins", "image.bild").returncode == 2
+
+
+def test_the_next_command_follows_what_is_left() -> None:
+    from spotidoctor.commands.fixsummary import next_step
+    from spotidoctor.engine.fixloop import FixOutcome
+    from spotidoctor.engine.records import Candidate
+    from spotidoctor.fixes import Fix, Instruction
+    from spotidoctor.model import CheckResult, Status
+
+    ok = [CheckResult("a.b", Status.OK, "fine")]
+    assert next_step(FixOutcome(ok), ok) == "Next: `spotidoctor launch` starts Spotify."
+    failing = [CheckResult("a.b", Status.FAIL, "broken")]
+    unsafe = Candidate(failing[0], Fix.unsafe("a.fix", "Risky", Instruction("do", text="do it")))
+    assert "fix --unsafe" in next_step(FixOutcome(failing, withheld=[(unsafe, "unsafe: needs --unsafe")]), failing)
+    assert next_step(FixOutcome(failing), failing) == "Next: `spotidoctor check a.b` shows what to do."
