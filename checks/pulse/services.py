@@ -27,13 +27,13 @@ PW_SYSTEMD_START = "systemctl --user start pipewire.socket pipewire-pulse.socket
 PW_SYSTEMD_RESTART = "systemctl --user restart pipewire.service wireplumber.service pipewire-pulse.service"
 PW_SYSTEMD_RESTART_PULSE = "systemctl --user restart pipewire-pulse.service"
 PW_START = "pipewire & sleep 1; wireplumber & pipewire-pulse &"
+PW_RESTART = "pkill -x pipewire-pulse; pkill -x wireplumber; pkill -x pipewire; " + PW_START
 PW_RESTART_PULSE = "pkill -x pipewire-pulse; pipewire-pulse &"
-PA_KEEP = ("There is no systemd user manager here, so nothing restarts PulseAudio: put "
-           "`exit-idle-time = -1` into ~/.config/pulse/daemon.conf (or keep --exit-idle-time=-1) and start it "
-           "from your session's startup (an XDG autostart entry, ~/.xsession or ~/.xinitrc).")
-PW_KEEP = ("There is no systemd user manager here, so nothing restarts PipeWire: start pipewire, wireplumber "
-           "and pipewire-pulse from your session's startup (an XDG autostart entry, ~/.xsession or ~/.xinitrc); "
-           "wireplumber needs the session's D-Bus (DBUS_SESSION_BUS_ADDRESS).")
+NO_MANAGER = ("There is no systemd user manager here, so nothing restarts {what}: start it from your session's "
+              "startup (an XDG autostart entry, ~/.xsession or ~/.xinitrc)")
+PA_KEEP = ("for PulseAudio, put `exit-idle-time = -1` into ~/.config/pulse/daemon.conf, or it exits 20 s after its "
+           "last client")
+PW_KEEP = "for PipeWire, start pipewire, wireplumber and pipewire-pulse (wireplumber needs the session's D-Bus)"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,11 @@ class AudioSession:
         """How to keep it running, when no user manager does (None: one does)."""
         if self.user_manager:
             return None
-        return " ".join(PA_KEEP if kind is ServerKind.PULSEAUDIO else PW_KEEP for kind in self._kinds())
+        kinds = self._kinds()
+        what = {ServerKind.PULSEAUDIO: "PulseAudio", ServerKind.PIPEWIRE: "PipeWire"}[kinds[0]] \
+            if len(kinds) == 1 else "the audio server"
+        parts = [PA_KEEP if kind is ServerKind.PULSEAUDIO else PW_KEEP for kind in kinds]
+        return NO_MANAGER.format(what=what) + "; " + "; ".join(parts) + "."
 
     def advice(self, *, restart: bool) -> tuple[str, ...]:
         commands = self.restart() if restart else self.start()
@@ -80,7 +84,7 @@ class AudioSession:
             return PA_RESTART if restart else PA_START
         if self.user_manager:
             return PW_SYSTEMD_RESTART if restart else PW_SYSTEMD_START
-        return PW_START
+        return PW_RESTART if restart else PW_START
 
 
 def user_manager_running(ctx: Context) -> bool:
