@@ -1,4 +1,4 @@
-"""Exit codes. Stable: scripts rely on them; README and ``--help`` list them."""
+"""Exit codes. Stable: scripts rely on them; docs/usage.md, the man page and ``--help`` list them."""
 from __future__ import annotations
 
 from enum import IntEnum

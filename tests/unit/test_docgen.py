@@ -44,6 +44,15 @@ def test_every_bundled_check_and_namespace_is_in_checks_md() -> None:
     assert "``" not in text
 
 
+def test_no_docstring_line_starts_with_a_stray_period() -> None:
+    """A sentence cut off mid-docstring (". The container's uid ...") reads as garbage in checks.md."""
+    for check in discover(plugins=False).checks:
+        doc = check.explanation()
+        assert not [line for line in doc.splitlines() if line.lstrip().startswith(". ")], check.id
+        assert doc == doc.strip() and not any(line.startswith(" ") and not line.startswith("    ")
+                                              for line in doc.splitlines()), check.id
+
+
 def test_markdown_keeps_code_spans_and_escapes_angle_brackets_outside_them() -> None:
     assert markdown_text("X<n> and ``/tmp/X<n>``") == "X&lt;n> and `/tmp/X<n>`"
 
