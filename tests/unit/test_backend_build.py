@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import io
-import re
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
