@@ -66,6 +66,13 @@ class FixProgress(LiveChecks):
         self._meter: Meter | None = None  # the running step's progress, when it counts its work
         self._shown: set[str] = set()  # fix ids already in a plan: later rounds show only new ones
 
+    def pause(self) -> None:
+        """Also ends a step's progress bar (Ctrl-C during a long step must not leave it drawn)."""
+        if self._meter is not None:
+            self._meter.close()
+            self._meter = None
+        super().pause()
+
     def fixes_found(self, candidates: Sequence[Candidate]) -> None:
         self.pause()
         new = [c for c in candidates if c.fix.id not in self._shown]
