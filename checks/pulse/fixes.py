@@ -22,7 +22,7 @@ from .common import (
 )
 from .conf import NATIVE_UNIX, ensure_default_pa, format_module_args, merged_addresses, pipewire_drop_in_text
 from .pipewire import address_socket
-from .services import PW_RESTART_PULSE, audio_session
+from .services import PW_RESTART_PULSE, PW_SYSTEMD_RESTART_PULSE, audio_session
 from .steps import LoadPulseModule
 
 FIX_LOAD = "pulse.load-socket-module"
@@ -83,6 +83,11 @@ def systemd_manages_pipewire_pulse(ctx: Context) -> bool:
         return done.ok and done.stdout.strip() == "active"
 
     return ctx.memo.get("pulse.pipewire-pulse-systemd", ask)
+
+
+def restart_command(ctx: Context) -> str:
+    """How pipewire-pulse is restarted here: its systemd user unit, or by hand."""
+    return PW_SYSTEMD_RESTART_PULSE if systemd_manages_pipewire_pulse(ctx) else PW_RESTART_PULSE
 
 
 def restart_fix(ctx: Context) -> Fix:

@@ -50,9 +50,6 @@ class AudioSession:
     def restart(self) -> list[str]:
         return [self._one(kind, restart=True) for kind in self._kinds()]
 
-    def restart_pipewire_pulse(self) -> str:
-        return PW_SYSTEMD_RESTART_PULSE if self.user_manager else PW_RESTART_PULSE
-
     def keep_running(self) -> str | None:
         """How to keep it running, when no user manager does (None: one does)."""
         if self.user_manager:
