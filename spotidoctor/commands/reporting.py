@@ -16,7 +16,7 @@ from spotidoctor.render.text import Line
 
 GROUPS = (  # (key, heading) in the order the plan shows them
     ("apply", "Will apply now (safe):"),
-    ("confirm", "Will ask first (unsafe, --unsafe given):"),
+    ("confirm", "Will apply after asking (unsafe, or runs as root; --yes does not ask):"),
     ("unsafe", "Not applied: unsafe (needs --unsafe):"),
     ("root", "Not applied: needs root (needs --allow-root):"),
     ("manual", "Do yourself (manual; the commands are at the end):"),
