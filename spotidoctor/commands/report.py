@@ -104,19 +104,20 @@ def gather_showing_progress(session: Session, options: Options) -> Bundle:
 
     env = session.ctx.env
     meter: list[Meter] = []
+    with LiveChecks(sys.stderr, env, (), show_results=False) as live:
 
-    def on_item(done: int, total: int) -> None:
-        if not meter:
-            meter.append(Meter("collecting", total, sys.stderr, env))
-        meter[0].update(done)
+        def on_item(done: int, total: int) -> None:
+            if not meter:
+                live.pause()  # the checks are done: one live display at a time
+                meter.append(Meter("collecting", total, sys.stderr, env))
+            meter[0].update(done)
 
-    try:
-        with LiveChecks(sys.stderr, env, (), show_results=False) as live:
+        try:
             return gather(session, options, extra_hostnames=(socket.gethostname(),), reporter=live,
                           on_item=on_item)
-    finally:
-        if meter:
-            meter[0].close()
+        finally:
+            if meter:
+                meter[0].close()
 
 
 def write_scanned(target: str, top: str, members: Sequence[archive.Member], needles: Sequence[Needle],
