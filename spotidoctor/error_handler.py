@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from spotidoctor import __version__
+from spotidoctor import ISSUES_URL, __version__
 from spotidoctor.errors import SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.privatefs import write_private
@@ -50,15 +50,10 @@ def guarded(body: Callable[[], int], argv: Sequence[str]) -> int:
         print("spotidoctor: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        # `spotidoctor check | head`: the reader went away; nothing else to say.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return int(ExitCode.OK)
+        raise  # `spotidoctor check | head`: the command line ends quietly (cli.main)
     except Exception as exc:
         path = write_crash_log(argv, exc)
         where = f"details in {path}" if path else "and the crash log could not be written"
         print(f"spotidoctor: internal error ({type(exc).__name__}: {exc}); {where}. "
-              "Please report it at https://github.com/spotidoctor/spotidoctor/issues", file=sys.stderr)
+              f"Please report it at {ISSUES_URL}", file=sys.stderr)
         return int(ExitCode.INTERNAL)

@@ -70,12 +70,26 @@ class StepEnv(Protocol):
     def env(self) -> dict[str, str]: ...
 
 
+def report_progress(env: StepEnv, done: int, total: int | None) -> None:
+    """Tell whoever shows the fix how far a long step is (nothing when nobody listens)."""
+    listener = getattr(env, "progress", None)
+    if callable(listener):
+        listener(done, total)
+
+
+def listens_for_progress(env: StepEnv) -> bool:
+    return callable(getattr(env, "progress", None))
+
+
 @dataclass(frozen=True)
 class Step:
     """One action of a fix. Subclasses implement ``preview`` and ``apply``."""
 
     description: str
     kind: ClassVar[str] = "step"
+    # How long a slow step may take and what Ctrl-C does to it ("" for quick steps); `fix`
+    # says it in the plan and before the step starts.
+    duration_hint: ClassVar[str] = ""
 
     @property
     def privilege(self) -> Privilege:

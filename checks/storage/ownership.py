@@ -255,7 +255,8 @@ class StorageOwnership(Check):
                 messages += [Message.error(NOT_FIXING.format(reason=r)) for r in reasons]
             else:
                 steps.append(UserNsChown(f"Give {scan.path} to {self._who(ctx)}", path=scan.path,
-                                         owner=ns_owner, guard=guard))
+                                         owner=ns_owner, guard=guard,
+                                         entries=scan.scan.checked if scan.complete else 0))
         fixes: list[Fix] = []
         if steps:
             fixes.append(self._chown_fix(ctx, bad, steps))

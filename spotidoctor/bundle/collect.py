@@ -205,14 +205,21 @@ class Collector:
         self._state = _State(clock())
         self._trees = contained.container_trees(ctx)
 
-    def run(self, specs: Sequence[BundleSpec]) -> list[Item]:
-        """Execute every item of every spec; forbidden paths of any spec apply to all."""
+    def run(self, specs: Sequence[BundleSpec],
+            on_item: Callable[[int, int], None] | None = None) -> list[Item]:
+        """Execute every item of every spec; forbidden paths of any spec apply to all.
+        ``on_item(done, total)`` after each declared item (the progress display)."""
         forbidden = Forbidden(self.ctx, [*default_forbidden(self.ctx), *self._extra_forbidden,
                                          *(p for s in specs for p in s.forbidden)])
+        total = sum(len(spec.items) for spec in specs)
         items: list[Item] = []
+        done = 0
         for spec in specs:
             for origin, item in spec.items:
                 items += self.admit(self._one(origin, item, forbidden, self._state))
+                done += 1
+                if on_item is not None:
+                    on_item(done, total)
         return items
 
     def admit(self, items: Iterable[Item]) -> list[Item]:

@@ -26,6 +26,7 @@ from spotidoctor.backend.limits import lift_address_space, limits_record
 from spotidoctor.backend.progress import make_display
 from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
+from spotidoctor.commands.live import LiveChecks
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
 from spotidoctor.crash import launchlog
@@ -98,7 +99,8 @@ def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
     may have changed it) and fresh shared probe answers.
     """
     selection = launch_plan(session, slow=not options.dry_run)
-    results = run_checks(session, selection).results
+    with LiveChecks(out, session.ctx.env, (), show_results=False) as live:  # the status line, on a terminal
+        results = run_checks(session, selection, live).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if options.dry_run or not fixable:

@@ -69,6 +69,7 @@ class ReportOptions:
 @dataclass(frozen=True)
 class ListOptions:
     session: SessionOptions
+    json: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,14 @@ class StopOptions:
     session: SessionOptions
 
 
+@dataclass(frozen=True)
+class CompletionOptions:
+    session: SessionOptions
+    shell: str = "bash"
+
+
 CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
-                  | ExplainOptions | DesktopOptions | StopOptions)
+                  | ExplainOptions | DesktopOptions | StopOptions | CompletionOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:
@@ -131,7 +138,7 @@ def _report(args: argparse.Namespace) -> ReportOptions:
 
 
 def _list(args: argparse.Namespace) -> ListOptions:
-    return ListOptions(session_options(args))
+    return ListOptions(session_options(args), args.json)
 
 
 def _explain(args: argparse.Namespace) -> ExplainOptions:
@@ -146,9 +153,13 @@ def _stop(args: argparse.Namespace) -> StopOptions:
     return StopOptions(session_options(args))
 
 
+def _completion(args: argparse.Namespace) -> CompletionOptions:
+    return CompletionOptions(session_options(args), args.shell)
+
+
 BUILDERS: dict[str, Callable[[argparse.Namespace], CommandOptions]] = {
     "check": _check, "fix": _fix, "launch": _launch, "build": _build, "report": _report, "list": _list,
-    "explain": _explain, "desktop": _desktop, "stop": _stop,
+    "explain": _explain, "desktop": _desktop, "stop": _stop, "completion": _completion,
 }
 
 

@@ -16,14 +16,15 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
+from spotidoctor import ISSUES_URL
 from spotidoctor.api import Context
 from spotidoctor.bundle import archive
-from spotidoctor.bundle.build import Options, assemble, gather
+from spotidoctor.bundle.build import Bundle, Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus, Limits
 from spotidoctor.bundle.redact import KIND_LABEL, Redactor, TokenMap, default_map_path
 from spotidoctor.bundle.scan import Finding, Needle, gather_needles, scan_archive, scan_members
 from spotidoctor.commands.options import ReportOptions
-from spotidoctor.engine.session import make_session
+from spotidoctor.engine.session import Session, make_session
 from spotidoctor.errors import SpotidoctorError, UsageError
 from spotidoctor.exitcodes import ExitCode
 
@@ -123,7 +124,7 @@ def _run(command: ReportOptions) -> int:
     target = None if command.preview else output_path(command.output, now, overwrite=command.overwrite)
     session = make_session(command.session)
     ctx = session.ctx
-    bundle = gather(session, options, extra_hostnames=(socket.gethostname(),))
+    bundle = gather_showing_progress(session, options)
     map_path = default_map_path(ctx.paths.state_dir)
     shown_map = tilde(map_path, ctx.user.home)
     redactor = Redactor(bundle.identity, TokenMap.load(ctx.probes.fs, map_path), identity_on=options.redact)
@@ -140,6 +141,30 @@ def _run(command: ReportOptions) -> int:
     print(target)
     _print_done(bundle.items, redactor, shown_map, options.redact)
     return int(ExitCode.OK)
+
+
+def gather_showing_progress(session: Session, options: Options) -> Bundle:
+    """The checks with the status line, then the collection with a progress bar (on stderr:
+    stdout gets only the archive's path)."""
+    from spotidoctor.commands.live import LiveChecks
+    from spotidoctor.render.progress import Meter
+
+    env = session.ctx.env
+    meter: list[Meter] = []
+    with LiveChecks(sys.stderr, env, (), show_results=False) as live:
+
+        def on_item(done: int, total: int) -> None:
+            if not meter:
+                live.pause()  # the checks are done: one live display at a time
+                meter.append(Meter("collecting", total, sys.stderr, env))
+            meter[0].update(done)
+
+        try:
+            return gather(session, options, extra_hostnames=(socket.gethostname(),), reporter=live,
+                          on_item=on_item)
+        finally:
+            if meter:
+                meter[0].close()
 
 
 def write_scanned(target: str, top: str, members: Sequence[archive.Member], needles: Sequence[Needle],
@@ -187,6 +212,7 @@ def _print_done(items: Sequence[Item], redactor: Redactor, map_path: str, redact
         print(f"spotidoctor: {COVERAGE}", file=err)
     else:
         print(NO_REDACT_WARNING, file=err)
+    print(f"spotidoctor: to report a problem, open an issue at {ISSUES_URL} and attach the archive.", file=err)
 
 
 def print_preview(items: Sequence[Item], members: Sequence[archive.Member], redactor: Redactor,

@@ -91,7 +91,7 @@ def test_wrong_owner_fails_then_fix_hands_everything_to_the_mapped_uid(sandbox, 
 
     done = spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "storage.chown-to-container-user: fixed (verified)" in done.stdout
+    assert "storage.ownership: fixed (verified)" in done.stdout
 
     for sub in ("config", "cache"):
         assert set(owners(store / sub).values()) == {expected}, sub
@@ -125,7 +125,7 @@ def test_keep_id_migration_gives_the_tree_back(sandbox, tmp_path):
     assert spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store)).returncode == 0
     assert os.lstat(store / "config/prefs").st_uid != os.getuid()
     done = spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store), "--profile", "keep-id")
-    assert "storage.migrate-to-keep-id: fixed (verified)" in done.stdout, done.stdout + done.stderr
+    assert "storage.ownership: fixed (verified)" in done.stdout, done.stdout + done.stderr
     for sub in ("config", "cache"):
         assert set(owners(store / sub).values()) == {(os.getuid(), os.getgid())}
 

@@ -136,7 +136,7 @@ def test_storage_directories_under_a_read_only_parent(box: Sandbox) -> None:
     assert f"    ✗ Permission denied: {target}" in lines
     assert f"    - not run: Create {target / 'config'}" in lines
     assert f"    - not run: Create {target / 'cache'}" in lines
-    assert "storage.create-dirs: failed (see above)" in done.stdout
+    assert "storage.dir: failed (see above)" in done.stdout
     assert not target.exists() and chowns(box) == []
 
 
@@ -151,7 +151,7 @@ def test_storage_tree_that_disappears_before_its_chown(box: Sandbox) -> None:
                     f"✗ refusing to chown {gone}: {gone} does not exist")
     assert ran in done.stdout and refused in done.stdout
     assert done.stdout.index(ran) < done.stdout.index(refused)
-    assert "storage.chown-to-container-user: failed (see above)" in done.stdout
+    assert "storage.ownership: failed (see above)" in done.stdout
     assert chowns(box) == [str(root / "config")]  # the vanished path was never handed to chown
 
 
@@ -176,7 +176,7 @@ def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulsea
     assert f"✓ created {private}" in done.stdout
     assert f"✗ Permission denied: {conf.parent}" in done.stdout or f"✗ Permission denied: {conf}" in done.stdout
     assert f"- not run: copy the cookie to {copy}" in done.stdout
-    assert "pulse.write-client-config: failed (see above)" in done.stdout
+    assert "pulse.client-config: failed (see above)" in done.stdout
     assert list(private.iterdir()) == []  # no half-written config, no cookie copy, no temp files
 
 

@@ -160,12 +160,45 @@ def test_wrong_owner_offers_the_userns_chown(tmp_path):
 
 
 def test_fix_runs_the_exact_command(tmp_path):
+    # --verbose: one line per entry, counted for the progress display.
     argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
-            "-exec", "chown", "--no-dereference", "1500:1500", "--", "{}", "+")
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
     ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv)])
     result = StorageOwnership().run(ctx)
     applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx))
     assert applied.ok and ctx.probes.cmd.calls == [argv]  # type: ignore[attr-defined]
+
+
+def test_the_chown_reports_its_progress_against_the_scans_count(tmp_path):
+    from spotidoctor.checks.storage.steps import PROGRESS_EVERY
+    from spotidoctor.engine.reporter import NullReporter
+
+    lines = [f"changed ownership of '{CACHE}/f{i}' from 1000:1000 to 1500:1500" for i in range(PROGRESS_EVERY + 3)]
+    files = {f"{CACHE}/f{i}": "x" for i in range(PROGRESS_EVERY + 2)}
+    argv = ("podman", "unshare", "chown", "-R", "--verbose", "-P", "--no-dereference", "--preserve-root",
+            "1500:1500", "--", CACHE)
+    ctx = context(tmp_path, files=files, owners=owned([CONFIG]), verbose=True,
+                  commands=[FakeCommand(argv, stdout="\n".join(lines) + "\n")])
+    result = StorageOwnership().run(ctx)
+    seen = []
+
+    class Recorder(NullReporter):
+        def step_progress(self, fix, step, done, total):
+            seen.append((done, total))
+
+    applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx), Recorder())
+    assert applied.ok
+    assert seen == [(PROGRESS_EVERY, PROGRESS_EVERY + 3), (PROGRESS_EVERY + 3, PROGRESS_EVERY + 3)]
+
+
+def test_a_failing_chown_names_its_own_error_lines(tmp_path):
+    argv = ("podman", "unshare", "chown", "-R", "--verbose", "-P", "--no-dereference", "--preserve-root",
+            "1500:1500", "--", CACHE)
+    error = f"chown: changing ownership of '{CACHE}/x': Operation not permitted"
+    ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv, stdout=error + "\n", returncode=1)])
+    result = StorageOwnership().run(ctx)
+    applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx))
+    assert not applied.ok and "Operation not permitted" in applied.steps[0].outcome
 
 
 def test_stops_early_unless_verbose(tmp_path):
