@@ -11,4 +11,4 @@ through the container machinery, to what happened when it ran.
 """
 from __future__ import annotations
 
-ORDER = ("x11", "pulse", "userns", "podman", "storage", "image", "crash")
+ORDER = ("x11", "pulse", "dbus", "userns", "podman", "network", "storage", "image", "desktop", "crash")

@@ -48,7 +48,7 @@ __all__ = ["Check", "Context", "CheckResult", "Message", "MessageKind", "Severit
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$")
 # Bundled checks live in these namespaces; other tools and scripts rely on them.
-NAMESPACES = ("x11", "pulse", "userns", "podman", "storage", "image", "crash")
+NAMESPACES = ("x11", "pulse", "userns", "podman", "storage", "image", "crash", "dbus", "network", "desktop")
 
 
 @dataclass(frozen=True)

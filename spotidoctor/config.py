@@ -57,6 +57,7 @@ class Config:
     spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
     auto_update: bool = False  # launch rebuilds first when the repository has a newer Spotify
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
+    scale_factor: float = 0  # Spotify's --force-device-scale-factor; 0: follow the desktop (GDK_SCALE, Xft.dpi)
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     def storage_path(self, home: str) -> str:
@@ -73,6 +74,11 @@ class Config:
         return dataclasses.replace(self, **clean)
 
 
+def _names_fit(path: str) -> bool:
+    """Every component fits NAME_MAX (255 bytes): a longer one is an error for every system call."""
+    return all(len(part.encode("utf-8", "surrogateescape")) <= 255 for part in path.split("/"))
+
+
 def _is_str_tuple(value: object) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
@@ -85,10 +91,17 @@ def _is_build_args(value: object) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) and "=" in v for v in value)
 
 
+def _is_scale(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value == 0 or 0.25 <= value <= 8
+
+
 _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "image": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
     "container_name": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
-    "storage_dir": ("a non-empty path", lambda v: isinstance(v, str) and bool(v.strip())),
+    "storage_dir": ("a non-empty path whose names are at most 255 bytes each (Linux's limit)",
+                    lambda v: isinstance(v, str) and bool(v.strip()) and _names_fit(v)),
     "container_uid": ("an integer from 1 to 65535", lambda v: type(v) is int and 0 < v < 65536),
     "container_user": ("a user name", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[a-z_][a-z0-9_-]*", v))),
     "profile": (f"one of {', '.join(PROFILES)}", lambda v: v in PROFILES),
@@ -107,6 +120,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
                      lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
     "auto_update": ("true or false", lambda v: isinstance(v, bool)),
     "ignore": ("a list of check ids", _is_str_tuple),
+    "scale_factor": ("0 (follow the desktop) or a number from 0.25 to 8, like 1.5", _is_scale),
 }
 KNOWN_KEYS = tuple(_CHECKS)
 
@@ -165,7 +179,7 @@ def render_value(value: object) -> str:
     """A TOML literal for the value types the config uses."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string

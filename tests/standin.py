@@ -25,11 +25,18 @@ HASH_LABEL = "io.spotidoctor.standin-hash"
 #   --probe-shm      print the size of /dev/shm (`standin: shm <1K-blocks>`)
 #   --probe-limits   print the address-space and open-files limits it got
 #   --exit=N         exit with N (e.g. 133 for the silent SIGTRAP crash)
+#   --uri=URI        append URI as one line to $HOME/.cache/spotify/standin-uris (its storage)
+#   --stay           keep running after the probes, like the real client, until stopped; a
+#                    second start in the same container (`podman exec ... spotify --uri=URI`)
+#                    records its --uri= and exits, like the client's single-instance handoff
 STANDIN_SPOTIFY = r"""#!/bin/sh
 echo "standin: uid=$(id -u) gid=$(id -g) args=$*"
-x11=0; audio=0; storage=0; oom=0; shm=0; limits=0; code=0; any=0
+x11=0; audio=0; storage=0; oom=0; shm=0; limits=0; code=0; any=0; stay=0; uris=""
 for arg in "$@"; do
   case "$arg" in
+    --stay) stay=1; any=1;;
+    --uri=*) uris="$uris${arg#--uri=}
+";;
     --probe-x11) x11=1; any=1;;
     --probe-audio) audio=1; any=1;;
     --write-storage) storage=1; any=1;;
@@ -39,6 +46,11 @@ for arg in "$@"; do
     --exit=*) code="${arg#--exit=}";;
   esac
 done
+record_uris() { [ -z "$uris" ] || printf '%s' "$uris" >>"$HOME/.cache/spotify/standin-uris"; }
+if [ -f /tmp/standin.pid ] && kill -0 "$(cat /tmp/standin.pid)" 2>/dev/null; then
+  record_uris; echo "standin: handed over to the running instance"; exit 0
+fi
+record_uris
 [ "$any" = 0 ] && { x11=1; audio=1; storage=1; }
 if [ "$x11" = 1 ]; then
   if xdpyinfo >/tmp/xdpyinfo.out 2>&1; then echo "standin: x11 ok $(head -n 1 /tmp/xdpyinfo.out)"
@@ -63,6 +75,11 @@ fi
 if [ "$oom" = 1 ]; then
   echo "[1129/235959.123456:ERROR:broker_posix.cc(46)] Received unexpected number of handles" >&2
   echo "[1129/235959.123999:FATAL:memory.cc(40)] Out of memory. size=262144" >&2
+fi
+if [ "$stay" = 1 ]; then
+  echo $$ >/tmp/standin.pid
+  echo "standin: running"
+  exec sleep 2147483647
 fi
 exit "$code"
 """

@@ -4,7 +4,7 @@ The container gets sound through a dedicated socket: on PulseAudio a second
 ``module-native-protocol-unix`` with its own cookie (the original design's
 ``socket=pulse-socket auth-cookie=pulse-cookie``); on PipeWire an extra
 ``server.address`` in a pipewire-pulse drop-in (no cookie there). The launcher reads
-the facts these checks publish (see the README's Audio section).
+the facts these checks publish (docs/architecture.md lists them).
 """
 from __future__ import annotations
 

@@ -102,9 +102,9 @@ class PulseClientConfig(Check):
     def _fix(self, ctx: Context, conf: str, cookie: str | None, copy: str | None) -> Fix:
         directory = ctx.paths.runtime_dir
         steps: list[Step] = [
-            MakeDirs(f"create {directory}", path=directory, mode=0o700),
+            MakeDirs(f"create {directory}", path=directory, mode=0o700, private=True),
             WriteFile(f"write {conf}", path=conf, content=self._conf_text(cookie is not None), mode=0o644,
-                      backup=False)]
+                      backup=False, private=True)]
         if cookie and copy:
             steps.append(CopyPulseCookie(f"copy the cookie to {copy}", source=cookie, target=copy))
         return Fix.safe(FIX_CLIENT, "Write the container's pulse client config and cookie copy", *steps,

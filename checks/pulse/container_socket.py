@@ -25,7 +25,7 @@ from .common import (
     user_default_pa,
 )
 from .conf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, format_module_args, resolve_socket
-from .fixes import drop_in_fix, load_fix, persist_pa_fix, restart_fix
+from .fixes import drop_in_fix, load_fix, persist_pa_fix, restart_command, restart_fix
 from .pipewire import address_socket, effective_addresses, pw_settings, quoted_list
 
 
@@ -157,7 +157,7 @@ class PulseContainerSocket(Check):
         if not ctx.probes.fs.is_socket(socket):
             return self.fail("the container socket is configured but pipewire-pulse has not opened it yet",
                              Message.error(f"{origin} adds it; {socket} does not exist",
-                                           "Restart pipewire-pulse."), *notes,
+                                           f"Restart pipewire-pulse: `{restart_command(ctx)}`."), *notes,
                              facts=facts, fixes=(restart_fix(ctx),))
         tested = ctx.probes.pulse.connect_test(f"unix:{socket}", None)
         if not tested.ok:

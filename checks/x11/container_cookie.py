@@ -23,8 +23,8 @@ class ContainerCookie(Check):
     cookie is never shown).
 
     Why it matters: a normal entry is bound to the host name, which differs inside the
-    container (`Authorization required`); python-xlib cannot write the FamilyWild form
-   . The container's uid 1500 is a subordinate uid on the host, so the
+    container (`Authorization required`); python-xlib cannot write the FamilyWild form.
+    The container's uid 1500 is a subordinate uid on the host, so the
     file must be readable by "others"; the 0700 directory keeps other host users out.
 
     Fix safety: safe. Writes the file atomically from your Xauthority at apply time.

@@ -217,6 +217,8 @@ class BuildImage(Step):
     containerfile: str = ""  # "" = the bundled recipe
     build_args: tuple[str, ...] = field(default=())  # the effective KEY=VALUE list
     kind: ClassVar[str] = "build-image"
+    duration_hint: ClassVar[str] = ("3 to 15 minutes (downloads Debian and Spotify's package); Ctrl-C stops it "
+                                    "safely and keeps the current image")
 
     def _request(self, env: StepEnv) -> BuildRequest:
         recipe = load_recipe(env.probes.fs, self.containerfile)

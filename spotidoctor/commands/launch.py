@@ -27,6 +27,7 @@ from spotidoctor.backend.limits import lift_address_space, limits_record
 from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
 from spotidoctor.commands.launchimage import prepare_image
+from spotidoctor.commands.live import LiveChecks
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
 from spotidoctor.crash import launchlog
@@ -97,7 +98,8 @@ def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
     may have changed it) and fresh shared probe answers.
     """
     selection = launch_plan(session, slow=not options.dry_run)
-    results = run_checks(session, selection).results
+    with LiveChecks(out, session.ctx.env, (), show_results=False) as live:  # the status line, on a terminal
+        results = run_checks(session, selection, live).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if options.dry_run or not fixable:
@@ -189,7 +191,7 @@ def run_container(ctx: Context, options: LaunchOptions, results: Sequence[CheckR
                   out: TextIO) -> int:
     fs = ctx.probes.fs
     directory = launch_dir(ctx, launchlog.new_launch_id())
-    fs.makedirs(directory, mode=0o700)
+    fs.make_private_dirs(directory, top=ctx.paths.state_dir)  # podman's log goes here too
     launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
     lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
     spec = make_spec(ctx, options, directory)

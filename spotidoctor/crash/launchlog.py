@@ -57,7 +57,9 @@ def new_launch_id() -> str:
 
 def save(fs: RealFS, record: LaunchRecord) -> None:
     path = os.path.join(record.directory, RECORD)
-    fs.write_atomic(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600)
+    # The launches directory and the launch's own are spotidoctor's: private, no symlinks.
+    fs.write_private(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600,
+                     top=os.path.dirname(record.directory))
 
 
 def _number(value: object) -> bool:

@@ -162,6 +162,10 @@ class X11Probe(Protocol):
         (``xhost -``); return the list afterwards."""
         ...
 
+    def resource_manager(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+        """The X resources (``xrdb -query``: the root window's RESOURCE_MANAGER); "" when unset."""
+        ...
+
 
 # -- raw connection setup ------------------------------------------------------------------
 
@@ -390,6 +394,9 @@ class XlibProbe:
     def access_control(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> AccessControl:
         return self._with_display(display, timeout, _access_control)
 
+    def resource_manager(self, display: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+        return self._with_display(display, timeout, _resource_manager)
+
     def revoke(self, display: str, hosts: Sequence[HostEntry], *, enable_access_control: bool,
                timeout: float = DEFAULT_TIMEOUT_S) -> AccessControl:
         # Raw requests: python-xlib's ChangeHosts refuses family 252 (LOCAL:).
@@ -485,3 +492,19 @@ def _access_control(d: object) -> AccessControl:
     reply = d.list_hosts()
     hosts = tuple(HostEntry(int(h.family), bytes(h.name)) for h in reply.hosts)
     return AccessControl(enabled=int(reply.mode) == X.EnableAccess, hosts=hosts)
+
+
+MAX_RESOURCES = 1 << 20  # RESOURCE_MANAGER is a few KiB; read no more than this
+
+
+def _resource_manager(d: object) -> str:
+    from Xlib import Xatom
+    from Xlib import display as xdisplay
+
+    assert isinstance(d, xdisplay.Display)
+    prop = d.screen(0).root.get_property(Xatom.RESOURCE_MANAGER, Xatom.STRING, 0, MAX_RESOURCES // 4)
+    if prop is None or prop.format != 8:
+        return ""
+    value = prop.value
+    data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+    return data[:MAX_RESOURCES].decode("utf-8", errors="replace")

@@ -133,7 +133,7 @@ class FakeFS(RealFS):
         if st is None or os.path.normpath(path) not in self.owners:
             return st
         uid, gid = self.owners[os.path.normpath(path)]
-        return StatInfo(uid, gid, st.mode, st.size, st.mtime, st.dev, st.ino)
+        return StatInfo(uid, gid, st.mode, st.size, st.mtime, st.dev, st.ino, st.nlink)
 
     def lstat(self, path: str) -> StatInfo | None:
         return self._owned(path, super().lstat(path))

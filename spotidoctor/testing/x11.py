@@ -44,6 +44,7 @@ class FakeX11:
         SetupStatus.SUCCESS, "", "MIT-MAGIC-COOKIE-1", "/home/alice/.Xauthority"))
     info: ServerInfo | ProbeUnavailable = XVFB_INFO
     access: AccessControl | ProbeUnavailable = field(default_factory=lambda: AccessControl(True, ()))
+    resources: str | ProbeUnavailable = ""  # RESOURCE_MANAGER, e.g. "Xft.dpi:\t192\n"
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     # -- builders ------------------------------------------------------------------------
@@ -98,6 +99,12 @@ class FakeX11:
         self.access = AccessControl(current.enabled or enable_access_control,
                                     tuple(h for h in current.hosts if h not in hosts))
         return self.access
+
+    def resource_manager(self, display: str, *, timeout: float = 3.0) -> str:
+        self.calls.append(("resource_manager", display))
+        if isinstance(self.resources, ProbeUnavailable):
+            raise self.resources
+        return self.resources
 
 
 def _conforms(fake: FakeX11) -> X11Probe:  # mypy proves FakeX11 implements the Protocol

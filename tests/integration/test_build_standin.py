@@ -99,7 +99,7 @@ def test_build_labels_the_image_and_the_checks_recognise_the_recipe(
     assert results["image.recipe"]["status"] == "warn"
     assert [f["id"] for f in results["image.recipe"]["fixes"]] == ["image.build"]
     fixed = spotidoctor(env, "fix", "image.recipe", "--config", str(config), "--image", image_name)
-    assert "image.build: fixed (verified)" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert "image.recipe: fixed (verified)" in fixed.stdout, fixed.stdout + fixed.stderr
     assert inspect(image_name)["Labels"]["changed"] == "yes"  # type: ignore[index]
 
 

@@ -156,8 +156,8 @@ def test_pulseaudio_missing_module_is_fixed_and_second_fix_changes_nothing(
 
     done = cli(env, "fix", "pulse", *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "pulse.load-socket-module: fixed (verified)" in done.stdout
-    assert "pulse.write-client-config: fixed (verified)" in done.stdout
+    assert "pulse.container-socket: fixed (verified)" in done.stdout
+    assert "pulse.client-config: fixed (verified)" in done.stdout
 
     after = cli_results(env, "pulse", *FAST)
     assert {cid: r["status"] for cid, r in after.items()} == {
@@ -197,7 +197,7 @@ def test_runtime_only_module_warns_and_persisting_it_passes(pulseaudio: servers.
     assert result.summary.endswith("is loaded at runtime only: gone after the next PulseAudio restart")
     assert [f.id for f in result.fixes] == ["pulse.persist-default-pa"]
     done = cli(pulseaudio.env, "fix", "pulse.persistence")
-    assert "pulse.persist-default-pa: fixed (verified)" in done.stdout, done.stdout
+    assert "pulse.persistence: fixed (verified)" in done.stdout, done.stdout
 
 
 def test_user_default_pa_without_include_fails(pulseaudio: servers.PulseServer) -> None:
@@ -332,7 +332,7 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
     servers.restart_pipewire_with_testsink(pipewire)
     assert pipewire.native_socket.is_socket()  # "unix:native" was kept
     second = cli(env, "fix", "pulse", *FAST)  # now the client config (it needed the socket first)
-    assert "pulse.write-client-config: fixed (verified)" in second.stdout, second.stdout
+    assert "pulse.client-config: fixed (verified)" in second.stdout, second.stdout
     after = cli_results(env, "pulse")
     assert {cid: r["status"] for cid, r in after.items()} == {
         "pulse.server": "ok", "pulse.container-socket": "ok", "pulse.container-access": "ok",

@@ -141,7 +141,7 @@ def test_xhost_local_warns_and_the_unsafe_fix_revokes_it(xserver: servers.XServe
 
     fixed = cli(env, "fix", "--unsafe", "--yes", "x11.access-control")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "x11.revoke-host-grants: fixed (verified)" in fixed.stdout
+    assert "x11.access-control: fixed (verified)" in fixed.stdout
     listing = xtool(xserver, "xhost").stdout
     assert "access control enabled" in listing and "LOCAL:" not in listing
     assert "SI:localuser:nobody" in listing  # scoped grants are left alone
@@ -178,7 +178,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
 
     fixed = cli(env, "fix", "x11")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "x11.write-container-cookie: fixed (verified)" in fixed.stdout
+    assert "x11.container-cookie: fixed (verified)" in fixed.stdout
     for output in (before, dry, fixed):
         assert xserver.cookie_hex not in output.stdout + output.stderr
 

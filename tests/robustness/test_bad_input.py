@@ -314,7 +314,7 @@ def test_unreadable_pulse_cookie(pulse_box: tuple[Sandbox, servers.PulseServer])
     assert_sane(fixed, box)
     assert fixed.returncode == 1
     assert f"✗ Permission denied: {cookie}" in fixed.stdout
-    assert "pulse.write-client-config: failed (see above)" in fixed.stdout
+    assert "pulse.client-config: failed (see above)" in fixed.stdout
     assert not Path(layout.pulse_cookie_copy(paths)).exists()
 
 
@@ -330,7 +330,7 @@ def test_unreadable_cookie_before_the_module_is_loaded(pulse_box: tuple[Sandbox,
     assert_sane(fixed, box)
     assert fixed.returncode == 1
     assert "✗ loading module-native-protocol-unix failed" in fixed.stdout
-    assert "pulse.load-socket-module: failed (see above)" in fixed.stdout
+    assert "pulse.container-socket: failed (see above)" in fixed.stdout
 
 
 # -- default.pa spotidoctor does not fully understand --------------------------------------------
@@ -359,7 +359,7 @@ def test_default_pa_lines_it_does_not_understand_are_kept_verbatim_and_named(
     assert default_pa.read_text() == ODD_DEFAULT_PA  # a dry run changes nothing
     fixed = box.run("fix", "pulse.persistence")
     assert_sane(fixed, box)
-    assert fixed.returncode == 0 and "pulse.persist-default-pa: fixed (verified)" in fixed.stdout
+    assert fixed.returncode == 0 and "pulse.persistence: fixed (verified)" in fixed.stdout
     new = default_pa.read_text()
     assert new.startswith(".include /etc/pulse/default.pa\n" + ODD_DEFAULT_PA)  # every line kept, in order
     listed = box.run("fix", "--list-backups").stdout
@@ -493,8 +493,7 @@ def test_unicode_and_spaces_in_home_and_storage(tmp_path: Path, home_name: str) 
     fixed = box.run("fix", "storage")
     assert_sane(fixed, box)
     assert (storage / "config").is_dir() and (storage / "cache").is_dir()
-    chowns = [c for c in box.spy_calls() if c[1:3] == ["unshare", "chown"]]
-    assert sorted(c[-1] for c in chowns) == [f"{storage}/cache", f"{storage}/config"]
+    assert sorted(box.chown_targets()) == [f"{storage}/cache", f"{storage}/config"]
     out = tmp_path / "reports"
     out.mkdir()
     reported = box.run("report", "-o", str(out))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -157,8 +158,9 @@ def test_successful_build_labels_the_spotify_version_and_keeps_the_log(tmp_path:
     assert "# kept old as spotify_pod:previous" in log and "# removed the image before the previous one" in log
     assert ctx.probes.fs.read_text(f"{WORK}/Containerfile") == "FROM scratch\n"
     assert ctx.probes.fs.read_text(f"{WORK}/Containerfile.label") == "FROM aaa\n"
-    assert out.getvalue().splitlines() == [
-        f"Building spotify_pod (full log: {outcome.log_path})",
+    shown = [re.sub(r"  \(\d+ s so far(, about \d+ s left)?\)$", "", line) for line in out.getvalue().splitlines()]
+    assert shown == [
+        f"Building spotify_pod (full log: {outcome.log_path}); this takes a few minutes, Ctrl-C stops it safely",
         "  stage 1/2 · step 1/2: FROM docker.io/library/debian:bookworm-slim AS keyring",
         "  stage 1/2 · step 2/2: RUN set -eu; apt-get update",
         "  stage 2/2 · step 1/3: FROM docker.io/library/debian:bookworm-slim",
@@ -310,6 +312,20 @@ def test_build_step_with_an_unreadable_recipe_fails_cleanly(tmp_path: Path) -> N
     assert step.preview(env) == ["(cannot build: cannot read Containerfile /gone/Containerfile: No such file or directory)"]
     with pytest.raises(FixFailed, match="cannot read Containerfile /gone/Containerfile"):
         step.apply(env)
+
+
+def test_plain_display_says_the_time_so_far_and_estimates_the_rest() -> None:
+    ticks = iter([0.0, 0.0, 30.0, 90.0, 150.0])
+    out = io.StringIO()
+    display = PlainDisplay(out, clock=lambda: next(ticks))
+    display.start("spotify_pod", "/x.log")
+    for line in ("STEP 1/4: FROM debian", "STEP 2/4: RUN apt-get update", "STEP 3/4: RUN apt-get install x"):
+        display.line(line)
+    assert out.getvalue().splitlines()[1:] == [
+        "  step 1/4: FROM debian  (30 s so far)",
+        "  step 2/4: RUN apt-get update  (2 min so far, about 5 min left)",
+        "  step 3/4: RUN apt-get install x  (3 min so far, about 3 min left)",
+    ]
 
 
 def test_rich_display_shows_steps_without_taking_brackets_for_markup() -> None:

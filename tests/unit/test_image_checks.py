@@ -21,6 +21,11 @@ from spotidoctor.fixes import Applicability
 from spotidoctor.model import CheckResult, Status
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
+# The checks answered from `podman image exists/inspect` alone (the image-contents checks look
+# inside the image: tests/unit/test_image_contents.py).
+LOOKUP_CHECKS = tuple(c for c in CHECKS if c.id in ("image.present", "image.recipe", "image.age", "image.user",
+                                                    "image.update"))
+
 # `podman image inspect localhost/spotidoctor-standin:test` (podman 4.3.1, buildah 1.28.2), verbatim.
 STANDIN_INSPECT = r"""[
      {
@@ -151,7 +156,7 @@ def run_checks(tmp_path: Path, commands: list[FakeCommand], config: Config | Non
     config = config or Config(image=STANDIN)
     runner = FakeCommandRunner(commands, **kwargs)  # type: ignore[arg-type]
     ctx = make_context(tmp_path, commands=runner, config=config)
-    results = {r.check_id: r for r in Runner(ctx).run(plan(CHECKS)).results}
+    results = {r.check_id: r for r in Runner(ctx).run(plan(LOOKUP_CHECKS)).results}
     assert runner.exhausted, "every podman answer was used exactly once (one lookup shared by all checks)"
     return results
 

@@ -390,6 +390,8 @@ def test_pipewire_configured_but_not_restarted(tmp_path: Path) -> None:
     result = run(pw(tmp_path, files={DROP_IN: DROP_IN_TEXT}), "pulse.container-socket")["pulse.container-socket"]
     assert result.summary == "the container socket is configured but pipewire-pulse has not opened it yet"
     assert [f.id for f in result.fixes] == [FIX_RESTART_PW]
+    # No systemd unit runs pipewire-pulse here: the advice is the command that works without one.
+    assert result.messages[0].advice == ("Restart pipewire-pulse: `pkill -x pipewire-pulse; pipewire-pulse &`.",)
 
 
 def test_pipewire_configured_and_running(tmp_path: Path) -> None:
