@@ -148,7 +148,7 @@ def test_build_fix_and_launch_quote_the_same_cause_with_their_own_advice(setup: 
                              f"--build-arg BASE_IMAGE={debian_base} --build-arg SPOTIFY_REPO=http://127.0.0.1:"
                              f"{setup.port}`.")
     assert fixed[2].endswith("`spotidoctor fix image`.") and launched[2].endswith("`spotidoctor launch`.")
-    assert "image.build: failed (see above)" in fix.stdout
+    assert "see why the fix failed above" in fix.stdout
     assert f"{setup.image} is not built yet: building it now" in launch.stdout
     assert "Starting Spotify" not in launch.stdout
 

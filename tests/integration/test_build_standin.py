@@ -89,7 +89,8 @@ def test_build_labels_the_image_and_the_checks_recognise_the_recipe(
 
     config = write_config(tmp_path / "config.toml", containerfile=str(containerfile))
     results = check_image(env, config, image_name)
-    assert {k: v["status"] for k, v in results.items()} == {
+    lookup = ("image.present", "image.recipe", "image.age", "image.user", "image.update")
+    assert {k: results[k]["status"] for k in lookup} == {  # the content checks judge the stand-in's files
         "image.present": "ok", "image.recipe": "ok", "image.age": "ok", "image.user": "ok",
         "image.update": "skip"}  # this recipe records no repository or Spotify version
 
