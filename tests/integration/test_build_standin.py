@@ -34,7 +34,8 @@ TIMEOUT_S = 600
 def image_name(podman: str) -> Iterator[str]:
     name = f"localhost/sdtest-build-{uuid.uuid4().hex[:8]}:test"
     yield name
-    subprocess.run([podman, "rmi", "--force", name], capture_output=True, timeout=120)
+    for tag in (name, name.replace(":test", ":previous")):  # a rebuild keeps the image it replaced
+        subprocess.run([podman, "rmi", "--force", tag], capture_output=True, timeout=120)
 
 
 @pytest.fixture
