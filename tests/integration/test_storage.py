@@ -176,7 +176,7 @@ def test_a_hard_link_to_a_users_file_keeps_its_owner_after_fix(sandbox, tmp_path
                for m in before.messages), before.messages
 
     done = spotidoctor(tmp_path, "fix", "storage", "--storage-dir", str(store))
-    assert "storage.chown-to-container-user" in done.stdout, done.stdout + done.stderr
+    assert "storage.ownership: Give the storage to the container user" in done.stdout, done.stdout + done.stderr
     assert (os.stat(users_file).st_uid, os.stat(users_file).st_gid) == mine
     assert users_file.read_text() == "export PATH=$HOME/bin:$PATH\n" and os.stat(users_file).st_nlink == 2
     assert os.lstat(store / "config/prefs")[4:6] == expected  # everything else was chowned

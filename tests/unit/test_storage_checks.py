@@ -175,8 +175,8 @@ def test_the_chown_reports_its_progress_against_the_scans_count(tmp_path):
 
     lines = [f"changed ownership of '{CACHE}/f{i}' from 1000:1000 to 1500:1500" for i in range(PROGRESS_EVERY + 3)]
     files = {f"{CACHE}/f{i}": "x" for i in range(PROGRESS_EVERY + 2)}
-    argv = ("podman", "unshare", "chown", "-R", "--verbose", "-P", "--no-dereference", "--preserve-root",
-            "1500:1500", "--", CACHE)
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
     ctx = context(tmp_path, files=files, owners=owned([CONFIG]), verbose=True,
                   commands=[FakeCommand(argv, stdout="\n".join(lines) + "\n")])
     result = StorageOwnership().run(ctx)
@@ -192,8 +192,8 @@ def test_the_chown_reports_its_progress_against_the_scans_count(tmp_path):
 
 
 def test_a_failing_chown_names_its_own_error_lines(tmp_path):
-    argv = ("podman", "unshare", "chown", "-R", "--verbose", "-P", "--no-dereference", "--preserve-root",
-            "1500:1500", "--", CACHE)
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
     error = f"chown: changing ownership of '{CACHE}/x': Operation not permitted"
     ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv, stdout=error + "\n", returncode=1)])
     result = StorageOwnership().run(ctx)
