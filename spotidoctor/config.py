@@ -28,6 +28,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 PROFILES = ("isolated", "keep-id")
+AUDIO_MODES = ("filtered", "direct")
+X11_TRUST_LEVELS = ("untrusted", "trusted")
 _SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT = re.compile(r"^[a-z]+=-?[0-9]+(:-?[0-9]+)?$")
 # spotify_repo ends up in an apt source line: a space or "[trusted=yes]" would change what apt
@@ -56,6 +58,10 @@ class Config:
     build_args: tuple[str, ...] = ()  # KEY=VALUE
     spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
+    audio: str = "filtered"  # the playback-only filter; "direct": the dedicated socket (+ cookie), opt-in
+    x11_trust: str = "untrusted"  # a per-launch untrusted X cookie; "trusted": the display's own, opt-in
+    dbus: bool = True  # the filtered session bus (when there is one)
+    login_callback_port: int = 4381  # the sign-in callback relay's host port (127.0.0.1)
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     def storage_path(self, home: str) -> str:
@@ -105,6 +111,10 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "spotify_repo": ("an http(s) URL without spaces or brackets, e.g. 'https://repository.spotify.com'",
                      lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
     "ignore": ("a list of check ids", _is_str_tuple),
+    "audio": (f"one of {', '.join(AUDIO_MODES)}", lambda v: v in AUDIO_MODES),
+    "x11_trust": (f"one of {', '.join(X11_TRUST_LEVELS)}", lambda v: v in X11_TRUST_LEVELS),
+    "dbus": ("true or false", lambda v: isinstance(v, bool)),
+    "login_callback_port": ("a port from 1024 to 65535", lambda v: type(v) is int and 1024 <= v <= 65535),
 }
 KNOWN_KEYS = tuple(_CHECKS)
 

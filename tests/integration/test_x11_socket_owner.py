@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from spotidoctor.probes import x11auth
 from spotidoctor.channels import x11socket
 from spotidoctor.channels.x11 import UnsafeXServer, UntrustedCookie
+from spotidoctor.probes import x11auth
 from spotidoctor.probes.fs import RealFS
 from tests import servers
 

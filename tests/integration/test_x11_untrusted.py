@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from spotidoctor.probes import x11auth
 from spotidoctor.channels.x11 import (
     RevokeOutcome,
     UntrustedCookie,
     UntrustedUnavailable,
     query_security,
 )
+from spotidoctor.probes import x11auth
 from tests import servers
 
 REPO = Path(__file__).resolve().parents[2]

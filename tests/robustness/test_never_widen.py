@@ -99,6 +99,20 @@ def test_only_the_command_runner_starts_processes() -> None:
     assert [f.split(" ", 1)[1] for f in runner] == ["imports ['subprocess']"]
 
 
+def test_the_command_runner_starts_processes_in_two_places_only() -> None:
+    """Inside command.py: ``Popen`` in ``_spawn`` (run and stream) and ``start`` (every child that
+    outlives the call), each with an argv list, a session decision and no ``preexec_fn``/``shell``:
+    a third way to start processes cannot be added without this test saying so."""
+    tree = ast.parse((REPO / "spotidoctor" / "probes" / "command.py").read_text())
+    parents = _parents(tree)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Popen")]
+    assert sorted(_enclosing_function(c, parents) for c in calls) == ["_spawn", "start"]
+    for call in calls:
+        keywords = {k.arg for k in call.keywords}
+        assert "start_new_session" in keywords and not {"preexec_fn", "shell", "executable"} & keywords
+        assert ast.unparse(call.args[0]).startswith("list(")
+
+
 def test_every_xhost_argv_is_the_read_only_listing() -> None:
     seen, bad = [], []
     for name, tree in _trees():

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ from spotidoctor.engine.planning import launch_plan
 from spotidoctor.engine.registry import Loaded, Registry
 from spotidoctor.engine.session import Session, SessionOptions
 from spotidoctor.fixes import Fix, WriteFile
+from spotidoctor.launcher import supervisor
+from spotidoctor.launcher.channels import OpenChannels
+from spotidoctor.launcher.plan import ChannelPlan
 from spotidoctor.model import Severity, Status
+from spotidoctor.probes.command import Started
 from spotidoctor.probes.procs import Limit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
@@ -104,7 +109,7 @@ class NotForLaunch(Check):
 
 
 class Podman(FakeCommandRunner):
-    """Fake podman whose `run` (interactive) records what it saw at that moment."""
+    """Fake podman whose `run` (started in the foreground) records what it saw at that moment."""
 
     def __init__(self, commands: Sequence[FakeCommand], code: int = 0, lock: list[bool] | None = None,
                  fs_root: Path | None = None) -> None:
@@ -115,14 +120,22 @@ class Podman(FakeCommandRunner):
         self.lock_held_while_running: bool | None = None
         self.record_before: dict[str, Any] | None = None
         self.fs_root = fs_root
+        self.output = b""  # what podman writes on stdout / stderr
+        self.errors = b""
 
-    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        assert not own_session, "podman run stays in our process group: the terminal's Ctrl-C reaches it"
         self.ran.append(tuple(argv))
         self.lock_held_while_running = bool(self.lock and self.lock[-1])
         if self.fs_root is not None:
             [record] = (self.fs_root / STATE.lstrip("/") / "launches").glob("*/launch.json")
             self.record_before = json.loads(record.read_text())
-        return self.code
+        for fd, text in ((stdout, self.output), (stderr, self.errors)):
+            if fd is not None and text:
+                os.write(fd, text)
+        return Started.ended(argv, self.code)
 
 
 def image_present() -> list[FakeCommand]:
@@ -174,9 +187,17 @@ def no_real_side_effects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("lift")
         return Lifted(Limit(4 << 30, None), Limit(None, None))
 
-    monkeypatch.setattr(launch_mod, "lift_address_space", lift)
+    monkeypatch.setattr(supervisor, "lift_address_space", lift)
     monkeypatch.setattr(launch_mod, "storage_refusal", lambda ctx: None)
+    monkeypatch.setattr(supervisor.channels_mod, "open_channels", no_channels)
     return calls
+
+
+def no_channels(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult], *, container: str,
+                log: Any) -> OpenChannels:
+    """The launch's channels start real relays: tests/unit/test_launcher*.py and the integration tests
+    cover them; here the launch runs without any."""
+    return OpenChannels(None)
 
 
 def session(tmp_path: Path, podman: FakeCommandRunner, *checks: type[Check], config: Config | None = None,

@@ -37,7 +37,7 @@ LAYERS = (
               "spotidoctor.error_handler")),
     ("libraries", ("spotidoctor.podman", "spotidoctor.crash", "spotidoctor.render", "spotidoctor.backend",
                    "spotidoctor.channels", "spotidoctor.hardening", "spotidoctor.testing")),
-    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle")),
+    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle", "spotidoctor.launcher")),
     ("command line", ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands")),
     ("bundled checks", ("spotidoctor.checks",)),
 )
