@@ -112,8 +112,10 @@ def _wait(child: Started) -> int:
             return code
         except KeyboardInterrupt:
             # From the terminal, podman got it too and stops the container; sent to us alone, pass it on.
-            if child.wait(FORWARD_SIGINT_AFTER_S) is None:
-                child.signal(signal.SIGINT)
+            code = child.wait(FORWARD_SIGINT_AFTER_S)
+            if code is not None:
+                return code
+            child.signal(signal.SIGINT)
         except SystemExit:
             child.signal(signal.SIGTERM)
             child.wait(STOP_WAIT_S)

@@ -293,6 +293,31 @@ def test_an_ordinary_storage_directory_passes_the_same_path(box: Sandbox) -> Non
     assert "spotify_pod is not built yet: building it now" in launched.stdout  # past the guard, at the image
 
 
+# -- configuration that would change what podman runs, or widen the sandbox -----------------------
+
+@pytest.mark.parametrize("args", [("launch", "--yes"), ("launch", "--dry-run"), ("launch", "--no-check", "--force")],
+                         ids=" ".join)
+def test_an_image_that_is_an_option_never_reaches_podman(box: Sandbox, args: tuple[str, ...]) -> None:
+    box.write_config('image = "--privileged"\n')
+    done = box.run(*args)
+    assert_sane(done, box)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "image '--privileged' starts with '-': podman would read it as an option" in done.stderr
+    assert box.spy_calls() == []  # podman was not asked anything
+
+
+def test_extra_run_args_that_widen_are_named_in_preflight_and_dry_run(box: Sandbox) -> None:
+    box.write_config('extra_run_args = ["--privileged", "--volume=/:/host"]\n')
+    dry = box.run("launch", "--dry-run")
+    assert_sane(dry, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged: every capability" in dry.stderr
+    assert "WARNING: widens the sandbox: extra_run_args: --volume=/:/host:" in dry.stderr
+    assert "--privileged" in [line.split("  # ")[0].strip() for line in dry.stdout.splitlines()[1:]]
+    launched = box.run("launch", "--yes")  # refused by the preflight here (no display): still named first
+    assert_sane(launched, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged" in launched.stdout
+
+
 # -- root only with --allow-root and consent ------------------------------------------------------
 
 ROOT_DROPIN = '''
