@@ -38,6 +38,11 @@ from spotidoctor.probes import x11auth
 __all__ = ["LaunchRefused", "OpenChannels", "Setting", "open_channels", "summary_line", "WORKDIR_PREFIX"]
 
 WORKDIR_PREFIX = "spotidoctor-launch-"
+SUN_PATH_MAX = 107  # bytes of a unix socket's path (sockaddr_un.sun_path without its NUL)
+# The longest path a channel puts below its sockets' directory: spotidoctor-pulse-XXXXXXXX/native,
+# dbus-XXXXXXXX/proxy.sock.
+SOCKET_SUFFIX_MAX = len("/spotidoctor-pulse-XXXXXXXX/native")
+SHORT_PARENT = "/tmp"
 LogLine = Callable[[str], None]
 
 
@@ -71,6 +76,7 @@ class OpenChannels:
     workdir: str | None
     channels: list[Channel] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # printed before podman runs
+    sockets_dir: str | None = None  # a private directory of our own for the sockets, removed at the end
     _reports: list[ChannelReport] | None = None
 
     def apply(self, host: HostFacts) -> HostFacts:
@@ -87,8 +93,9 @@ class OpenChannels:
                     reports.append(channel.stop())
                 except Exception as exc:  # noqa: BLE001 - the others must still stop
                     reports.append(ChannelReport(channel.name, 0, "", {"stop_failed": f"{type(exc).__name__}: {exc}"}))
-            if self.workdir is not None:
-                shutil.rmtree(self.workdir, ignore_errors=True)
+            for directory in (self.workdir, self.sockets_dir):
+                if directory is not None:
+                    shutil.rmtree(directory, ignore_errors=True)
             self._reports = list(reversed(reports))
         return self._reports
 
@@ -115,6 +122,15 @@ def _private_runtime(ctx: Context) -> str:
                             f"(owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o}): the launch's "
                             "sockets go there")
     return runtime
+
+
+def _sockets_home(runtime: str, opened: OpenChannels) -> str:
+    """Where the channels' socket directories go: the runtime dir, unless its path is too long for
+    a unix socket below it (then a fresh private directory in /tmp: 0700, a random name)."""
+    if len(os.fsencode(runtime)) + SOCKET_SUFFIX_MAX <= SUN_PATH_MAX:
+        return runtime
+    opened.sockets_dir = tempfile.mkdtemp(prefix="spotidoctor-", dir=SHORT_PARENT)
+    return opened.sockets_dir
 
 
 def _display_name(ctx: Context, results: Sequence[CheckResult]) -> str | None:
@@ -165,25 +181,25 @@ def _display(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult], op
         opened.channels.append(Setting("display", report, _no_cookie))
 
 
-def _audio(ctx: Context, plan: ChannelPlan, runtime: str, log: LogLine, opened: OpenChannels) -> None:
+def _audio(ctx: Context, plan: ChannelPlan, sockets: str, log: LogLine, opened: OpenChannels) -> None:
     if plan.audio == "direct":
         opened.channels.append(Setting("audio", ChannelReport("audio", 0, "", {"mode": "direct"})))
         return
     try:
-        opened.channels.append(AudioFilterChannel.start(ctx.env, runtime, log))
+        opened.channels.append(AudioFilterChannel.start(ctx.env, sockets, log))
     except FilterError as exc:
         opened.warnings.append(f"audio: the filter did not start ({exc}): Spotify will have no sound")
         report = ChannelReport("audio", 0, "", {"mode": "filtered", "problem": str(exc)})
         opened.channels.append(Setting("audio", report, _no_audio))
 
 
-def _bus(ctx: Context, plan: ChannelPlan, runtime: str, log: LogLine, opened: OpenChannels) -> None:
+def _bus(ctx: Context, plan: ChannelPlan, sockets: str, log: LogLine, opened: OpenChannels) -> None:
     if plan.dbus_address is None:
         if plan.dbus_note and ctx.config.dbus:
             opened.warnings.append(plan.dbus_note)
         return
     try:
-        opened.channels.append(BusChannel.start(plan.dbus_address, runtime, ctx.probes.cmd, log,
+        opened.channels.append(BusChannel.start(plan.dbus_address, sockets, ctx.probes.cmd, log,
                                                 ctx.probes.fs.read_text_or_none("/etc/os-release")))
     except DbusChannelError as exc:
         opened.warnings.append(f"{exc.reason}: no D-Bus for the container (no media keys, notifications or tray)")
@@ -213,9 +229,10 @@ def open_channels(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult
     runtime = _private_runtime(ctx)
     opened = OpenChannels(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=runtime))  # 0700, a fresh name
     try:
+        sockets = _sockets_home(runtime, opened)
         _display(ctx, plan, results, opened)
-        _audio(ctx, plan, runtime, log, opened)
-        _bus(ctx, plan, runtime, log, opened)
+        _audio(ctx, plan, sockets, log, opened)
+        _bus(ctx, plan, sockets, log, opened)
         _links(ctx, log, opened)
         _sign_in(ctx, plan, container, log, opened)
     except BaseException:

@@ -223,6 +223,29 @@ def test_direct_audio_keeps_the_preflights_socket(tmp_path: Path, runtime: Path)
     assert [r.record for r in opened.stop()][0] == {"mode": "direct"}
 
 
+def test_sockets_go_to_a_private_short_directory_when_the_runtime_dirs_path_is_too_long(tmp_path: Path) -> None:
+    deep = Path(tempfile.mkdtemp(prefix="sdl-", dir="/tmp"))
+    runtime = deep / ("r" * 70)
+    runtime.mkdir(mode=0o700)
+    (runtime / "pulse").mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(f"/tmp/{deep.name}-native")  # the user's server need not be below it
+    server.listen(1)
+    try:
+        ctx = real_context(tmp_path, runtime, PULSE_SERVER=f"unix:/tmp/{deep.name}-native")
+        opened = open_channels(ctx, channel_plan(), (), container="c", log=print)
+        host = opened.apply(HostFacts())
+        assert opened.warnings == [] and opened.sockets_dir is not None
+        assert host.pulse_socket is not None and host.pulse_socket.startswith(f"{opened.sockets_dir}/")
+        assert len(host.pulse_socket) <= 107 and os.stat(opened.sockets_dir).st_mode & 0o777 == 0o700
+        opened.stop()
+        assert not os.path.exists(opened.sockets_dir)
+    finally:
+        server.close()
+        os.unlink(f"/tmp/{deep.name}-native")
+        shutil.rmtree(deep)
+
+
 def test_a_runtime_dir_others_can_write_refuses_the_launch(tmp_path: Path, runtime: Path) -> None:
     runtime.chmod(0o777)
     with pytest.raises(LaunchRefused, match="must be a directory of yours that others cannot write"):
