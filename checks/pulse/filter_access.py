@@ -1,12 +1,23 @@
 """pulse.filter-access: the container's uid can play through the audio filter (a connection as that uid)."""
 from __future__ import annotations
 
+import logging
+
 from spotidoctor.api import Check, CheckResult, Context, Message
-from spotidoctor.channels.pulse import FilterError, PulseFilter, default_cookie, default_upstream
+from spotidoctor.channels.pulse import LOGGER_NAME, FilterError, PulseFilter, default_cookie, default_upstream
 from spotidoctor.errors import ProbeUnavailable
 from spotidoctor.probes.pulse import ConnectResult
 
 from .common import FILTER, SERVER
+
+
+def _quiet() -> logging.Logger:
+    """The test filter's log goes nowhere: the result says what matters (never to the terminal)."""
+    logger = logging.getLogger(f"{LOGGER_NAME}.check")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    return logger
 
 
 class PulseFilterAccess(Check):
@@ -43,7 +54,7 @@ class PulseFilterAccess(Check):
         if upstream is None or runtime is None:
             return self.fail("the audio filter needs your pulse server's unix socket and XDG_RUNTIME_DIR")
         try:
-            with PulseFilter(upstream, runtime_dir=runtime, cookie_path=default_cookie(ctx.env)) as relay:
+            with PulseFilter(upstream, runtime_dir=runtime, cookie_path=default_cookie(ctx.env), log=_quiet()) as relay:
                 assert relay.socket_path is not None
                 result = self._connect(ctx, relay.socket_path)
                 stats = relay.stats()

@@ -69,11 +69,11 @@ class AudioFilterChannel:
         if upstream is None:
             raise FilterError("the audio filter needs your pulse server's unix socket (PULSE_SERVER is not a "
                               "local socket and XDG_RUNTIME_DIR is unset)")
-        logger = logging.getLogger(LOGGER_NAME)
+        logger = logging.getLogger(f"{LOGGER_NAME}.launch")
         handler = LogHandler(write_log)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False  # the terminal shows the summary line, the log the details
+        logger.propagate = False  # the terminal shows the summary line, the channel log the details
         pulse_filter = PulseFilter(upstream, runtime_dir=runtime_dir, cookie_path=default_cookie(env), log=logger)
         try:
             path = pulse_filter.start()

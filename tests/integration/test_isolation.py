@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -305,3 +306,41 @@ def test_the_session_bus_is_filtered(
     assert "call" not in calls  # the host's service never heard from the container
     [record] = host.records()
     assert "--env=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/spotidoctor/bus" in record["argv"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("how, expected", [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_and_sigterm_stop_the_container_and_every_channel(
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, attacker: str, storage: Path,
+        podman_store: dict[str, str], how: str, expected: int) -> None:  # noqa: F811
+    """Ctrl-C reaches podman from the terminal (the launch's whole process group gets SIGINT);
+    SIGTERM goes to spotidoctor alone and is passed on. Either way the container ends, the exit
+    status is the signal's, and nothing of the channels is left."""
+    host = fresh_host(tmp_path, xserver, pulseaudio, podman_store, storage)
+    runtime = Path(host.env["XDG_RUNTIME_DIR"])
+    before = sorted(p.name for p in runtime.iterdir())
+    argv = [sys.executable, "-m", "spotidoctor", "launch", "--config", str(host.config), "--image", attacker,
+            "--network", "none", "--yes", "--storage-dir", str(host.storage), "--container-name", host.name,
+            "--", "--links=", "--hold=120"]
+    proc = subprocess.Popen(argv, env=host.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", start_new_session=True)  # a job of its own, as in a terminal
+    running = Running(proc)
+    try:
+        running.wait_for("attacker: uid=1500")
+        assert any(p.name.startswith("spotidoctor-pulse-") for p in runtime.iterdir())
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        code = running.finish(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            subprocess.run(["podman", "rm", "-f", "-t", "0", host.name], env=host.env, capture_output=True, timeout=120)
+    assert code == expected, running.output
+    assert sorted(p.name for p in runtime.iterdir()) == before  # filter, cookie and links directories gone
+    gone = subprocess.run(["podman", "container", "exists", host.name], env=host.env, capture_output=True, timeout=60)
+    assert gone.returncode == 1, "the container outlived the launch"
+    if how == "ctrl-c":  # the launch ran to its end: the record and the line say so
+        [record] = host.records()
+        assert record["exit_code"] == 130 and "display" in record["channels"]  # type: ignore[operator]
+        assert "Spotify was stopped (exit status 130)." in running.output
