@@ -58,7 +58,9 @@ if [ "$mode" = terminal ]; then
 fi
 if [ "$mode" = links ]; then
   for url in $urls; do xdg-open "$url" && echo "attacker: handed $url to xdg-open"; done
-  sleep "$hold"; exit 0
+  trap 'echo "attacker: SIGINT"; exit 130' INT; trap 'echo "attacker: SIGTERM"; exit 143' TERM
+  sleep "$hold" & wait $!  # a wait the traps interrupt
+  exit 0
 fi
 if [ "$mode" = dbus ]; then
   try dbus-own-mpris dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.RequestName string:org.mpris.MediaPlayer2.spotify uint32:0

@@ -6,8 +6,10 @@ stdout and stderr are pipes: one thread each relays them through a ``TerminalFil
 only text and newlines reach the user's terminal (no OSC 52 clipboard writes, no title
 changes, no cursor movement). Exit codes are podman's, unchanged.
 
-- Ctrl-C: the wait goes on until podman ends; a SIGINT sent to spotidoctor alone (not through
-  the terminal) is passed to podman after a second.
+- Ctrl-C: the terminal sends SIGINT to the whole process group, podman included, which stops the
+  container; spotidoctor waits for podman to end, as it always did. (It never sends podman a
+  second SIGINT: podman would then report that the container is no longer running and exit 1
+  instead of passing on the container's status.)
 - SIGTERM/SIGHUP to spotidoctor (``SystemExit`` from the CLI's handler): podman gets SIGTERM
   (the container stops, as with ``podman stop``), spotidoctor waits up to ``STOP_WAIT_S`` for
   it and unwinds, so the caller stops the channels.
@@ -28,7 +30,6 @@ __all__ = ["run_filtered", "stream_writer", "FilteredRelay", "STOP_WAIT_S", "DRA
 
 STOP_WAIT_S = 15.0
 DRAIN_S = 2.0  # once podman ended, how long output that is still in flight is relayed
-FORWARD_SIGINT_AFTER_S = 1.0
 READ_SIZE = 65536
 Writer = Callable[[bytes], None]
 
@@ -111,11 +112,7 @@ def _wait(child: Started) -> int:
             assert code is not None
             return code
         except KeyboardInterrupt:
-            # From the terminal, podman got it too and stops the container; sent to us alone, pass it on.
-            code = child.wait(FORWARD_SIGINT_AFTER_S)
-            if code is not None:
-                return code
-            child.signal(signal.SIGINT)
+            continue  # podman got the terminal's SIGINT too and stops the container
         except SystemExit:
             child.signal(signal.SIGTERM)
             child.wait(STOP_WAIT_S)

@@ -38,7 +38,7 @@ from spotidoctor.paths import Paths
 from tests import servers, witness
 from tests.attacker import details as attack_details
 from tests.attacker import ensure_attacker, outcomes
-from tests.dbusservers import WIRE, start_session_bus
+from tests.dbusservers import WIRE, SessionBus, start_session_bus
 from tests.integration.test_launch_standin import _podman_config, _storage, podman_store  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,24 +280,35 @@ def test_links_from_the_container_open_on_the_host(
     assert "links 1" in running.output
 
 
-def test_the_session_bus_is_filtered(
-        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, attacker: str, storage: Path,
-        podman_store: dict[str, str]) -> None:  # noqa: F811
+@pytest.fixture
+def session_bus(tmp_path: Path) -> Iterator[SessionBus]:
     servers.require("dbus-daemon", "xdg-dbus-proxy")
     bus = start_session_bus(tmp_path / "bus")
-    service = subprocess.Popen([sys.executable, str(WIRE), "serve", "org.spotidoctor.Host"], env=bus.env, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert service.stdout is not None and service.stdout.readline().startswith("owned")
-        host = fresh_host(tmp_path, xserver, pulseaudio, podman_store, storage)
-        running = host.start(attacker, "--dbus", env={"DBUS_SESSION_BUS_ADDRESS": bus.address})
-        code = running.finish()
-    finally:
-        assert service.stdin is not None and service.stdout is not None
-        service.stdin.close()  # the service leaves
-        calls = service.stdout.read()
+    yield bus
+    servers.stop(bus.proc)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def host_service(session_bus: SessionBus) -> Iterator[subprocess.Popen[str]]:
+    """A service of the user's on the bus (tests/dbuswire.py serve): prints a line for each call it gets."""
+    service = subprocess.Popen([sys.executable, str(WIRE), "serve", "org.spotidoctor.Host"], env=session_bus.env,
+                               text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert service.stdout is not None and service.stdout.readline().startswith("owned")
+    yield service
+    if service.poll() is None:
+        service.kill()
         service.wait(30)
-        servers.stop(bus.proc)
+
+
+def test_the_session_bus_is_filtered(
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, attacker: str, storage: Path,
+        session_bus: SessionBus, host_service: subprocess.Popen[str], podman_store: dict[str, str]) -> None:  # noqa: F811
+    host = fresh_host(tmp_path, xserver, pulseaudio, podman_store, storage)
+    running = host.start(attacker, "--dbus", env={"DBUS_SESSION_BUS_ADDRESS": session_bus.address})
+    code = running.finish()
+    assert host_service.stdin is not None and host_service.stdout is not None
+    host_service.stdin.close()  # the service leaves and says what it was asked
+    calls = host_service.stdout.read()
     output = running.output
     assert code == 0, output
     found, said = outcomes(output), attack_details(output)
@@ -308,16 +319,25 @@ def test_the_session_bus_is_filtered(
     assert "--env=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/spotidoctor/bus" in record["argv"]  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("how, expected", [("ctrl-c", 130), ("sigterm", 143)])
+# podman run's own status after Ctrl-C: the container's 130, or 1 where podman's signal proxy reports
+# "container not running" (it does in this test environment, whose runc state and podman tmp_dir are
+# in different runtime directories: reproduced with podman alone; with a login's runtime dir it is 130).
+CTRL_C_STATUSES = (130, 1)
+
+
+@pytest.mark.parametrize("how, expected", [("ctrl-c", CTRL_C_STATUSES), ("sigterm", (143,))])
 def test_ctrl_c_and_sigterm_stop_the_container_and_every_channel(
         tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, attacker: str, storage: Path,
-        podman_store: dict[str, str], how: str, expected: int) -> None:  # noqa: F811
+        podman_store: dict[str, str], how: str, expected: tuple[int, ...]) -> None:  # noqa: F811
     """Ctrl-C reaches podman from the terminal (the launch's whole process group gets SIGINT);
-    SIGTERM goes to spotidoctor alone and is passed on. Either way the container ends, the exit
-    status is the signal's, and nothing of the channels is left."""
+    SIGTERM goes to spotidoctor alone and is passed on. Either way the container ends, the
+    container saw the signal, the exit status is podman's, and nothing of the channels is left."""
     host = fresh_host(tmp_path, xserver, pulseaudio, podman_store, storage)
     runtime = Path(host.env["XDG_RUNTIME_DIR"])
-    before = sorted(p.name for p in runtime.iterdir())
+
+    def channel_dirs() -> list[str]:  # the filter's, the launch's (cookie, links), D-Bus's
+        return sorted(p.name for p in runtime.iterdir() if p.name.startswith(("spotidoctor-", "dbus-")))
+
     argv = [sys.executable, "-m", "spotidoctor", "launch", "--config", str(host.config), "--image", attacker,
             "--network", "none", "--yes", "--storage-dir", str(host.storage), "--container-name", host.name,
             "--", "--links=", "--hold=120"]
@@ -326,7 +346,7 @@ def test_ctrl_c_and_sigterm_stop_the_container_and_every_channel(
     running = Running(proc)
     try:
         running.wait_for("attacker: uid=1500")
-        assert any(p.name.startswith("spotidoctor-pulse-") for p in runtime.iterdir())
+        assert [name.rsplit("-", 1)[0] for name in channel_dirs()] == ["spotidoctor-launch", "spotidoctor-pulse"]
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)
         else:
@@ -336,11 +356,12 @@ def test_ctrl_c_and_sigterm_stop_the_container_and_every_channel(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             subprocess.run(["podman", "rm", "-f", "-t", "0", host.name], env=host.env, capture_output=True, timeout=120)
-    assert code == expected, running.output
-    assert sorted(p.name for p in runtime.iterdir()) == before  # filter, cookie and links directories gone
+    assert code in expected, running.output
+    assert f"attacker: {how.upper().replace('CTRL-C', 'SIGINT')}" in running.output  # podman passed the signal on
+    assert channel_dirs() == []  # the filter's socket, the cookie and the links' FIFO are gone
     gone = subprocess.run(["podman", "container", "exists", host.name], env=host.env, capture_output=True, timeout=60)
     assert gone.returncode == 1, "the container outlived the launch"
-    if how == "ctrl-c":  # the launch ran to its end: the record and the line say so
+    if how == "ctrl-c":  # the launch ran to its end: podman's status unchanged in the record, the end line
         [record] = host.records()
-        assert record["exit_code"] == 130 and "display" in record["channels"]  # type: ignore[operator]
-        assert "Spotify was stopped (exit status 130)." in running.output
+        assert record["exit_code"] == code and "display" in record["channels"]  # type: ignore[operator]
+        assert "Refused by the channels: audio 0, links 0" in running.output
