@@ -28,6 +28,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 PROFILES = ("isolated", "keep-id")
+AUDIO_MODES = ("filtered", "direct")
+X11_TRUST_LEVELS = ("untrusted", "trusted")
 _SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT = re.compile(r"^[a-z]+=-?[0-9]+(:-?[0-9]+)?$")
 # spotify_repo ends up in an apt source line: a space or "[trusted=yes]" would change what apt
@@ -58,6 +60,10 @@ class Config:
     auto_update: bool = False  # launch rebuilds first when the repository has a newer Spotify
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
     scale_factor: float = 0  # Spotify's --force-device-scale-factor; 0: follow the desktop (GDK_SCALE, Xft.dpi)
+    audio: str = "filtered"  # the playback-only filter; "direct": the dedicated socket (+ cookie), opt-in
+    x11_trust: str = "untrusted"  # a per-launch untrusted X cookie; "trusted": the display's own, opt-in
+    dbus: bool = True  # the filtered session bus (when there is one)
+    login_callback_port: int = 4381  # the sign-in callback relay's host port (127.0.0.1)
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     def storage_path(self, home: str) -> str:
@@ -121,6 +127,10 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "auto_update": ("true or false", lambda v: isinstance(v, bool)),
     "ignore": ("a list of check ids", _is_str_tuple),
     "scale_factor": ("0 (follow the desktop) or a number from 0.25 to 8, like 1.5", _is_scale),
+    "audio": (f"one of {', '.join(AUDIO_MODES)}", lambda v: v in AUDIO_MODES),
+    "x11_trust": (f"one of {', '.join(X11_TRUST_LEVELS)}", lambda v: v in X11_TRUST_LEVELS),
+    "dbus": ("true or false", lambda v: isinstance(v, bool)),
+    "login_callback_port": ("a port from 1024 to 65535", lambda v: type(v) is int and 1024 <= v <= 65535),
 }
 KNOWN_KEYS = tuple(_CHECKS)
 

@@ -18,6 +18,7 @@ from .common import (
     SOCKET,
     SOCKET_ARGS,
     container_module,
+    direct_only,
     expected_socket,
     kind_of,
     runtime_dir,
@@ -43,6 +44,9 @@ class PulseContainerSocket(Check):
     `~/.config/pipewire/pipewire-pulse.conf.d/` that keeps `"unix:native"` and adds the
     socket, the socket file itself, and a test connection through it.
 
+    Only with `audio = "direct"`: the default filtered audio needs none of this (see
+    pulse.audio-mode and pulse.filter-access).
+
     Why it matters: the container must not get your main socket; it gets this one (bind-mounted
     as a file) plus, on PulseAudio, the cookie that authenticates its foreign uid.
 
@@ -58,6 +62,9 @@ class PulseContainerSocket(Check):
     timeout_s = 15.0
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.SOMETIMES
+
+    def applies(self, ctx: Context) -> str | None:
+        return direct_only(ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         if runtime_dir(ctx) is None:

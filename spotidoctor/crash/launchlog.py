@@ -36,6 +36,7 @@ class LaunchRecord:
     host: dict[str, JSONValue] = field(default_factory=dict)  # overcommit, cgroup version, ...
     ended: float | None = None
     exit_code: int | None = None
+    channels: dict[str, JSONValue] = field(default_factory=dict)  # what each channel did and refused
 
     @property
     def log_path(self) -> str:
@@ -77,6 +78,7 @@ _SHAPES: dict[str, Any] = {
     "image": lambda v: isinstance(v, str), "container_name": lambda v: isinstance(v, str),
     "profile": lambda v: isinstance(v, str), "shm_size": lambda v: isinstance(v, str),
     "spotify_args": _strings, "rlimits": lambda v: isinstance(v, dict), "host": lambda v: isinstance(v, dict),
+    "channels": lambda v: isinstance(v, dict),
     "ended": lambda v: v is None or _number(v),
     "exit_code": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
 }

@@ -19,7 +19,7 @@ from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes, PulseProbe, X11Probe
-from spotidoctor.probes.command import RC_NOT_FOUND, Completed
+from spotidoctor.probes.command import RC_NOT_FOUND, Completed, Started
 from spotidoctor.probes.fs import RealFS, StatInfo
 from spotidoctor.probes.http import HttpError, HttpProbe
 from spotidoctor.probes.procs import Limit, ProcInfo
@@ -92,8 +92,16 @@ class FakeCommandRunner:
             on_line(line)
         return done
 
-    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
-        return self._answer(tuple(argv), env).returncode
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        """A child that has already ended: the canned output is written to ``stdout``/``stderr``
+        when they are descriptors, and its returncode is the child's status."""
+        done = self._answer(tuple(argv), env)
+        for fd, text in ((stdout, done.stdout), (stderr, done.stderr)):
+            if fd is not None and text:
+                os.write(fd, text.encode())
+        return Started.ended(argv, done.returncode)
 
     def which(self, name: str) -> str | None:
         if name in self._missing:

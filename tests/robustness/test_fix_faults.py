@@ -160,6 +160,7 @@ def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulsea
     keys = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
     box = Sandbox.create(tmp_path / "cli", env={k: pulseaudio.env[k] for k in keys})
     box.spy_podman()
+    box.write_config('audio = "direct"\n')  # the client config and cookie copy serve the direct socket
     paths = Paths.from_env(box.env, pulseaudio.env["HOME"])
     loaded = pulseaudio.pactl("load-module", "module-native-protocol-unix", f"socket={layout.pulse_socket(paths)}",
                               f"auth-cookie={layout.pulse_cookie(paths)}")

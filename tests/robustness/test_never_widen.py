@@ -99,6 +99,20 @@ def test_only_the_command_runner_starts_processes() -> None:
     assert [f.split(" ", 1)[1] for f in runner] == ["imports ['subprocess']"]
 
 
+def test_the_command_runner_starts_processes_in_two_places_only() -> None:
+    """Inside command.py: ``Popen`` in ``_spawn`` (run and stream) and ``start`` (every child that
+    outlives the call), each with an argv list, a session decision and no ``preexec_fn``/``shell``:
+    a third way to start processes cannot be added without this test saying so."""
+    tree = ast.parse((REPO / "spotidoctor" / "probes" / "command.py").read_text())
+    parents = _parents(tree)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Popen")]
+    assert sorted(_enclosing_function(c, parents) for c in calls) == ["_spawn", "start"]
+    for call in calls:
+        keywords = {k.arg for k in call.keywords}
+        assert "start_new_session" in keywords and not {"preexec_fn", "shell", "executable"} & keywords
+        assert ast.unparse(call.args[0]).startswith("list(")
+
+
 def test_every_xhost_argv_is_the_read_only_listing() -> None:
     seen, bad = [], []
     for name, tree in _trees():
@@ -287,6 +301,31 @@ def test_an_ordinary_storage_directory_passes_the_same_path(box: Sandbox) -> Non
     launched = box.run("launch", "--no-check", "--yes")
     assert "Launch refused: spotidoctor will not mount" not in launched.stdout
     assert "spotify_pod is not built yet: building it now" in launched.stdout  # past the guard, at the image
+
+
+# -- configuration that would change what podman runs, or widen the sandbox -----------------------
+
+@pytest.mark.parametrize("args", [("launch", "--yes"), ("launch", "--dry-run"), ("launch", "--no-check", "--force")],
+                         ids=" ".join)
+def test_an_image_that_is_an_option_never_reaches_podman(box: Sandbox, args: tuple[str, ...]) -> None:
+    box.write_config('image = "--privileged"\n')
+    done = box.run(*args)
+    assert_sane(done, box)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "image '--privileged' starts with '-': podman would read it as an option" in done.stderr
+    assert box.spy_calls() == []  # podman was not asked anything
+
+
+def test_extra_run_args_that_widen_are_named_in_preflight_and_dry_run(box: Sandbox) -> None:
+    box.write_config('extra_run_args = ["--privileged", "--volume=/:/host"]\n')
+    dry = box.run("launch", "--dry-run")
+    assert_sane(dry, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged: every capability" in dry.stderr
+    assert "WARNING: widens the sandbox: extra_run_args: --volume=/:/host:" in dry.stderr
+    assert "--privileged" in [line.split("  # ")[0].strip() for line in dry.stdout.splitlines()[1:]]
+    launched = box.run("launch", "--yes")  # refused by the preflight here (no display): still named first
+    assert_sane(launched, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged" in launched.stdout
 
 
 # -- root only with --allow-root and consent ------------------------------------------------------

@@ -38,7 +38,7 @@ LAYERS = (
     ("libraries", ("spotidoctor.podman", "spotidoctor.crash", "spotidoctor.render", "spotidoctor.backend",
                    "spotidoctor.channels", "spotidoctor.hardening", "spotidoctor.testing",
                    "spotidoctor.daily")),
-    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle")),
+    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle", "spotidoctor.launcher")),
     ("command line", ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands", "spotidoctor.docgen")),
     ("bundled checks", ("spotidoctor.checks",)),
 )
