@@ -22,3 +22,5 @@ plugins: they may import all of this, and nothing here imports them.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+# Where bug reports go: pyproject's [project.urls] "Issues" (a test keeps the two equal).
+ISSUES_URL = "https://github.com/spotidoctor/spotidoctor/issues"

@@ -38,10 +38,11 @@ class BackupStore:
         # in between) is still listed with its origin.
         flat = urllib.parse.quote(path, safe="")
         copy = os.path.join(self.directory, f"{stamp}-{time.time_ns() % 10**9:09d}", flat)
-        self._fs.write_atomic(copy, self._fs.read_bytes(path), mode=0o600)
+        # Only into spotidoctor's own private directories, never through a symlink.
+        self._fs.write_private(copy, self._fs.read_bytes(path), mode=0o600, top=self.directory)
         entry = json.dumps({"original": path, "copy": copy, "created": time.time()})
         previous = self._fs.read_text_or_none(self.index) or ""
-        self._fs.write_atomic(self.index, (previous + entry + "\n").encode(), mode=0o600)
+        self._fs.write_private(self.index, (previous + entry + "\n").encode(), mode=0o600, top=self.directory)
         return copy
 
     def entries(self) -> list[Backup]:

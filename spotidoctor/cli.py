@@ -1,41 +1,108 @@
-"""Command line: ``spotidoctor check | fix | launch | build | report | desktop | stop | list | explain``.
+"""Command line: ``spotidoctor check | fix | launch | build | rollback | report | desktop | stop | list |
+explain | completion``.
 
 Kept import-light: subcommand modules (and rich, Xlib, pulsectl) load only when used, so
-``--version`` and ``--help`` start fast.
+``--version`` and ``--help`` start fast. The global options (``-v``, ``--config``, the
+configuration overrides) are accepted before or after the subcommand; ``spotidoctor --help``
+lists them and the exit codes once, each subcommand's ``--help`` only its own options.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import importlib
+import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from spotidoctor import __version__
 from spotidoctor.error_handler import guarded
-from spotidoctor.exitcodes import EXIT_CODE_HELP
+from spotidoctor.exitcodes import EXIT_CODE_HELP, ExitCode
+from spotidoctor.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 DESCRIPTION = (
     "Diagnose, fix and launch the Spotify desktop client in a rootless podman container: "
     "X11 display and cookie, PulseAudio/PipeWire socket and cookie, subuid/subgid mapping, "
     "storage ownership, podman runtime, image, and crash logs."
 )
+SUBCOMMAND_EPILOG = ("Global options (-v, --config PATH, --image NAME, --profile, ...) work before or after "
+                     "the command; `spotidoctor --help` lists them and the exit codes.")
+INVALID_CHOICE = re.compile(r"invalid choice: '(?P<word>[^']*)' \(choose from (?P<choices>.*)\)")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("configuration (override config.toml)")
+def _image_reference(value: str) -> str:
+    """--image as podman would read it: a bad reference is a usage error, never podman's."""
+    from spotidoctor.hardening.names import image_problems
+
+    problems = image_problems(value)
+    if problems:
+        raise argparse.ArgumentTypeError(problems[0])
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" on a mistyped command, choice or option."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse swallows write errors; a closed pipe must reach main() like any other.
+        if message:
+            (file or sys.stderr).write(message)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {_with_hint(message, self)}\n")
+
+
+def _with_hint(message: str, parser: argparse.ArgumentParser) -> str:
+    choice = INVALID_CHOICE.search(message)
+    if choice:
+        choices = [c.strip().strip("'") for c in choice["choices"].split(",")]
+        if message.startswith("argument COMMAND"):
+            return f"unknown command {choice['word']!r}{did_you_mean(choice['word'], choices)}; " \
+                   f"commands: {', '.join(choices)}"
+        return message + did_you_mean(choice["word"], choices)
+    if message.startswith("unrecognized arguments:"):
+        options = [o for action in parser._actions for o in action.option_strings]
+        hints = [did_you_mean(arg.split("=", 1)[0], options) for arg in message.split(":", 1)[1].split()
+                 if arg.startswith("-")]
+        return message + "".join(hint for hint in hints if hint)
+    return message
+
+
+def _common(parser: argparse.ArgumentParser, *, hidden: bool = False) -> None:
+    """The global options. On a subcommand they are ``hidden`` (shown once, by ``--help``)
+    and default to "not given", so a value given before the subcommand is kept."""
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if hidden else {}
+
+    def text(words: str) -> str:
+        return argparse.SUPPRESS if hidden else words
+
+    group = parser.add_argument_group("global options (before or after the command; override config.toml)")
     group.add_argument("--config", metavar="PATH",
-                       help="config file (default: $XDG_CONFIG_HOME/spotidoctor/config.toml)")
-    group.add_argument("--image", metavar="NAME", help="image name (default: spotify_pod)")
-    group.add_argument("--container-name", metavar="NAME", help="container name (default: spotify-container)")
-    group.add_argument("--storage-dir", metavar="DIR", help="storage with config/ and cache/ (default: ~/.spotify)")
-    group.add_argument("--uid", type=int, metavar="UID", help="uid of spotify_user in the image (default: 1500)")
-    group.add_argument("--profile", choices=("isolated", "keep-id"), help="run profile (default: isolated)")
-    group.add_argument("--checks-dir", action="append", metavar="DIR", help="also load drop-in checks from DIR")
-    group.add_argument("--no-plugins", action="store_true", help="only the bundled checks")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show info messages, facts, timings")
+                       help=text("config file (default: $XDG_CONFIG_HOME/spotidoctor/config.toml)"), **extra)
+    group.add_argument("--image", metavar="NAME", type=_image_reference, **extra,
+                       help=text("image name (default: spotify_pod; NAME:previous is the one the last rebuild "
+                                 "replaced)"))
+    group.add_argument("--container-name", metavar="NAME",
+                       help=text("container name (default: spotify-container)"), **extra)
+    group.add_argument("--storage-dir", metavar="DIR",
+                       help=text("storage with config/ and cache/ (default: ~/.spotify)"), **extra)
+    group.add_argument("--uid", type=int, metavar="UID",
+                       help=text("uid of spotify_user in the image (default: 1500)"), **extra)
+    group.add_argument("--profile", choices=("isolated", "keep-id"), help=text("run profile (default: isolated)"),
+                       **extra)
+    group.add_argument("--checks-dir", action="append", metavar="DIR", help=text("also load drop-in checks from DIR"),
+                       **extra)
+    group.add_argument("--no-plugins", action="store_true", help=text("only the bundled checks"), **extra)
+    group.add_argument("-v", "--verbose", action="store_true", help=text("show info messages, facts, timings"),
+                       **extra)
 
 
 def _selection(parser: argparse.ArgumentParser) -> None:
@@ -45,20 +112,20 @@ def _selection(parser: argparse.ArgumentParser) -> None:
                         help="do not run this check (or prefix/glob); repeatable")
 
 
-def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, target: str,
+def _add(sub: argparse._SubParsersAction[Any], name: str, target: str,
          help: str) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help, description=help, epilog=EXIT_CODE_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help, epilog=SUBCOMMAND_EPILOG)
     parser.set_defaults(target=target)
-    _common(parser)
+    _common(parser, hidden=True)
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spotidoctor", description=DESCRIPTION, epilog=EXIT_CODE_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="spotidoctor", description=DESCRIPTION, epilog=EXIT_CODE_HELP,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"spotidoctor {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     check = _add(sub, "check", "spotidoctor.commands.check:run", "diagnose (never changes anything)")
     _selection(check)
@@ -92,22 +159,50 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--network", metavar="MODE",
                        help="network for RUN steps (buildah --network; default: buildah's)")
 
+    _add(sub, "rollback", "spotidoctor.commands.rollback:run",
+         "make IMAGE:previous (the image the last rebuild replaced) current again")
+
     report = _add(sub, "report", "spotidoctor.commands.report:run", "write a redacted bug report bundle")
     report.add_argument("-o", "--output", metavar="PATH",
                         help="archive path (default: ./spotidoctor-report-DATE.tar.gz)")
     report.add_argument("--preview", action="store_true", help="list what would be collected and redacted")
     report.add_argument("--no-redact", action="store_true", help="keep user/host names, paths and addresses")
     report.add_argument("--include-logs", type=int, default=3, metavar="N", help="last N launch logs (default 3)")
+    report.add_argument("--overwrite", action="store_true", help="replace the -o file if it exists")
+    report.add_argument("--time-limit", type=float, default=600.0, metavar="SECONDS",
+                        help="stop and write nothing after this long (default 600)")
 
     desktop = _add(sub, "desktop", "spotidoctor.commands.desktop:run",
                    "add Spotify to the application menu and make it open spotify: links (or remove that)")
     desktop.add_argument("action", choices=("install", "uninstall"))
     _add(sub, "stop", "spotidoctor.commands.stop:run", "stop Spotify's container (the menu's Quit Spotify)")
 
-    _add(sub, "list", "spotidoctor.commands.listing:run_list", "list checks")
-    explain = _add(sub, "explain", "spotidoctor.commands.listing:run_explain", "explain one check")
-    explain.add_argument("check_id", metavar="ID")
+    listing = _add(sub, "list", "spotidoctor.commands.listing:run_list", "list checks")
+    listing.add_argument("--json", action="store_true", help="print the checks as one JSON document")
+    explain = _add(sub, "explain", "spotidoctor.commands.listing:run_explain",
+                   "explain a check, or every check of a namespace (pulse)")
+    explain.add_argument("check_id", metavar="ID_OR_NAMESPACE")
+    completion = _add(sub, "completion", "spotidoctor.commands.completion:run",
+                      "print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands' parsers by name, in the order ``--help`` lists them."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parse_args``, but an unknown option is the subcommand's error (its usage, its options)."""
+    args, extras = parser.parse_known_args(list(argv))
+    if extras:
+        owner = subcommands(parser).get(args.command or "", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -121,14 +216,38 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; a reader that goes away (``| head``) ends it quietly."""
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+    return code
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(parser, argv)
+    except SystemExit as exc:  # --help, --version, a usage error: argparse has printed it
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.USAGE)
     if args.command is None:
         parser.print_help()
-        return 2
+        return int(ExitCode.USAGE)
     with _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP):
         return guarded(lambda: _dispatch(args), ["spotidoctor", *argv])
+
+
+def _reader_gone() -> int:
+    """``spotidoctor list | head -1``: say nothing more, and keep Python from complaining
+    when it flushes stdout at exit; the status a shell gives a program SIGPIPE ended."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return int(ExitCode.PIPE_CLOSED)
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -28,6 +28,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 PROFILES = ("isolated", "keep-id")
+AUDIO_MODES = ("filtered", "direct")
+X11_TRUST_LEVELS = ("untrusted", "trusted")
 _SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 _ULIMIT = re.compile(r"^[a-z]+=-?[0-9]+(:-?[0-9]+)?$")
 # spotify_repo ends up in an apt source line: a space or "[trusted=yes]" would change what apt
@@ -55,8 +57,13 @@ class Config:
     containerfile: str = ""  # empty: the bundled recipe
     build_args: tuple[str, ...] = ()  # KEY=VALUE
     spotify_repo: str = ""  # empty: the recipe's default, Spotify's own repository (SPOTIFY_REPO)
+    auto_update: bool = False  # launch rebuilds first when the repository has a newer Spotify
     ignore: tuple[str, ...] = ()  # check ids/prefixes never run
     scale_factor: float = 0  # Spotify's --force-device-scale-factor; 0: follow the desktop (GDK_SCALE, Xft.dpi)
+    audio: str = "filtered"  # the playback-only filter; "direct": the dedicated socket (+ cookie), opt-in
+    x11_trust: str = "untrusted"  # a per-launch untrusted X cookie; "trusted": the display's own, opt-in
+    dbus: bool = True  # the filtered session bus (when there is one)
+    login_callback_port: int = 4381  # the sign-in callback relay's host port (127.0.0.1)
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     def storage_path(self, home: str) -> str:
@@ -71,6 +78,11 @@ class Config:
         for key, value in clean.items():
             _validate(key, value, "command line")
         return dataclasses.replace(self, **clean)
+
+
+def _names_fit(path: str) -> bool:
+    """Every component fits NAME_MAX (255 bytes): a longer one is an error for every system call."""
+    return all(len(part.encode("utf-8", "surrogateescape")) <= 255 for part in path.split("/"))
 
 
 def _is_str_tuple(value: object) -> bool:
@@ -94,7 +106,8 @@ def _is_scale(value: object) -> bool:
 _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "image": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
     "container_name": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
-    "storage_dir": ("a non-empty path", lambda v: isinstance(v, str) and bool(v.strip())),
+    "storage_dir": ("a non-empty path whose names are at most 255 bytes each (Linux's limit)",
+                    lambda v: isinstance(v, str) and bool(v.strip()) and _names_fit(v)),
     "container_uid": ("an integer from 1 to 65535", lambda v: type(v) is int and 0 < v < 65536),
     "container_user": ("a user name", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[a-z_][a-z0-9_-]*", v))),
     "profile": (f"one of {', '.join(PROFILES)}", lambda v: v in PROFILES),
@@ -111,8 +124,13 @@ _CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "build_args": ("a list of KEY=VALUE strings", _is_build_args),
     "spotify_repo": ("an http(s) URL without spaces or brackets, e.g. 'https://repository.spotify.com'",
                      lambda v: isinstance(v, str) and (v == "" or _REPO_URL.match(v) is not None)),
+    "auto_update": ("true or false", lambda v: isinstance(v, bool)),
     "ignore": ("a list of check ids", _is_str_tuple),
     "scale_factor": ("0 (follow the desktop) or a number from 0.25 to 8, like 1.5", _is_scale),
+    "audio": (f"one of {', '.join(AUDIO_MODES)}", lambda v: v in AUDIO_MODES),
+    "x11_trust": (f"one of {', '.join(X11_TRUST_LEVELS)}", lambda v: v in X11_TRUST_LEVELS),
+    "dbus": ("true or false", lambda v: isinstance(v, bool)),
+    "login_callback_port": ("a port from 1024 to 65535", lambda v: type(v) is int and 1024 <= v <= 65535),
 }
 KNOWN_KEYS = tuple(_CHECKS)
 

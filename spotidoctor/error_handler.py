@@ -12,9 +12,10 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from spotidoctor import __version__
+from spotidoctor import ISSUES_URL, __version__
 from spotidoctor.errors import SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
+from spotidoctor.privatefs import write_private
 
 
 def _state_dir() -> str:
@@ -32,11 +33,8 @@ def write_crash_log(argv: Sequence[str], exc: BaseException) -> str | None:
         f"- argv: {' '.join(argv)}\n\n```\n{''.join(traceback.format_exception(exc))}```\n"
     )
     try:
-        directory = _state_dir()
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        path = os.path.join(directory, f"crash-{time.strftime('%Y%m%d-%H%M%S')}.md")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-            fh.write(body)
+        path = os.path.join(_state_dir(), f"crash-{time.strftime('%Y%m%d-%H%M%S')}.md")
+        write_private(path, body.encode(), mode=0o600, tighten=True)  # only into our own private state directory
         return path
     except OSError:
         return None
@@ -52,15 +50,10 @@ def guarded(body: Callable[[], int], argv: Sequence[str]) -> int:
         print("spotidoctor: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        # `spotidoctor check | head`: the reader went away; nothing else to say.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return int(ExitCode.OK)
+        raise  # `spotidoctor check | head`: the command line ends quietly (cli.main)
     except Exception as exc:
         path = write_crash_log(argv, exc)
         where = f"details in {path}" if path else "and the crash log could not be written"
         print(f"spotidoctor: internal error ({type(exc).__name__}: {exc}); {where}. "
-              "Please report it at https://github.com/spotidoctor/spotidoctor/issues", file=sys.stderr)
+              f"Please report it at {ISSUES_URL}", file=sys.stderr)
         return int(ExitCode.INTERNAL)

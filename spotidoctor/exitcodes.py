@@ -1,4 +1,4 @@
-"""Exit codes. Stable: scripts rely on them; README and ``--help`` list them."""
+"""Exit codes. Stable: scripts rely on them; docs/usage.md, the man page and ``--help`` list them."""
 from __future__ import annotations
 
 from enum import IntEnum
@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     INTERNAL = 3  # a bug in spotidoctor; details in the crash log
     BUSY = 4  # another `spotidoctor fix` / `launch` holds the lock
     INTERRUPTED = 130  # Ctrl-C
+    PIPE_CLOSED = 141  # the reader of stdout went away (`| head`); what SIGPIPE would give
 
 
 EXIT_CODE_HELP = """\
@@ -22,4 +23,5 @@ exit codes:
   3    internal error (a crash log is written under $XDG_STATE_HOME/spotidoctor/);
        report: the leak scan found a secret in the bundle and deleted it
   4    another spotidoctor fix/launch is running (lock held)
-  130  interrupted (Ctrl-C); 129/143: stopped by SIGHUP/SIGTERM"""
+  130  interrupted (Ctrl-C); 129/143: stopped by SIGHUP/SIGTERM
+  141  the reader of the output went away (`spotidoctor list | head -1`)"""

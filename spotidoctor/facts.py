@@ -84,6 +84,16 @@ class CookieFacts(Facts):
     xauthority: str | None
 
 
+@dataclass(frozen=True)
+class X11TrustFacts(Facts):
+    """The trust level the launch gives the container, and whether the server offers SECURITY."""
+
+    publisher: ClassVar[str] = "x11.trust"
+    trust: str  # "untrusted" (a per-launch cookie from SECURITY) or "trusted" (the display's own cookie)
+    security_offered: bool
+    fallback: str | None  # why trusted although x11_trust asks for untrusted, else None
+
+
 # -- audio -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -70,12 +70,26 @@ class StepEnv(Protocol):
     def env(self) -> dict[str, str]: ...
 
 
+def report_progress(env: StepEnv, done: int, total: int | None) -> None:
+    """Tell whoever shows the fix how far a long step is (nothing when nobody listens)."""
+    listener = getattr(env, "progress", None)
+    if callable(listener):
+        listener(done, total)
+
+
+def listens_for_progress(env: StepEnv) -> bool:
+    return callable(getattr(env, "progress", None))
+
+
 @dataclass(frozen=True)
 class Step:
     """One action of a fix. Subclasses implement ``preview`` and ``apply``."""
 
     description: str
     kind: ClassVar[str] = "step"
+    # How long a slow step may take and what Ctrl-C does to it ("" for quick steps); `fix`
+    # says it in the plan and before the step starts.
+    duration_hint: ClassVar[str] = ""
 
     @property
     def privilege(self) -> Privilege:
@@ -146,6 +160,8 @@ class WriteFile(Step):
     """Write a text file atomically (temp file, fsync, rename), backing up the old one.
 
     Idempotent: identical content is left alone. ``secret`` hides the content in previews.
+    ``private``: the file is spotidoctor's own (its runtime dir): the directory must be ours
+    and private, never a symlink, or the step fails (``privatefs``).
     """
 
     path: str = ""
@@ -153,6 +169,7 @@ class WriteFile(Step):
     mode: int = 0o644
     backup: bool = True
     secret: bool = False
+    private: bool = False
     kind: ClassVar[str] = "write-file"
 
     def preview(self, env: StepEnv) -> list[str]:
@@ -175,7 +192,10 @@ class WriteFile(Step):
         if old == self.content:
             return f"{self.path} already up to date"
         saved = env.backups.save(self.path) if (self.backup and old is not None) else None
-        fs.write_atomic(self.path, self.content.encode(), mode=self.mode)
+        if self.private:
+            fs.write_private(self.path, self.content.encode(), mode=self.mode)
+        else:
+            fs.write_atomic(self.path, self.content.encode(), mode=self.mode)
         return f"wrote {self.path}" + (f" (backup: {saved})" if saved else "")
 
     def to_json(self) -> dict[str, JSONValue]:
@@ -187,8 +207,12 @@ class WriteFile(Step):
 
 @dataclass(frozen=True)
 class MakeDirs(Step):
+    """``private``: one of spotidoctor's own directories: an existing one must already be
+    ours and private (0700, not a symlink), or the step fails saying so."""
+
     path: str = ""
     mode: int = 0o700
+    private: bool = False
     kind: ClassVar[str] = "mkdir"
 
     def preview(self, env: StepEnv) -> list[str]:
@@ -198,7 +222,10 @@ class MakeDirs(Step):
 
     def apply(self, env: StepEnv) -> str:
         existed = env.probes.fs.is_dir(self.path)
-        env.probes.fs.makedirs(self.path, mode=self.mode)
+        if self.private:
+            env.probes.fs.make_private_dirs(self.path)
+        else:
+            env.probes.fs.makedirs(self.path, mode=self.mode)
         return f"{self.path} exists" if existed else f"created {self.path}"
 
     def to_json(self) -> dict[str, JSONValue]:

@@ -7,12 +7,13 @@ import os
 from collections.abc import Iterator
 
 from spotidoctor.errors import LockBusy
+from spotidoctor.privatefs import open_private_file
 
 
 @contextlib.contextmanager
 def exclusive(path: str, what: str) -> Iterator[None]:
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # In spotidoctor's own private state directory, never through a symlink (privatefs).
+    fd = open_private_file(path, os.O_RDWR | os.O_CREAT, mode=0o600, tighten=True)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -207,7 +207,6 @@ def _store(fs: RealFS, cache: ResultCache, path: str, key: str, digest: str, enc
         if len(data) > MAX_ENTRY_BYTES:
             fs.unlink(path)
             return
-        fs.makedirs(os.path.dirname(path), mode=0o700)
-        fs.write_atomic(path, data, mode=0o600)
+        fs.write_private(path, data, mode=0o600)  # a private directory of ours, never a symlink
     except (OSError, ValueError, TypeError):
         pass  # a read-only or full disk costs a re-test next time, nothing more

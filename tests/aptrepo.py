@@ -18,6 +18,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -158,11 +159,14 @@ class AptRepo:
     server: http.server.ThreadingHTTPServer | None = None
     requests: list[str] = field(default_factory=list)
     _keys: list[SigningKey] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None  # serve_process: a child serves the files
+    port: int = 0
+    log: Path | None = None
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        assert self.port
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def dist(self) -> Path:
@@ -226,12 +230,41 @@ class AptRepo:
 
         handler = functools.partial(Handler, directory=str(self.root))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def close(self) -> None:
+    def serve_process(self, log: Path) -> None:
+        """Serve the files from a child process instead of a thread of the test process (where
+        a long test session's leftovers cannot close its sockets); requests go to ``log``."""
+        self.stop_serving()
+        self.log = log
+        with open(log, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(self.root)],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline().decode()  # "Serving HTTP on 127.0.0.1 port N (...) ..."
+        self.port = int(re.search(r" port (\d+)", first).group(1))  # type: ignore[union-attr]
+
+    def seen(self) -> list[str]:
+        """The request lines served so far ("GET /dists/stable/InRelease HTTP/1.1"), either way."""
+        logged = self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+        return [*self.requests, *re.findall(r'"((?:GET|HEAD) [^"]*)"', logged)]
+
+    def stop_serving(self) -> None:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+            self.server = None
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.process = None
+
+    def close(self) -> None:
+        self.stop_serving()
         for key in self._keys:
             key.close()
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from tests import servers
 from tests.aptrepo import AptRepo, spotify_repo_fixture
 from tests.chromium import ensure_chromium_image
 from tests.debian import import_base, require_tarball
-from tests.standin import STANDIN_IMAGE, build_standin
+from tests.standin import build_standin, ensure_current
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -75,10 +74,10 @@ def podman() -> str:
 @pytest.fixture(scope="session")
 def standin_image(podman: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``localhost/spotidoctor-standin:test``, built once per session FROM scratch."""
-    exists = subprocess.run(["podman", "image", "exists", STANDIN_IMAGE]).returncode == 0
-    if exists and not os.environ.get("SPOTIDOCTOR_REBUILD_STANDIN"):
-        return STANDIN_IMAGE
-    return build_standin(tmp_path_factory.mktemp("standin"))
+    if os.environ.get("SPOTIDOCTOR_REBUILD_STANDIN"):
+        return build_standin(tmp_path_factory.mktemp("standin"))
+    # A cached stand-in built from an older tests/standin.py is rebuilt (its hash label).
+    return ensure_current(tmp_path_factory.mktemp("standin"))
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,10 @@ def spotidoctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
 
 def _hash(base: str) -> str:
-    digest = hashlib.sha256(base.encode())
+    # The base's image id, not its name: a rebuilt stand-in under the same tag is a new base.
+    base_id = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", base], capture_output=True,
+                             text=True, timeout=120).stdout.strip()
+    digest = hashlib.sha256(f"{base}@{base_id}".encode())
     for name, data in sorted(EXTRA_FILES.items()):
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return digest.hexdigest()[:16]

@@ -2,7 +2,8 @@
 
     python -m tests.x11client draw            own window: map, fill green, read a pixel back
     python -m tests.x11client victim          (trusted) a window with a title, a property and the
-                                              CLIPBOARD; prints its id, serves until stdin closes
+                                              CLIPBOARD, holding the input focus; prints its id, serves
+                                              until stdin closes, then prints how many keys it got
     python -m tests.x11client attack WINDOW   every attack on another client's window and on the server
     python -m tests.x11client hold            connect, print "connected", wait until the server drops us
 
@@ -81,16 +82,23 @@ def victim() -> None:
     win = screen.root.create_window(0, 0, 64, 48, 0, screen.root_depth, background_pixel=screen.white_pixel)
     win.set_wm_name(SECRET_TITLE)
     win.change_property(d.intern_atom("SPOTIDOCTOR_SECRET"), Xatom.STRING, 8, SECRET_VALUE)
+    win.change_attributes(event_mask=X.KeyPressMask)
     win.map()
     win.set_selection_owner(d.intern_atom("CLIPBOARD"), X.CurrentTime)
     d.sync()
+    win.set_input_focus(X.RevertToParent, X.CurrentTime)  # keys typed anywhere (XTEST) come here
+    d.sync()
     print(json.dumps({"window": win.id}), flush=True)
+    keys = 0
     while True:
         ready, _, _ = select.select([sys.stdin, d.fileno()], [], [], 30)
         if sys.stdin in ready or not ready:
+            print(json.dumps({"keys": keys}), flush=True)
             return
         while d.pending_events():
-            _answer_selection(d, d.next_event())
+            ev = d.next_event()
+            keys += ev.type == X.KeyPress
+            _answer_selection(d, ev)
 
 
 def _answer_selection(d: xdisplay.Display, ev: Any) -> None:

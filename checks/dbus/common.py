@@ -10,6 +10,5 @@ DISABLED = "D-Bus is turned off (dbus = false in config.toml)"
 
 
 def dbus_enabled(config: Config) -> bool:
-    """``dbus = true|false`` in config.toml (on unless it says false). Read by name: the
-    setting belongs to the launch's channel configuration."""
-    return getattr(config, "dbus", True) is not False
+    """``dbus = true|false`` in config.toml (on by default)."""
+    return config.dbus

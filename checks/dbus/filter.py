@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from typing import cast
 
 from spotidoctor.api import Check, CheckResult, Context, Message, Severity
 from spotidoctor.channels.dbus.policy import MPRIS_NAME
@@ -28,12 +27,11 @@ Proof = FilterProof | str  # the proof, or why it could not run
 def prove(ctx: Context, bus_address: str, proxy: str) -> Proof:
     """Start a channel like the launch does, ask for both names as the container's uid, stop it."""
     from spotidoctor.channels.dbus.channel import DbusChannel, DbusChannelError
-    from spotidoctor.channels.dbus.proxy import ChildStarter
 
     workdir = ctx.paths.xdg_runtime_dir or tempfile.gettempdir()
     uid = ctx.config.container_uid
     try:
-        with DbusChannel.start(bus_address, workdir, runner=cast(ChildStarter, ctx.probes.cmd), binary=proxy,
+        with DbusChannel.start(bus_address, workdir, runner=ctx.probes.cmd, binary=proxy,
                                os_release=ctx.probes.fs.read_text_or_none("/etc/os-release", 16384)) as channel:
             return prove_filter(ctx.probes.cmd, channel.container_socket, uid, uid)
     except (DbusChannelError, ProbeUnavailable) as exc:

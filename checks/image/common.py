@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from spotidoctor.api import Context
 from spotidoctor.backend.build import build_fix
 from spotidoctor.backend.images import ImageInfo, Presence, lookup_image
+from spotidoctor.backend.rollback import is_previous
 from spotidoctor.errors import UsageError
 from spotidoctor.fixes import Fix
 
@@ -20,7 +21,10 @@ NOT_OURS_ADVICE = (
 
 
 def build_fixes(ctx: Context, title: str | None = None) -> tuple[Fix, ...]:
-    """The build fix, or none when config.toml's build_args cannot be used (image.recipe says why)."""
+    """The build fix, or none when config.toml's build_args cannot be used (image.recipe says why)
+    or the image is ``IMAGE:previous`` (kept by the last rebuild: never built over)."""
+    if is_previous(ctx.config.image):
+        return ()
     try:
         return (build_fix(ctx.config, title),)
     except UsageError:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 class ImagePresent(Check):
     """What it checks: the configured image (default ``spotify_pod``) exists in your podman
     storage (``podman image exists``: 0 present, 1 absent, 125 storage error) and can be
-    inspected.
+    inspected. When podman itself cannot answer (not installed, a broken storage.conf, a
+    storage error, a timeout), the check is skipped with podman's words: an image is never
+    reported missing, nor built, because podman failed.
 
     Why it matters: ``spotidoctor launch`` runs Spotify from it; without it there is nothing to
     run (launch builds it first).
@@ -68,9 +70,10 @@ class ImagePresent(Check):
         }
 
     def _unknown(self, found: ImageLookup) -> CheckResult:
+        """Unknown is not absent: a skip with podman's own words, and no build fix."""
         if found.returncode == 127:
-            return self.fail("podman is not installed", Message.error(
-                "spotidoctor runs Spotify with rootless podman.", "Install it: `sudo apt install podman buildah`."))
-        return self.fail(f"podman cannot tell whether {found.name} exists", Message.error(
-            found.error or f"exit status {found.returncode}",
-            "A storage error (exit status 125) is diagnosed by `spotidoctor check podman storage`."))
+            return self.skip(f"cannot tell whether {found.name} exists: podman is not installed "
+                             "(`sudo apt install podman buildah`)", facts={"image": found.name, "present": None})
+        reason = found.error or f"exit status {found.returncode}"
+        return self.skip(f"cannot tell whether {found.name} exists: podman failed ({reason}); "
+                         "`spotidoctor check podman` diagnoses podman", facts={"image": found.name, "present": None})

@@ -109,14 +109,15 @@ class RootlessNetwork(Check):
                                  fixes=(install_fix(ctx, "podman.install-slirp4netns", "slirp4netns", PACKAGES_SLIRP),))
             problem = _tun_problem(ctx)
             if problem is not None:
-                return self.fail(NO_TUN.format(problem=problem), facts=facts, fixes=(self._tun_fix(problem),))
+                return self.fail(NO_TUN.format(problem=problem), facts=facts,
+                                 fixes=(self._tun_fix(problem, self._pasta_note(ctx, info)),))
         return None
 
     def _failed(self, ctx: Context, failure: Failure, error: str, info: PodmanInfo, mode: str,
                 facts: dict[str, JSONValue]) -> CheckResult:
         if failure is Failure.TUN:
             return self.fail(NO_TUN.format(problem="not usable"), Message.error(error), facts=facts,
-                             fixes=(self._tun_fix("not usable"),))
+                             fixes=(self._tun_fix("not usable", self._pasta_note(ctx, info)),))
         if failure is Failure.PASTA_UNSUPPORTED:
             return self.fail(PASTA_TOO_OLD.format(version=info.version_text), Message.error(error), facts=facts,
                              fixes=(self._default_network_fix(),))
@@ -130,9 +131,15 @@ class RootlessNetwork(Check):
             return self.fail(HUNG.format(timeout=PROBE_TIMEOUT_S), facts=facts)
         return self.fail(f"a container with network mode {mode} could not start", Message.error(error), facts=facts)
 
+    def _pasta_note(self, ctx: Context, info: PodmanInfo) -> tuple[str, ...]:
+        """The pasta alternative, only where this podman supports it (4.4 and later)."""
+        if not info.pasta_supported:
+            return ()
+        install = "" if self._pasta_path(ctx, info) else " (install the passt package first)"
+        return (f"Or use `network = \"pasta\"`{install}, which needs no tun device.",)
+
     @staticmethod
-    def _tun_fix(problem: str) -> Fix:
-        notes = ("Or use `network = \"pasta\"` (podman ≥ 4.4), which needs no tun device.",)
+    def _tun_fix(problem: str, notes: tuple[str, ...]) -> Fix:
         if problem == TUN_NO_ACCESS:
             return Fix.manual("podman.tun-access", "Let users open /dev/net/tun (its usual mode, 0666)",
                               RunCommand("Make /dev/net/tun usable", argv=("chmod", "0666", TUN),

@@ -63,7 +63,8 @@ def probe_rootfs(ctx: Context) -> str:
     owned by you. Creating it is the only write these checks make.
     """
     path = os.path.join(ctx.paths.runtime_dir, PROBE_DIR_NAME)
-    ctx.probes.fs.makedirs(path, mode=0o700)
+    # Refused (an OSError) when the runtime dir is someone else's or open to others.
+    ctx.probes.fs.make_private_dirs(path, top=ctx.paths.runtime_dir)
     return path
 
 

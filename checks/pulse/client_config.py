@@ -10,7 +10,7 @@ from spotidoctor.errors import ParseError
 from spotidoctor.facts import PulseClientFacts, PulseSocketFacts
 from spotidoctor.fixes import Fix, FixAvailability, MakeDirs, Step, WriteFile
 
-from .common import ACCESS, CLIENT, SOCKET
+from .common import ACCESS, CLIENT, SOCKET, direct_only
 from .conf import client_conf_problems, client_conf_text, parse_client_conf
 from .steps import CopyPulseCookie
 
@@ -26,6 +26,9 @@ class PulseClientConfig(Check):
     cannot enter — it is mounted read-only, and a copy the container user owned would fail
     there.
 
+    Only with `audio = "direct"`: the default filtered audio needs none of this (see
+    pulse.audio-mode and pulse.filter-access).
+
     Why it matters: without the cookie copy the container is refused ("Access denied");
     a stale copy (the cookie changed) fails the same way.
 
@@ -40,6 +43,9 @@ class PulseClientConfig(Check):
     timeout_s = 15.0
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.ALWAYS
+
+    def applies(self, ctx: Context) -> str | None:
+        return direct_only(ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         conf = layout.pulse_client_conf(ctx.paths)
@@ -102,9 +108,9 @@ class PulseClientConfig(Check):
     def _fix(self, ctx: Context, conf: str, cookie: str | None, copy: str | None) -> Fix:
         directory = ctx.paths.runtime_dir
         steps: list[Step] = [
-            MakeDirs(f"create {directory}", path=directory, mode=0o700),
+            MakeDirs(f"create {directory}", path=directory, mode=0o700, private=True),
             WriteFile(f"write {conf}", path=conf, content=self._conf_text(cookie is not None), mode=0o644,
-                      backup=False)]
+                      backup=False, private=True)]
         if cookie and copy:
             steps.append(CopyPulseCookie(f"copy the cookie to {copy}", source=cookie, target=copy))
         return Fix.safe(FIX_CLIENT, "Write the container's pulse client config and cookie copy", *steps,

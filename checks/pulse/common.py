@@ -21,6 +21,17 @@ PERSIST = "pulse.persistence"
 LEFTOVERS = "pulse.leftovers"
 OUTPUT = "pulse.output-api"
 CLIENT = "pulse.client-config"
+MODE = "pulse.audio-mode"
+EXPOSURE = "pulse.exposure"
+FILTER = "pulse.filter-access"
+
+FILTERED_SKIP = ('audio = "filtered": the container reaches your server through spotidoctor\'s playback-only '
+                 "filter; no dedicated socket, module or cookie copy is needed")
+
+
+def direct_only(ctx: Context) -> str | None:
+    """The skip reason of the checks that prepare the original design's direct socket."""
+    return FILTERED_SKIP if ctx.config.audio == "filtered" else None
 
 
 # The original design's module arguments. The server resolves relative values: socket= in its runtime

@@ -12,7 +12,16 @@ from spotidoctor.probes.pulse import ConnectOutcome, ConnectResult, ServerKind
 from spotidoctor.resultcache import age_text, cached, file_facts, verified_note
 from spotidoctor.types import JSONValue
 
-from .common import ACCESS, MSG_PW_ISOLATION, SOCKET, container_module, kind_of, runtime_dir, server_info
+from .common import (
+    ACCESS,
+    MSG_PW_ISOLATION,
+    SOCKET,
+    container_module,
+    direct_only,
+    kind_of,
+    runtime_dir,
+    server_info,
+)
 
 # A passing foreign-uid test is trusted this long while its fingerprint holds.
 ACCESS_CACHE_TTL_S = 600.0
@@ -80,6 +89,9 @@ class PulseContainerAccess(Check):
     bind-mounted and the cookie copied into a private tmpfs of a throwaway mount namespace,
     so nothing is exposed to other host users.
 
+    Only with `audio = "direct"`: the default filtered audio needs none of this (see
+    pulse.audio-mode and pulse.filter-access).
+
     Why it matters: it is the only proof that the container will get sound. A same-uid test
     passes on PulseAudio without any cookie (credentials win), so it proves nothing. On
     PulseAudio the connection must succeed WITH the cookie and be refused WITHOUT it; on
@@ -102,6 +114,9 @@ class PulseContainerAccess(Check):
     requires = (SOCKET,)
     timeout_s = 60.0
     tags = frozenset({"slow"})
+
+    def applies(self, ctx: Context) -> str | None:
+        return direct_only(ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         published = ctx.prior_facts(PulseSocketFacts)

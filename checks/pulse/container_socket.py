@@ -18,6 +18,7 @@ from .common import (
     SOCKET,
     SOCKET_ARGS,
     container_module,
+    direct_only,
     expected_socket,
     kind_of,
     runtime_dir,
@@ -25,7 +26,7 @@ from .common import (
     user_default_pa,
 )
 from .conf import COOKIE_SIZE, NATIVE_UNIX, NativeSocketConfig, format_module_args, resolve_socket
-from .fixes import cookie_readable_fix, drop_in_fix, load_fix, persist_pa_fix, restart_fix
+from .fixes import cookie_readable_fix, drop_in_fix, load_fix, persist_pa_fix, restart_command, restart_fix
 from .pipewire import address_socket, effective_addresses, pw_settings, quoted_list
 
 
@@ -43,6 +44,9 @@ class PulseContainerSocket(Check):
     `~/.config/pipewire/pipewire-pulse.conf.d/` that keeps `"unix:native"` and adds the
     socket, the socket file itself, and a test connection through it.
 
+    Only with `audio = "direct"`: the default filtered audio needs none of this (see
+    pulse.audio-mode and pulse.filter-access).
+
     Why it matters: the container must not get your main socket; it gets this one (bind-mounted
     as a file) plus, on PulseAudio, the cookie that authenticates its foreign uid.
 
@@ -58,6 +62,9 @@ class PulseContainerSocket(Check):
     timeout_s = 15.0
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.SOMETIMES
+
+    def applies(self, ctx: Context) -> str | None:
+        return direct_only(ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         if runtime_dir(ctx) is None:
@@ -176,7 +183,7 @@ class PulseContainerSocket(Check):
         if not ctx.probes.fs.is_socket(socket):
             return self.fail("the container socket is configured but pipewire-pulse has not opened it yet",
                              Message.error(f"{origin} adds it; {socket} does not exist",
-                                           "Restart pipewire-pulse."), *notes,
+                                           f"Restart pipewire-pulse: `{restart_command(ctx)}`."), *notes,
                              facts=facts, fixes=(restart_fix(ctx),))
         tested = ctx.probes.pulse.connect_test(f"unix:{socket}", None)
         if not tested.ok:

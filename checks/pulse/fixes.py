@@ -7,6 +7,7 @@ import os
 from spotidoctor import layout
 from spotidoctor.api import Context
 from spotidoctor.fixes import Fix, Instruction, MakeDirs, RunCommand, WriteFile
+from spotidoctor.probes.pulse import ServerKind
 
 from .common import (
     CLIENT,
@@ -28,6 +29,7 @@ from .conf import (
     pipewire_drop_in_text,
 )
 from .pipewire import address_socket
+from .services import PW_RESTART_PULSE, PW_SYSTEMD_RESTART_PULSE, audio_session
 from .steps import LoadPulseModule, MakeFileReadable
 
 FIX_LOAD = "pulse.load-socket-module"
@@ -97,6 +99,11 @@ def systemd_manages_pipewire_pulse(ctx: Context) -> bool:
     return ctx.memo.get("pulse.pipewire-pulse-systemd", ask)
 
 
+def restart_command(ctx: Context) -> str:
+    """How pipewire-pulse is restarted here: its systemd user unit, or by hand."""
+    return PW_SYSTEMD_RESTART_PULSE if systemd_manages_pipewire_pulse(ctx) else PW_RESTART_PULSE
+
+
 def restart_fix(ctx: Context) -> Fix:
     title = "Restart pipewire-pulse so that it opens the container socket"
     note = ("Playing streams are interrupted for a moment; applications reconnect.",)
@@ -105,12 +112,12 @@ def restart_fix(ctx: Context) -> Fix:
                         RunCommand(f"restart {PW_UNIT}", argv=("systemctl", "--user", "restart", PW_UNIT),
                                    timeout_s=30),
                         notes=note, recheck=(SOCKET,))
+    keep = audio_session(ctx, ServerKind.PIPEWIRE).keep_running()
     return Fix.manual(FIX_RESTART_PW, title, Instruction(
         "restart pipewire-pulse", text=(
-            "pipewire-pulse is not run by a systemd user unit here: restart it the way your session "
-            "starts it (log out and back in; or stop the running pipewire-pulse process and start "
-            "`pipewire-pulse` again), then run `spotidoctor fix` (it checks again and finishes anything "
-            "left).")), notes=note)
+            f"pipewire-pulse is not run by a systemd user unit here: restart it with `{PW_RESTART_PULSE}` "
+            "in a terminal of your session (or log out and back in), then run `spotidoctor fix` (it checks "
+            "again and finishes anything left)." + (f" {keep}" if keep else ""))), notes=note)
 
 
 def cookie_readable_fix(ctx: Context, cookie: str, owner: int) -> Fix:

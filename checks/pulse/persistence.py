@@ -13,6 +13,7 @@ from .common import (
     SERVER,
     SOCKET_ARGS,
     container_module,
+    direct_only,
     expected_socket,
     kind_of,
     resolve_args,
@@ -69,6 +70,9 @@ class PulseSocketPersistent(Check):
     disabled), else `/etc/pulse/default.pa` and its `default.pa.d`. PipeWire: the drop-in is
     persistent by nature.
 
+    Only with `audio = "direct"`: the default filtered audio needs none of this (see
+    pulse.audio-mode and pulse.filter-access).
+
     Why it matters: a module loaded only at runtime is gone after a logout or a server
     restart, and Spotify in the container then gets no sound.
 
@@ -83,6 +87,9 @@ class PulseSocketPersistent(Check):
     requires = (SERVER,)
     timeout_s = 15.0
     fix_availability = FixAvailability.SOMETIMES
+
+    def applies(self, ctx: Context) -> str | None:
+        return direct_only(ctx)
 
     def run(self, ctx: Context) -> CheckResult:
         if kind_of(ctx) is ServerKind.PIPEWIRE:

@@ -9,7 +9,8 @@ from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.facts import PulseServerFacts
 from spotidoctor.probes.pulse import ConnectOutcome, PulseUnreachable, default_server
 
-from .common import PA_UNIT_HINT, PW_UNIT, SERVER, server_info
+from .common import SERVER, server_info
+from .services import audio_session
 
 if TYPE_CHECKING:
     from spotidoctor.bundle.spec import BundleSpec
@@ -34,7 +35,7 @@ def _unreachable_messages(ctx: Context, exc: PulseUnreachable) -> tuple[str, tup
     fs = ctx.probes.fs
     if not fs.exists(path):
         return ("no pulse server is running", (Message.error(
-            f"nothing at {path}", f"Start one: `{PA_UNIT_HINT}` (or pipewire-pulse.socket on PipeWire).",
+            f"nothing at {path}", *audio_session(ctx).advice(restart=False),
             "Or log in to a desktop session that starts one."),))
     if not fs.access(os.path.dirname(path), os.X_OK):
         return ("cannot enter the pulse runtime directory", (Message.error(
@@ -42,7 +43,7 @@ def _unreachable_messages(ctx: Context, exc: PulseUnreachable) -> tuple[str, tup
             "as 'Connection refused'", "Run spotidoctor as the user who owns the session."),))
     return ("the pulse socket exists but nothing answers on it", (Message.error(
         f"{path}: connection refused (a stale socket of a server that died)",
-        f"Restart the server: `{PA_UNIT_HINT}` (or `systemctl --user restart {PW_UNIT}`)."),))
+        *audio_session(ctx).advice(restart=False)),))
 
 
 class PulseServerReachable(Check):
@@ -74,7 +75,7 @@ class PulseServerReachable(Check):
             info = server_info(ctx)
         except ProbeTimeout as exc:
             return self.fail("the pulse server hangs", Message.error(
-                exc.reason, f"Restart it: `systemctl --user restart pulseaudio.service` (or {PW_UNIT})."))
+                exc.reason, *audio_session(ctx).advice(restart=True)))
         except PulseUnreachable as exc:
             summary, messages = _unreachable_messages(ctx, exc)
             return self.fail(summary, *messages)

@@ -74,7 +74,9 @@ class CopyPulseCookie(Step):
             raise FixFailed(f"{self.source} holds {len(data)} bytes, not a {COOKIE_SIZE}-byte cookie; not copied")
         if self._current(env):
             return f"{self.target} already up to date"
-        fs.write_atomic(self.target, data, mode=self.mode)
+        # Only into a directory of ours that nobody else can enter, never through a symlink:
+        # a pre-made foreign or world-writable $XDG_RUNTIME_DIR/spotidoctor is refused.
+        fs.write_private(self.target, data, mode=self.mode)
         return f"copied the cookie to {self.target} (mode {self.mode:04o})"
 
     def to_json(self) -> dict[str, JSONValue]:

@@ -14,8 +14,8 @@ class SubordinateIdsDisjoint(Check):
     """What it checks: none of your own subordinate uid (or gid) ranges overlap each other.
 
     Why it matters: the kernel rejects a uid_map whose lines overlap, so newuidmap fails with
-    `write to uid_map failed: Invalid argument` and podman asks for `podman system migrate`
-   . A duplicate line left over from an earlier `usermod` is the usual cause.
+    `write to uid_map failed: Invalid argument` and podman asks for `podman system migrate`.
+    A duplicate line left over from an earlier `usermod` is the usual cause.
 
     Fix safety: manual, needs root: remove the duplicate line, between two
     `podman system migrate` runs.

@@ -56,6 +56,7 @@ class AccessControlAudit(Check):
     category = "x11"
     severity = Severity.ERROR
     requires = ("x11.connect",)
+    tags = frozenset({"launch"})  # a container (or anyone) may have run `xhost +` since the last launch
     fix_availability = FixAvailability.SOMETIMES
 
     def run(self, ctx: Context) -> CheckResult:

@@ -52,7 +52,7 @@ class DisplayConnect(Check):
             return self._hung(name)
         facts: dict[str, JSONValue] = {
             "vendor": info.vendor, "release": info.release, "screen": info.screen, "screens": info.screens,
-            "mit_shm": info.mit_shm, "xwayland_server": info.xwayland,
+            "mit_shm": info.mit_shm, "security": info.security, "xwayland_server": info.xwayland,
             "auth": shake.auth_name or None, "xauthority": shake.xauthority,
         }
         notes = [Message.info(f"extensions: {', '.join(info.extensions)}")]

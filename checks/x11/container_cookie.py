@@ -6,7 +6,7 @@ import os
 from spotidoctor import layout
 from spotidoctor.api import Check, CheckResult, Context, Fix, FixAvailability, Message
 from spotidoctor.errors import ParseError
-from spotidoctor.facts import CookieFacts
+from spotidoctor.facts import CookieFacts, X11TrustFacts
 from spotidoctor.probes import x11auth
 
 from .display import local_display
@@ -22,9 +22,12 @@ class ContainerCookie(Check):
     0700 runtime dir) and holds the display's current cookie (compared by digest; the
     cookie is never shown).
 
+    Only with a trusted cookie: `x11_trust = "trusted"`, or an X server without SECURITY
+    (x11.trust); with the default untrusted cookie each launch makes its own.
+
     Why it matters: a normal entry is bound to the host name, which differs inside the
-    container (`Authorization required`); python-xlib cannot write the FamilyWild form
-   . The container's uid 1500 is a subordinate uid on the host, so the
+    container (`Authorization required`); python-xlib cannot write the FamilyWild form.
+    The container's uid 1500 is a subordinate uid on the host, so the
     file must be readable by "others"; the 0700 directory keeps other host users out.
 
     Fix safety: safe. Writes the file atomically from your Xauthority at apply time.
@@ -33,9 +36,15 @@ class ContainerCookie(Check):
     id = "x11.container-cookie"
     title = "Container X cookie is current"
     category = "x11"
-    requires = ("x11.connect",)
+    requires = ("x11.connect", "x11.trust")
     tags = frozenset({"launch"})
     fix_availability = FixAvailability.SOMETIMES
+
+    def applies(self, ctx: Context) -> str | None:
+        trust = ctx.prior_facts(X11TrustFacts)
+        if trust is not None and trust.trust == "untrusted":
+            return "x11_trust = untrusted: each launch makes its own untrusted cookie (no trusted copy is mounted)"
+        return None
 
     def run(self, ctx: Context) -> CheckResult:
         name = local_display(ctx)

@@ -89,7 +89,7 @@ class WriteWildCookie(Step):
             fs.makedirs(self.private_dir, mode=PRIVATE_DIR_MODE)
             if self._dir_exposed(env):
                 fs.chmod(self.private_dir, PRIVATE_DIR_MODE)
-        fs.write_atomic(self.dest, wanted, mode=CONTAINER_COOKIE_MODE)
+        fs.write_private(self.dest, wanted, mode=CONTAINER_COOKIE_MODE)  # refuses a foreign dir or a symlink
         return (f"wrote {self.dest} (FamilyWild cookie for :{self.display_number}, "
                 f"mode {CONTAINER_COOKIE_MODE:04o})")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import ClassVar
 
-from spotidoctor.backend.failures import BuildFailure, classify
+from spotidoctor.backend.failures import BuildFailure, classify, fix_failure_text
 from spotidoctor.backend.keyrotation import rebuild_prefix
 from spotidoctor.backend.progress import BuildDisplay, QuietDisplay, make_display
 from spotidoctor.backend.recipe import (
@@ -29,6 +29,7 @@ from spotidoctor.backend.recipe import (
     load_recipe,
     parse_build_args,
 )
+from spotidoctor.backend.rollback import keep_previous, settle
 from spotidoctor.config import Config
 from spotidoctor.errors import FixFailed, UsageError
 from spotidoctor.fixes import Fix, Step, StepEnv
@@ -70,6 +71,7 @@ class BuildOutcome:
     image_id: str = ""
     spotify_version: str | None = None
     failure: BuildFailure | None = None
+    previous: str = ""  # IMAGE:previous when the build kept the image it replaced
 
     @property
     def ok(self) -> bool:
@@ -166,22 +168,10 @@ def current_id_argv(image: str) -> tuple[str, ...]:
     return ("podman", "image", "inspect", "--format", "{{.Id}}", image)
 
 
-def _current_id(probes: Probes, image: str) -> str:
-    done = probes.cmd.run(current_id_argv(image), timeout=60)
-    return done.stdout.strip() if done.ok else ""
-
-
-def _drop_previous(probes: Probes, previous: str, new: str) -> None:
-    """The image the rebuild replaced is untagged now; remove it (best effort: a running
-    container still using it keeps it) so rebuilds do not pile up copies of Spotify."""
-    if previous and new and previous.removeprefix("sha256:") != new.removeprefix("sha256:"):
-        probes.cmd.run(("buildah", "rmi", previous.removeprefix("sha256:")), timeout=60)
-
-
 def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: BuildDisplay,
               now: datetime | None = None) -> BuildOutcome:
-    """Build ``request.image``; the full output goes to a log under the state dir."""
-    previous = _current_id(probes, request.image)
+    """Build ``request.image``; the full output goes to a log under the state dir. The image it
+    replaces is kept as ``IMAGE:previous`` (``backend.rollback``)."""
     when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     log_path = os.path.join(logs_dir(paths), when.strftime("%Y%m%d-%H%M%S") + ".log")
     probes.fs.makedirs(work_dir(paths))  # buildah writes --iidfile there but does not create the dir
@@ -191,20 +181,22 @@ def run_build(probes: Probes, paths: Paths, request: BuildRequest, display: Buil
     lines: list[str] = [f"# spotidoctor build of {request.image} from {request.recipe.source}, "
                         f"{when.isoformat()}"]
     display.start(request.image, log_path)
-    ok = False
+    kept = keep_previous(probes.cmd, request.image, lines.append)
+    ok, image_id = False, ""
     try:
         rc, timed_out = _stream(probes, argv, lines, display)
         if rc != 0:
-            rebuild = rebuild_prefix(request.image, request.recipe.source, request.network, request.args)
+            rebuild = rebuild_prefix(request.image, request.recipe.source, request.network, request.args,
+                                     with_key_url=True)
             return BuildOutcome(request.image, rc, log_path, failure=classify(lines, rc, timed_out, rebuild))
         image_id = _read_iid(probes, paths)
         version = next((m.group(1) for m in map(VERSION_MARK.match, lines) if m), None)
         if version and image_id:
             image_id = _add_version_label(probes, paths, request, image_id, version, lines, display) or image_id
-        _drop_previous(probes, previous, image_id)
         ok = True
-        return BuildOutcome(request.image, 0, log_path, image_id, version)
+        return BuildOutcome(request.image, 0, log_path, image_id, version, previous=kept.name if kept.replaced else "")
     finally:
+        settle(probes.cmd, kept, image_id, ok, lines.append)
         display.finish(ok)
         _save_log(probes, paths, log_path, lines)
 
@@ -225,6 +217,8 @@ class BuildImage(Step):
     containerfile: str = ""  # "" = the bundled recipe
     build_args: tuple[str, ...] = field(default=())  # the effective KEY=VALUE list
     kind: ClassVar[str] = "build-image"
+    duration_hint: ClassVar[str] = ("3 to 15 minutes (downloads Debian and Spotify's package); Ctrl-C stops it "
+                                    "safely and keeps the current image")
 
     def _request(self, env: StepEnv) -> BuildRequest:
         recipe = load_recipe(env.probes.fs, self.containerfile)
@@ -245,7 +239,7 @@ class BuildImage(Step):
         display = make_display(sys.stderr, env.env) if sys.stderr.isatty() else QuietDisplay()
         outcome = run_build(env.probes, env.paths, request, display)
         if outcome.failure is not None:
-            raise FixFailed(f"{outcome.failure.summary} (log: {outcome.log_path})")
+            raise FixFailed(fix_failure_text(outcome.failure, self.image, outcome.log_path))
         version = f", Spotify {outcome.spotify_version}" if outcome.spotify_version else ""
         return f"built {self.image}{version} (log: {outcome.log_path})"
 

@@ -1,5 +1,7 @@
-"""What podman knows about an image: present or not (``podman image exists``: 0 / 1 / 125,
-``man 1 podman-image-exists``) and, when present, the parsed ``podman image inspect`` JSON list.
+"""What podman knows about an image: present, absent or unknown (``podman image exists``: 0 /
+1 / 125, ``man 1 podman-image-exists``) and, when present, the parsed ``podman image inspect``
+JSON list. Unknown is never reported as absent: podman also exits 1 when it cannot start at
+all (a broken storage.conf), so absence needs a quiet ``exists`` and an "image not known".
 
 One lookup per image and run is shared through ``ctx.memo``, so the ``image.*`` checks
 and the launcher ask podman once.
@@ -21,11 +23,13 @@ if TYPE_CHECKING:
     from spotidoctor.api import Context
     from spotidoctor.probes.command import CommandRunner
 
-__all__ = ["ImageInfo", "Presence", "ImageLookup", "lookup_image", "parse_inspect", "parse_created",
+__all__ = ["ImageInfo", "Presence", "ImageLookup", "lookup_image", "parse_inspect", "parse_created", "complaint",
            "split_user", "uid_for_name", "passwd_argv", "PODMAN_TIMEOUT_S"]
 
 PODMAN_TIMEOUT_S = 30.0  # podman can be slow on a cold start (pause process, storage lock)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+# podman's logrus lines that are not failures: time="..." level=warning msg="..."
+_WARNING = re.compile(r"\blevel=(?:warning|info|debug)\b|^WARN\[")
 
 
 class Presence(str, Enum):
@@ -42,6 +46,7 @@ class ImageInfo:
     user: str  # Config.User as podman reports it ("1500:1500", "spotify_user", "" = root)
     labels: Mapping[str, str] = field(default_factory=dict)
     digest: str = ""
+    architecture: str = ""  # as podman reports it (Go's names: amd64, arm64, ...)
 
     @property
     def built_by_spotidoctor(self) -> bool:
@@ -92,7 +97,8 @@ def parse_inspect(text: str, name: str) -> ImageInfo:
     assert isinstance(config, dict)
     user = config.get("User") or entry.get("User") or ""
     return ImageInfo(name=name, id=str(entry.get("Id", "")), created=parse_created(str(entry.get("Created", ""))),
-                     user=str(user), labels=_labels(entry), digest=str(entry.get("Digest", "")))
+                     user=str(user), labels=_labels(entry), digest=str(entry.get("Digest", "")),
+                     architecture=str(entry.get("Architecture", "")))
 
 
 def split_user(spec: str) -> tuple[str, str]:
@@ -120,11 +126,35 @@ def passwd_argv(image: str) -> tuple[str, ...]:
             "--entrypoint=cat", image, "/etc/passwd")
 
 
+def complaint(stderr: str) -> str:
+    """podman's stderr without its warnings ("" when it only warned): what it failed with."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return " ".join(line for line in lines if not _WARNING.search(line))[:400]
+
+
+def _confirm_absent(cmd: CommandRunner, name: str) -> ImageLookup | None:
+    """``podman image exists`` exits 1 for "no such image" and also when podman itself cannot
+    start (a broken storage.conf or containers.conf exits 1 with an error on stderr). Absent
+    only when podman said nothing but warnings and ``inspect`` then says "image not known"."""
+    done = cmd.run(("podman", "image", "inspect", "--format", "{{.Id}}", name), timeout=PODMAN_TIMEOUT_S)
+    if not done.ok and not done.timed_out and "image not known" in done.stderr:
+        return ImageLookup(name, Presence.ABSENT, returncode=1)
+    if done.ok:
+        return None  # it exists after all (built meanwhile): inspect it in full
+    return ImageLookup(name, Presence.UNKNOWN, error=complaint(done.stderr) or done.error_text(),
+                       returncode=done.returncode)
+
+
 def _lookup(cmd: CommandRunner, name: str) -> ImageLookup:
     exists = cmd.run(("podman", "image", "exists", name), timeout=PODMAN_TIMEOUT_S)
     if exists.returncode == 1 and not exists.timed_out:
-        return ImageLookup(name, Presence.ABSENT, returncode=1)
-    if not exists.ok:
+        problem = complaint(exists.stderr)
+        if problem:
+            return ImageLookup(name, Presence.UNKNOWN, error=problem, returncode=1)
+        absent = _confirm_absent(cmd, name)
+        if absent is not None:
+            return absent
+    elif not exists.ok:
         return ImageLookup(name, Presence.UNKNOWN, error=exists.error_text(), returncode=exists.returncode)
     done = cmd.run(("podman", "image", "inspect", name), timeout=PODMAN_TIMEOUT_S)
     if not done.ok:

@@ -58,16 +58,17 @@ def key_url_guess(key_id: str) -> str:
     return f"{KEY_BASE_URL}{key_id}.asc"
 
 
-def rebuild_prefix(image: str, recipe_source: str, network: str, build_args: Mapping[str, str]) -> tuple[str, ...]:
-    """``spotidoctor build`` with what this build used, minus the key URL (the uid comes from
-    the config anyway)."""
+def rebuild_prefix(image: str, recipe_source: str, network: str, build_args: Mapping[str, str], *,
+                   with_key_url: bool = False) -> tuple[str, ...]:
+    """``spotidoctor build`` with what this build used, minus the key URL unless ``with_key_url``
+    (the uid comes from the config anyway)."""
     argv = ["spotidoctor", "build", "--image", image]
     if recipe_source != BUNDLED:
         argv += ["--containerfile", recipe_source]
     if network:
         argv += ["--network", network]
     for key in sorted(build_args):
-        if key not in (KEY_URL_ARG, UID_ARG):
+        if key != UID_ARG and (with_key_url or key != KEY_URL_ARG):
             argv += ["--build-arg", f"{key}={build_args[key]}"]
     return tuple(argv)
 

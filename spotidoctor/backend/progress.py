@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from spotidoctor.backend.failures import STEP_LINE
@@ -45,19 +46,25 @@ class QuietDisplay:
 
 
 class PlainDisplay:
-    """One line per build step; the command output itself stays in the log."""
+    """One line per build step with the time so far and, from the second step on, a rough
+    estimate of the time left; the command output itself stays in the log."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], clock: Callable[[], float] = time.monotonic) -> None:
         self._out = out
+        self._clock = clock
+        self._started = clock()
 
     def start(self, image: str, log_path: str) -> None:
-        print(f"Building {image} (full log: {log_path})", file=self._out, flush=True)
+        self._started = self._clock()
+        print(f"Building {image} (full log: {log_path}); this takes a few minutes, Ctrl-C stops it safely",
+              file=self._out, flush=True)
 
     def line(self, text: str) -> None:
         match = STEP_LINE.match(text)
         version = None if match else VERSION_MARK.match(text)
         if match:
-            print(f"  {step_label(match)}", file=self._out, flush=True)
+            print(f"  {step_label(match)}  ({_timing(match, self._clock() - self._started)})", file=self._out,
+                  flush=True)
         elif version:
             print(f"  Spotify {version.group(1)}", file=self._out, flush=True)
 
@@ -76,12 +83,22 @@ class RichDisplay:
         self._task: TaskID | None = None
 
     def start(self, image: str, log_path: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self._console.print(f"Building {image} (full log: {log_path})", markup=False)
+        self._console.print(f"Building {image} (full log: {log_path}); this takes a few minutes, Ctrl-C stops "
+                            "it safely", markup=False)
         # markup=False: build output is full of [brackets] rich would take for styles.
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
-                                  MofNCompleteColumn(), TextColumn("{task.fields[last]}", style="dim", markup=False),
+                                  MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                                  TextColumn("{task.fields[last]}", style="dim", markup=False),
                                   console=self._console, transient=False)
         self._progress.start()
         self._task = self._progress.add_task("starting", total=None, last="")
@@ -106,6 +123,16 @@ class RichDisplay:
             self._progress.update(self._task, completed=task.total, last="")
         self._progress.update(self._task, description="done" if ok else "failed", last="")
         self._progress.stop()
+
+
+def _timing(match: re.Match[str], elapsed_s: float) -> str:
+    """``1 min so far, about 3 min left``: steps done so far at the same pace (a rough guess:
+    the package installation is the long one)."""
+    from spotidoctor.render.progress import duration_text, eta_text
+
+    so_far = f"{duration_text(elapsed_s)} so far"
+    eta = eta_text(int(match["step"]) - 1, int(match["steps"]), elapsed_s)
+    return f"{so_far}, {eta}" if eta else so_far
 
 
 def _clip(text: str, width: int) -> str:

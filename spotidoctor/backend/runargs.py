@@ -49,6 +49,9 @@ class HostFacts:
     runtime: str | None = None  # "crun" | "runc"
     mapped_uid: int | None = None  # host uid the container uid maps to (isolated profile)
     user_uid: int | None = None  # the invoking user's uid (keep-id: the storage owner)
+    x11_untrusted: bool = False  # x11_cookie is this launch's untrusted cookie (X SECURITY)
+    audio_filtered: bool = False  # pulse_socket is spotidoctor's playback-only filter
+    channels: tuple[Arg, ...] = ()  # what the launch's channels add (D-Bus, links), each with why
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,12 @@ def _x11(host: HostFacts) -> list[Arg]:
         (f"--env=DISPLAY=:{n}", "the display Spotify opens"),
     ]
     if host.x11_cookie:
+        what = (f"this launch's UNTRUSTED cookie for :{n} (X SECURITY), revoked when it ends: no xhost changes, "
+                "no input injection or recording, no access to other clients' windows" if host.x11_untrusted else
+                f"the FamilyWild cookie for :{n} only: the X server admits the container's user by cookie, "
+                "never by xhost")
         pairs += [
-            (f"--volume={host.x11_cookie}:{layout.CONTAINER_XAUTHORITY}:ro",
-             f"the FamilyWild cookie for :{n} only: the X server admits the container's user by "
-             "cookie, never by xhost"),
+            (f"--volume={host.x11_cookie}:{layout.CONTAINER_XAUTHORITY}:ro", what),
             (f"--env=XAUTHORITY={layout.CONTAINER_XAUTHORITY}", "where Xlib finds that cookie"),
         ]
     return pairs
@@ -175,7 +180,9 @@ def _x11(host: HostFacts) -> list[Arg]:
 def _audio(host: HostFacts) -> list[Arg]:
     pairs: list[Arg] = []
     if host.pulse_socket:
-        how = ("pipewire-pulse's extra server.address socket (no cookie: access by socket permissions)"
+        how = ("spotidoctor's playback-only filter in front of your sound server (no cookie, no server module)"
+               if host.audio_filtered else
+               "pipewire-pulse's extra server.address socket (no cookie: access by socket permissions)"
                if host.audio_server == "pipewire" else "the dedicated cookie-authenticated pulse socket")
         pairs += [
             (f"--volume={host.pulse_socket}:{layout.CONTAINER_PULSE_SOCKET}", f"audio: {how}"),
@@ -253,7 +260,7 @@ def run_argv(spec: RunSpec, host: HostFacts) -> list[Arg]:
     """The full ``podman run`` command, each argument with its reason."""
     return [
         *_base(spec), *_identity(spec, host), *_hardening(spec, host), *_logging(spec), *_network(spec),
-        *_environment(), *_x11(host), *_audio(host), *_storage(spec, host), *_gpu(host),
+        *_environment(), *_x11(host), *_audio(host), *host.channels, *_storage(spec, host), *_gpu(host),
         *_limits(spec), *_extra(spec), *_command(spec, host),
     ]
 

@@ -64,10 +64,28 @@ def _info(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def publish(tmp: str, target: str) -> None:
-    """Move the scanned temporary archive to its final name (0600, atomic)."""
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, target)
+class NameTaken(FileExistsError):
+    """The output name exists and replacing it was not asked for."""
+
+
+def publish(tmp: str, target: str, *, overwrite: bool = False) -> None:
+    """Give the scanned temporary archive its final name (0600, atomic). Without ``overwrite``
+    an existing name (a file, a directory, a symlink) is never replaced: ``link`` fails with
+    EEXIST instead. With it, a symlink at the name is replaced, never written through. The
+    temporary file is gone afterwards either way."""
+    try:
+        os.chmod(tmp, 0o600)
+        if overwrite:
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise NameTaken(f"{target} is a directory")
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise NameTaken(f"{target} exists") from None
+    finally:
+        discard(tmp)
 
 
 def discard(path: str) -> None:

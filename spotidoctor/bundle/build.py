@@ -9,22 +9,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from spotidoctor import __version__
 from spotidoctor.api import Check, Context
+from spotidoctor.bundle import contained
 from spotidoctor.bundle import identity as identity_mod
 from spotidoctor.bundle.archive import Member
 from spotidoctor.bundle.collect import GLOBAL_ORIGIN, Collector, Item, ItemStatus, Limits, ManifestEntry
 from spotidoctor.bundle.identity import Identity
 from spotidoctor.bundle.logs import launch_logs
-from spotidoctor.bundle.redact import Redactor
+from spotidoctor.bundle.redact import Redactor, distinctive
 from spotidoctor.bundle.sources import global_spec
 from spotidoctor.bundle.spec import BundleSpec
 from spotidoctor.bundle.summary import SummaryInput, render
 from spotidoctor.engine.planning import session_plan
 from spotidoctor.engine.registry import Registry
+from spotidoctor.engine.reporter import Reporter
 from spotidoctor.engine.results import exit_code, with_problem_rows
 from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session
@@ -56,20 +58,29 @@ def plugin_lines(registry: Registry) -> list[str]:
     return lines + [f"problem: {p.origin}: {p.message}" for p in registry.problems]
 
 
-def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str] = ()) -> Bundle:
+def gather(session: Session, options: Options, *, extra_hostnames: Iterable[str] = (),
+           reporter: Reporter | None = None, on_item: Callable[[int, int], None] | None = None) -> Bundle:
+    """``reporter`` sees the checks run, ``on_item(done, total)`` the collection (progress)."""
     ctx = session.ctx
     selection = session_plan(session)
-    report = run_checks(session, selection)
+    report = run_checks(session, selection, reporter)
     results = with_problem_rows(session.registry, report.results)
     ident = identity_mod.gather(ctx, extra_hostnames=extra_hostnames)
     # collect() sees every result in ctx.prior, so a failed check can ask for more evidence.
     with_results = dataclasses.replace(ctx, prior={r.check_id: r for r in results})
     specs, notes = check_specs(selection.checks, with_results, options.collect_timeout_s)
     collector = Collector(ctx, limits=options.limits)
-    items = collector.run([global_spec(ctx, plugin_lines=plugin_lines(session.registry)), *specs])
+    items = collector.run([global_spec(ctx, plugin_lines=plugin_lines(session.registry)), *specs], on_item)
     items += collector.admit(notes)
     items += collector.admit(launch_logs(ctx, options.include_logs))
+    vocabulary = [i.text for i in items if i.text is not None and not _container_written(i, ctx)]
+    ident = dataclasses.replace(ident, spotify_users=distinctive(ident.spotify_users, vocabulary))
     return Bundle(results, items, ident, int(exit_code(results)))
+
+
+def _container_written(item: Item, ctx: Context) -> bool:
+    """Text Spotify (the container) chose: its logs and files from its storage."""
+    return item.entry.kind == "log" or contained.tree_of(item.entry.source, contained.container_trees(ctx)) is not None
 
 
 def check_specs(checks: Sequence[type[Check]], ctx: Context, timeout_s: float) -> tuple[list[BundleSpec], list[Item]]:

@@ -19,6 +19,7 @@ from enum import Enum
 
 from spotidoctor import layout
 from spotidoctor.api import Context
+from spotidoctor.bundle import contained
 from spotidoctor.bundle.redact import default_map_path
 from spotidoctor.bundle.secrets import is_secret_name, secret_basename
 from spotidoctor.bundle.spec import BundleSpec, CommandItem, EnvItem, FileItem, GlobItem, TextItem, Transform
@@ -78,7 +79,7 @@ class Limits:
     total_bytes: int = 24 * 1024 * 1024  # the whole bundle, before compression
     item_bytes: int = 2 * 1024 * 1024  # no single item above this, whatever the spec asks
     max_timeout_s: float = 60.0  # no single command above this
-    time_budget_s: float = 240.0  # all commands together; later ones are skipped
+    time_budget_s: float = 240.0  # all commands and file reads together; later ones are skipped
 
 
 # -- forbidden paths ---------------------------------------------------------------------------
@@ -202,15 +203,23 @@ class Collector:
         self._clock = clock
         self._extra_forbidden = list(forbidden)
         self._state = _State(clock())
+        self._trees = contained.container_trees(ctx)
 
-    def run(self, specs: Sequence[BundleSpec]) -> list[Item]:
-        """Execute every item of every spec; forbidden paths of any spec apply to all."""
+    def run(self, specs: Sequence[BundleSpec],
+            on_item: Callable[[int, int], None] | None = None) -> list[Item]:
+        """Execute every item of every spec; forbidden paths of any spec apply to all.
+        ``on_item(done, total)`` after each declared item (the progress display)."""
         forbidden = Forbidden(self.ctx, [*default_forbidden(self.ctx), *self._extra_forbidden,
                                          *(p for s in specs for p in s.forbidden)])
+        total = sum(len(spec.items) for spec in specs)
         items: list[Item] = []
+        done = 0
         for spec in specs:
             for origin, item in spec.items:
                 items += self.admit(self._one(origin, item, forbidden, self._state))
+                done += 1
+                if on_item is not None:
+                    on_item(done, total)
         return items
 
     def admit(self, items: Iterable[Item]) -> list[Item]:
@@ -233,6 +242,10 @@ class Collector:
     def _one(self, origin: str, item: object, forbidden: Forbidden, state: _State) -> list[Item]:
         # ``object``: a plugin may put anything into ``spec.items``.
         name = f"{_prefix(origin, str(getattr(item, 'name', 'item')))}/{safe_name(str(getattr(item, 'name', 'item')))}"
+        if isinstance(item, (FileItem, GlobItem)) and self._clock() - state.started > self.limits.time_budget_s:
+            source = getattr(item, "path", getattr(item, "pattern", ""))
+            return [Item(ManifestEntry(name, "file", source, origin, ItemStatus.SKIPPED,
+                                       f"time budget of {self.limits.time_budget_s:g}s for collecting used up"))]
         if isinstance(item, FileItem):
             return [self._file(origin, name, item.path, item.max_bytes, item.only_lines_matching,
                                item.transform, forbidden)]
@@ -257,6 +270,9 @@ class Collector:
         reason = forbidden.why(path)
         if reason:
             return Item(replace(entry, reason=reason))
+        tree = contained.tree_of(path, self._trees)
+        if tree is not None:
+            return self._contained_file(entry, tree, path, max_bytes, lines, transform)
         fs = self.ctx.probes.fs
         try:
             st = fs.stat(path)
@@ -278,6 +294,24 @@ class Collector:
         duration = self._clock() - started
         return self._finish(entry, text, limit, lines, transform, duration, cut=len(data) > limit,
                             total=max(st.size, len(data)))
+
+    def _contained_file(self, entry: ManifestEntry, tree: str, path: str, max_bytes: int, lines: str | None,
+                        transform: Transform | None) -> Item:
+        """A file the container can write: never through a link, never a hard link (``contained``)."""
+        started = self._clock()
+        limit = min(max_bytes, self.limits.item_bytes)
+        try:
+            data, size = contained.read_bytes(self.ctx.probes.fs, tree, path, limit + 1)
+        except contained.Refused as exc:
+            return Item(replace(entry, reason=str(exc)))
+        except FileNotFoundError:
+            return Item(replace(entry, reason="not found"))
+        except OSError as exc:
+            return Item(replace(entry, status=ItemStatus.FAILED, reason=f"cannot read: {exc.strerror or exc}"))
+        if b"\0" in data[:BINARY_SNIFF_BYTES]:
+            return Item(replace(entry, reason="binary content (only text is collected)"))
+        return self._finish(entry, data.decode("utf-8", errors="replace"), limit, lines, transform,
+                            self._clock() - started, cut=len(data) > limit, total=max(size, len(data)))
 
     def _finish(self, entry: ManifestEntry, text: str, limit: int, lines: str | None,
                 transform: Transform | None, duration: float, *, cut: bool = False,

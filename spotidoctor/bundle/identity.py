@@ -8,6 +8,12 @@ Read through the filesystem probe (so tests use a sysroot) and the context's env
   /etc/hosts aliases of it), machine ids.
 - Spotify account names from ``prefs`` (``autologin.username``), scrubbed even with
   ``--no-redact`` because they belong to the credential lines.
+
+Spotify's storage is written by the container: its files are read without following any link
+(``contained``), and at most ``MAX_PREFS_FILES`` prefs files are read (2,000 account
+directories must not make 2,000 needles). Which account names are replaced as free words is
+decided later (``distinctive``): a name that is also a word of the report's own text (an
+account directory called ``podman-user``) is not an identifier worth rewriting the report for.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from spotidoctor import layout
+from spotidoctor.bundle import contained
 from spotidoctor.bundle.secrets import autologin_values
 
 if TYPE_CHECKING:
@@ -36,6 +43,8 @@ PUBLIC_WORDS = frozenset({"spotify", "spotify_user", "podman", "buildah", "pulse
 UNSPECIFIC_HOMES = frozenset({"/", "/nonexistent", "/tmp", "/var/tmp", "/run", "/home", "/root", "/srv",
                               "/usr", "/var", "/opt", "/dev/null", "/bin", "/sbin"})
 _MACHINE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+MAX_PREFS_FILES = 20  # Spotify keeps one per account; real users have a handful
+PREFS_READ_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -145,21 +154,50 @@ def machine_ids(ctx: Context) -> tuple[str, ...]:
     return _uniq(i for i in ids if _MACHINE_ID.match(i))
 
 
-def prefs_files(ctx: Context) -> tuple[str, ...]:
-    """Spotify prefs: the launcher's storage, and a native install's ~/.config/spotify."""
+def _prefs_places(ctx: Context) -> list[tuple[str | None, str]]:
+    """(container tree or None, path) of every prefs name Spotify may have: the launcher's
+    storage and a native install's ~/.config/spotify, the first ``MAX_PREFS_FILES`` accounts."""
     roots = [layout.storage_config(ctx.storage_dir), os.path.join(ctx.paths.xdg_config_home, "spotify")]
-    found = []
+    places: list[tuple[str | None, str]] = []
     for root in _uniq(roots):
+        tree = contained.tree_of(root + "/prefs", contained.container_trees(ctx))
+        users = os.path.join(root, "Users")
+        names = contained.listdir(ctx.probes.fs, tree, users) if tree else _listdir(ctx, users)
         candidates = [os.path.join(root, "prefs")]
-        candidates += [os.path.join(root, "Users", d, "prefs") for d in _listdir(ctx, os.path.join(root, "Users"))]
-        found += [c for c in candidates if _is_file(ctx, c)]
-    return tuple(found)
+        candidates += [os.path.join(users, d, "prefs") for d in names[:MAX_PREFS_FILES]]
+        places += [(tree, c) for c in candidates]
+    return places
+
+
+def prefs_candidates(ctx: Context) -> tuple[str, ...]:
+    """Prefs names that exist as anything (a symlink too): the report declares them all, so the
+    manifest says why one was not collected."""
+    return tuple(path for _, path in _prefs_places(ctx) if ctx.probes.fs.lstat(path) is not None)[:MAX_PREFS_FILES]
+
+
+def prefs_files(ctx: Context) -> tuple[str, ...]:
+    """The prefs files that are regular files, reached without a link (the ones read)."""
+    fs = ctx.probes.fs
+    found = [path for tree, path in _prefs_places(ctx)
+             if (contained.is_file(fs, tree, path) if tree else _is_file(ctx, path))]
+    return tuple(found[:MAX_PREFS_FILES])
+
+
+def prefs_text(ctx: Context, path: str) -> str:
+    """A prefs file's text ("" when missing, unreadable or refused), never through a link."""
+    tree = contained.tree_of(path, contained.container_trees(ctx))
+    if tree is None:
+        return _text(ctx, path, PREFS_READ_BYTES)
+    try:
+        return contained.read_bytes(ctx.probes.fs, tree, path, PREFS_READ_BYTES)[0].decode("utf-8", "replace")
+    except (contained.Refused, OSError):
+        return ""
 
 
 def spotify_users(ctx: Context, files: Iterable[str]) -> tuple[str, ...]:
     names = []
     for path in files:
-        values = autologin_values(_text(ctx, path, 256 * 1024))
+        values = autologin_values(prefs_text(ctx, path))
         names += [v for k, v in values.items() if k in ("autologin.username", "autologin.canonical_username")]
         parent = os.path.basename(os.path.dirname(path))
         if parent.endswith("-user"):  # Users/<spotify name>-user/prefs

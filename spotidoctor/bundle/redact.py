@@ -8,7 +8,13 @@ Two layers, applied to every text *and every file name* of a bundle:
    ``macaddr0``, ``ip6addr0``, ``ip4addr0``, ``host0``, ``obfuscateduser0``).
 
 The same value always gets the same token (one ``TokenMap`` per bundle, persisted outside
-the archive so the user can correlate). Names and host names match whole words only:
+the archive so the user can correlate). Spotify's account directories (``Users/<name>-user``)
+are rewritten by their shape, whatever the name; the account names themselves are replaced as
+free words only when ``distinctive``: a name that is also a word of text the container did
+not write (an account directory called ``podman-user``) would rewrite the report, not hide
+anyone. Each list of values is one trie-shaped regular expression, so the time is linear in
+the text whatever the number of values (2,000 account directories). Names and host names
+match whole words only:
 a neighbouring letter or digit means "another word", so the user ``al`` is replaced in
 ``/home/al``, ``al@vm`` and ``al_backup`` but not in ``alsa`` or ``mal``; ``_``, ``-``, ``.``
 and ``/`` separate words. Two fixed spellings are never names because they cannot encode
@@ -27,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from spotidoctor.bundle.identity import Identity
+from spotidoctor.bundle.identity import PUBLIC_WORDS, Identity
 from spotidoctor.bundle.secrets import scrub
 from spotidoctor.probes.fs import RealFS
 
@@ -56,13 +62,53 @@ _IPV4 = re.compile(rf"(?<![A-Za-z0-9.]){_OCTET}(?:\.{_OCTET}){{3}}(?![A-Za-z0-9]
 PUBLIC_MACS = frozenset({"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"})
 
 
+_Node = dict[str, "_Node"]
+
+
+def trie_body(values: Iterable[str], *, fold: bool = False) -> str | None:
+    """A regular expression matching exactly ``values``, shaped as a trie: at each character the
+    branches start with different characters, so the engine tries one, not one per value, and
+    matching is linear in the text. Greedy: the longest value that fits is tried first, like a
+    longest-first alternation. ``fold``: build it on lower-cased values (for ``re.I``)."""
+    root: _Node = {}
+    for value in {(v.lower() if fold else v) for v in values if v}:
+        node = root
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie(root) if root else None
+
+
+def _trie(node: _Node) -> str:
+    ends = "" in node
+    branches = [re.escape(char) + _trie(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if ends else body
+
+
 def word_pattern(values: Iterable[str], *, ignore_case: bool) -> re.Pattern[str] | None:
-    """Whole-word alternation of ``values`` (longest first); None when there are none."""
-    alternatives = sorted({v for v in values if v}, key=len, reverse=True)
-    if not alternatives:
+    """Whole-word match of any of ``values`` (the longest first); None when there are none."""
+    body = trie_body(values, fold=ignore_case)
+    if body is None:
         return None
-    body = "|".join(re.escape(v) for v in alternatives)
     return re.compile(f"{_BEFORE}(?:{body}){_AFTER}", re.I if ignore_case else 0)
+
+
+# Spotify's per-account directory, whatever the name: ``Users/<name>-user``.
+ACCOUNT_DIR = re.compile(r"(?<=/Users/)[^/\s\"'<>:;,]+?(?=-user(?:[/\s\"'<>:;,]|$))")
+
+
+def distinctive(names: Iterable[str], vocabulary: Iterable[str]) -> tuple[str, ...]:
+    """The names worth replacing wherever they appear as a word: not one of spotidoctor's own
+    public words, and not a whole word of ``vocabulary`` (texts the container did not write)."""
+    candidates = [n for n in dict.fromkeys(names) if n and n.lower() not in PUBLIC_WORDS]
+    pattern = word_pattern(candidates, ignore_case=True)
+    if pattern is None:
+        return ()
+    common = {m.group(0).lower() for text in vocabulary for m in pattern.finditer(text)}
+    return tuple(n for n in candidates if n.lower() not in common)
 
 
 def path_pattern(paths: Iterable[str]) -> re.Pattern[str] | None:
@@ -80,11 +126,15 @@ class TokenMap:
 
     def __init__(self, data: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self._map: dict[str, dict[str, str]] = {k: dict(v) for k, v in (data or {}).items()}
+        self._next: dict[str, int] = {}  # per kind, so a new token costs O(1), not a look at all of them
 
     def token(self, kind: str, value: str) -> str:
         entries = self._map.setdefault(kind, {})
         if value not in entries:
-            entries[value] = f"{TOKEN_PREFIX[kind]}{self._next_index(kind)}"
+            if kind not in self._next:
+                self._next[kind] = self._next_index(kind)
+            entries[value] = f"{TOKEN_PREFIX[kind]}{self._next[kind]}"
+            self._next[kind] += 1
         return entries[value]
 
     def _next_index(self, kind: str) -> int:
@@ -115,7 +165,7 @@ class TokenMap:
         return cls(clean)
 
     def save(self, fs: RealFS, path: str) -> None:
-        fs.write_atomic(path, (self.to_json() + "\n").encode(), mode=0o600)
+        fs.write_private(path, (self.to_json() + "\n").encode(), mode=0o600)
 
 
 # -- the redactor --------------------------------------------------------------------------
@@ -177,6 +227,7 @@ class Redactor:
             if pattern is not None:
                 rules.append(_Rule(kind, pattern, key))
 
+        add("spotify-user", ACCOUNT_DIR, str.lower)
         add("spotify-user", word_pattern(ident.spotify_users, ignore_case=True), str.lower)
         if not self.identity_on:
             return rules

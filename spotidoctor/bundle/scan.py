@@ -4,9 +4,17 @@ The needles are read locally, used in memory, and never stored or printed:
 - pulse cookies (the default one, the container socket's, its copy, ``$PULSE_COOKIE``) and
   the X ``MIT-MAGIC-COOKIE-1`` data of the user's Xauthority files, as raw bytes, hex
   (any case) and base64 -- as 16-byte windows too, so a cut-off copy is still found;
-- Spotify ``autologin.*`` values from the prefs files;
+- Spotify ``autologin.*`` values from the prefs files: what the scrubber promised. A value
+  long enough to be a secret (a real saved credential is a long blob) is looked for anywhere;
+  a short one (which a hostile container can make a common word, e.g. ``podman``) and an
+  account name the redactor does not replace as a free word are looked for in their
+  ``autologin.<key>=<value>`` / ``: value`` forms, which the scrubber always removes;
 - the login name and the host names (unless ``--no-redact``), with the redactor's own
   whole-word patterns, so the scan checks exactly what the redactor promised.
+
+The archive's own headers (owner names, link names) are checked member by member, and again
+from the raw tar stream split at its header fields, so a user name in ``uname`` is found even
+where the fields run into each other (the version "00" right before "alice").
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from dataclasses import dataclass
 from spotidoctor import layout
 from spotidoctor.api import Context
 from spotidoctor.bundle import archive
-from spotidoctor.bundle.identity import Identity
+from spotidoctor.bundle.identity import Identity, prefs_text
 from spotidoctor.bundle.redact import word_pattern
 from spotidoctor.bundle.secrets import autologin_values, mit_cookies
 from spotidoctor.bundle.sources import display_number
@@ -32,6 +40,8 @@ READ_LIMIT = 64 * 1024
 # autologin values are looked for only when long enough not to be a common word.
 CREDENTIAL_KEYS = frozenset({"autologin.username", "autologin.canonical_username",
                              "autologin.saved_credentials", "autologin.blob"})
+NAME_KEYS = frozenset({"autologin.username", "autologin.canonical_username"})
+SECRET_CHARS = 16  # shorter values are looked for only next to their key
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ def secret_needle(label: str, secret: bytes) -> Needle | None:
     pieces = {secret}
     if len(secret) > WINDOW:
         pieces |= {secret[i:i + WINDOW] for i in range(0, len(secret) - WINDOW + 1, STRIDE)}
+        pieces.add(secret[-WINDOW:])  # the tail, whatever the length: a cut-off copy ends with it
     hexes = {p.hex().encode() for p in pieces}
     raws = pieces | {base64.b64encode(secret), base64.b64encode(secret).rstrip(b"=")}
     return Needle(label, tuple(sorted(raws)), tuple(sorted(hexes)))
@@ -63,9 +74,17 @@ def text_needle(label: str, value: str) -> Needle | None:
     """Short values as whole words (like the redactor); long ones as plain substrings."""
     if len(value) < MIN_SECRET_BYTES:
         return None
-    if len(value) >= 16:
+    if len(value) >= SECRET_CHARS:
         return Needle(label, raw=(value.encode(),))
     return Needle(label, words=word_pattern([value], ignore_case=True))
+
+
+def keyed_needle(label: str, key: str, value: str) -> Needle:
+    """``value`` right after its key (``autologin.x=value``, ``autologin.x: "value"``): the
+    scrubber drops every such line and inline pair, so this form in a bundle is a leak
+    whatever the value is."""
+    pattern = re.compile(rf"{re.escape(key)}\\?[\"']?[ \t]*[=:][ \t]*\\?[\"']?{re.escape(value)}(?![^\W_])", re.I)
+    return Needle(label, words=pattern)
 
 
 def _read(ctx: Context, path: str) -> bytes | None:
@@ -112,15 +131,23 @@ def gather_needles(ctx: Context, identity: Identity, *, include_names: bool) -> 
         found += [secret_needle(f"X MIT-MAGIC-COOKIE-1 #{i + 1} from {_tilde(ctx, path)}", c)
                   for i, c in enumerate(cookies)]
     for path in identity.prefs_files:
-        values = autologin_values((_read(ctx, path) or b"").decode("utf-8", "replace"))
-        found += [text_needle(f"Spotify {key} from {_tilde(ctx, path)}", value) for key, value in values.items()
-                  if key in CREDENTIAL_KEYS or len(value) >= 16]
+        values = autologin_values(prefs_text(ctx, path))  # never through a link the container made
+        found += [_prefs_needle(f"Spotify {key} from {_tilde(ctx, path)}", key, value, identity)
+                  for key, value in values.items()]
     if include_names:
         for label, names, ignore_case in (("login name", identity.login_names, False),
                                           ("host name", identity.hostnames, True)):
             pattern = word_pattern(names, ignore_case=ignore_case)
             found.append(Needle(label, words=pattern) if pattern is not None else None)
     return [n for n in found if n is not None]
+
+
+def _prefs_needle(label: str, key: str, value: str, identity: Identity) -> Needle | None:
+    if key in NAME_KEYS and value in identity.spotify_users:
+        return text_needle(label, value)  # replaced as a word everywhere: looked for everywhere
+    if len(value) >= SECRET_CHARS and key not in NAME_KEYS:
+        return Needle(label, raw=(value.encode(),))
+    return keyed_needle(label, key, value) if value else None
 
 
 def _hits(data: bytes, needles: Sequence[Needle]) -> list[str]:
@@ -143,9 +170,33 @@ def scan_archive(path: str, needles: Sequence[Needle]) -> list[Finding]:
         for label in _hits(member.data, needles):
             findings.append(Finding(label, member.name))
     if not findings:  # a backstop for anything the member walk could miss
-        for label in _hits(archive.raw_tar(path) + b"\n" + archive.gzip_header_name(path), needles):
-            findings.append(Finding(label, "the archive's headers"))
+        raw = archive.raw_tar(path)
+        for blob in (raw + b"\n" + archive.gzip_header_name(path), header_fields(raw)):
+            findings += [Finding(label, "the archive's headers") for label in _hits(blob, needles)]
     return _dedupe(findings)
+
+
+# ustar header fields (offset, length) that hold text: name, linkname, magic+version, uname,
+# gname, prefix. In the raw block they touch each other (version "00", then "alice"), so a
+# whole-word needle cannot see a name there; split, each field is a line of its own.
+_TEXT_FIELDS = ((0, 100), (157, 100), (257, 8), (265, 32), (297, 32), (345, 155))
+
+
+def header_fields(raw: bytes) -> bytes:
+    """Every header block's text fields, one per line, walking the tar stream by its sizes."""
+    lines: list[bytes] = []
+    offset = 0
+    while offset + 512 <= len(raw):
+        block = raw[offset:offset + 512]
+        if not block.strip(b"\0"):
+            break  # the end-of-archive blocks
+        lines += [block[start:start + size].split(b"\0", 1)[0] for start, size in _TEXT_FIELDS]
+        try:
+            size = int(block[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+        except ValueError:
+            break  # not a header: the member walk and the whole stream were scanned anyway
+        offset += 512 + (size + 511) // 512 * 512
+    return b"\n".join(lines)
 
 
 def scan_members(members: Iterable[archive.Member], needles: Sequence[Needle]) -> list[Finding]:

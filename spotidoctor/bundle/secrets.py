@@ -132,11 +132,12 @@ _RULES: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]],
 
 # -- Spotify prefs ------------------------------------------------------------
 
-_PREFS_LINE = re.compile(r"^[ \t]*(autologin\.[\w.-]+)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)
+_PREFS_LINE = re.compile(r"^[ \t]*(autologin\.[\w.-]+)[ \t]*[=:][ \t]*(.*?)[ \t]*$", re.M)
 
 
 def autologin_values(prefs_text: str) -> dict[str, str]:
-    """``autologin.*`` keys and their unquoted values (for the scan and the redactor only)."""
+    """``autologin.*`` keys and their unquoted values (for the scan and the redactor only), in
+    the ``key=value`` form Spotify writes and the ``key: value`` form the scrubber also drops."""
     values = {}
     for key, raw in _PREFS_LINE.findall(prefs_text):
         value = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw

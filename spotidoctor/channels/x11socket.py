@@ -12,11 +12,9 @@ Two layers, both before any cookie byte leaves spotidoctor:
 """
 from __future__ import annotations
 
-import socket
-import struct
-
 from spotidoctor.probes import x11auth
 from spotidoctor.probes.fs import RealFS, StatInfo
+from spotidoctor.probes.x11 import peer_uid
 
 __all__ = ["socket_dir_problems", "socket_file_problems", "ownership_problems", "peer_uid", "peer_problem",
            "ROOT_UID"]
@@ -72,19 +70,6 @@ def ownership_problems(fs: RealFS, number: int, uid: int,
     path = f"{socket_dir}/X{number}"
     return (socket_dir_problems(socket_dir, fs.lstat(socket_dir), uid)
             + socket_file_problems(path, fs.lstat(path), fs.stat(path), uid))
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid that created the listening end of a connected unix socket (Linux SO_PEERCRED)."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None
-    try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    except OSError:
-        return None
-    _pid, owner, _gid = struct.unpack("3i", raw)
-    return int(owner)
 
 
 def peer_problem(label: str, owner: int | None, uid: int) -> str | None:

@@ -1,5 +1,6 @@
 """``spotidoctor build``: build the image with buildah, with a progress display, the full log
-under the state dir and a clear summary when it fails."""
+under the state dir and a clear summary when it fails. The image it replaces is kept as
+``IMAGE:previous`` (``spotidoctor rollback``)."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +9,8 @@ from typing import TextIO
 from spotidoctor.backend.build import request_from_config, run_build
 from spotidoctor.backend.images import Presence, lookup_image
 from spotidoctor.backend.progress import make_display
+from spotidoctor.backend.rollback import is_previous
+from spotidoctor.backend.updatehold import clear_hold
 from spotidoctor.commands.options import BuildOptions
 from spotidoctor.engine.session import make_context
 from spotidoctor.exitcodes import ExitCode
@@ -19,9 +22,19 @@ FOREIGN_IMAGE = ("{image} exists and was not built by spotidoctor; building woul
                  "it first if you no longer need it: podman rmi {image}")
 
 
+PREVIOUS_IMAGE = ("{image} is the image the last rebuild replaced; spotidoctor never builds over it. Build the "
+                  "current image (without :previous), or make the previous one current with `spotidoctor rollback`.")
+
+
 def run(options: BuildOptions, out: TextIO = sys.stdout) -> int:
     ctx = make_context(options.session)
+    if is_previous(ctx.config.image):
+        print(PREVIOUS_IMAGE.format(image=ctx.config.image), file=out)
+        return int(ExitCode.USAGE)
     found = lookup_image(ctx)
+    if found.presence is Presence.UNKNOWN:  # it could be an image spotidoctor must not replace
+        print(f"Not building: podman cannot tell whether {found.name} exists: {found.error}", file=out)
+        return int(ExitCode.PROBLEMS)
     if found.presence is Presence.PRESENT and found.info and not found.info.built_by_spotidoctor:
         print(FOREIGN_IMAGE.format(image=ctx.config.image), file=out)
         return int(ExitCode.PROBLEMS)
@@ -32,6 +45,7 @@ def run(options: BuildOptions, out: TextIO = sys.stdout) -> int:
         outcome = run_build(ctx.probes, ctx.paths, request, make_display(out, ctx.env))
     if outcome.ok:
         print_success(outcome, out)
+        clear_hold(ctx.probes.fs, ctx.paths, ctx.config.image)  # built by hand: auto_update may update again
         return int(ExitCode.OK)
     print_failure(outcome, out)
     return int(ExitCode.PROBLEMS)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from spotidoctor.commands.fixsummary import summary_lines
 from spotidoctor.commands.options import FixOptions
 from spotidoctor.commands.reporting import FixProgress
 from spotidoctor.engine import fixer
-from spotidoctor.engine.fixloop import Confirm, FixOutcome, fix_loop
+from spotidoctor.engine.fixloop import Confirm, fix_loop
 from spotidoctor.engine.planning import Plan, session_plan
-from spotidoctor.engine.records import Applied
 from spotidoctor.engine.results import exit_code, with_problem_rows
 from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session, make_session
@@ -52,38 +52,13 @@ def _confirmer(yes: bool, stdin: TextIO, out: TextIO) -> Confirm:
         if not needs_consent or yes:
             return True
         if not stdin.isatty():
-            print(f"skipping {fix.id}: {fix.applicability.label}/{fix.privilege.label} fixes need a "
+            print(f"skipping {fix.title!r}: {fix.applicability.label}/{fix.privilege.label} fixes need a "
                   "terminal to confirm, or --yes", file=out)
             return False
         print(f"Apply {fix.applicability.label} fix: {fix.title}? [y/N] ", end="", file=out, flush=True)
         return stdin.readline().strip().lower() in ("y", "yes")
 
     return confirm
-
-
-def _verdict(outcome: FixOutcome, applied: Applied) -> str:
-    if not applied.ok:
-        return "failed (see above)"
-    if outcome.verified(applied):
-        return "fixed (verified)"
-    state = outcome.state_after(applied)
-    return f"applied, but {applied.check_id} still reports {state.value if state else '?'}"
-
-
-def _report(outcome: FixOutcome, session: Session, verbose: bool, out: TextIO) -> None:
-    from spotidoctor.render.text import all_lines, emit
-
-    for applied in outcome.applied:
-        print(f"{applied.fix.id}: {_verdict(outcome, applied)}", file=out)
-    if outcome.withheld:
-        print("\nNot applied:", file=out)
-        env = fixer.StepEnvironment.from_context(session.ctx)
-        for cand, why in outcome.withheld:
-            print(f"  {cand.result.check_id}: {cand.fix.title} — {why}", file=out)
-            for line in fixer.preview(cand.fix, env):
-                print("    " + line, file=out)
-    print(file=out)
-    emit(all_lines(with_problem_rows(session.registry, outcome.results), verbose), out, session.ctx.env)
 
 
 def run(options: FixOptions, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
@@ -94,10 +69,13 @@ def run(options: FixOptions, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
     policy = policy_from(options)
     if options.dry_run:
         return _print_plan(session, selection, policy, out)
-    with exclusive(session.ctx.paths.lock_file, "fix"):
-        outcome = fix_loop(session, selection, policy, _confirmer(options.yes, stdin, out), FixProgress(out))
-    _report(outcome, session, options.session.verbose, out)
-    return int(exit_code(with_problem_rows(session.registry, outcome.results)))
+    progress = FixProgress(out, policy, session.ctx.env)
+    with exclusive(session.ctx.paths.lock_file, "fix"), progress:
+        outcome = fix_loop(session, selection, policy, _confirmer(options.yes, stdin, out), progress)
+    results = with_problem_rows(session.registry, outcome.results)
+    partial = bool(options.selectors or options.ignore)
+    progress.output.lines(summary_lines(outcome, results, fixer.StepEnvironment.from_context(session.ctx), partial))
+    return int(exit_code(results))
 
 
 def _list_backups(session: Session, out: TextIO) -> int:

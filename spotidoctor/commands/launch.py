@@ -1,35 +1,34 @@
 """``spotidoctor launch``: preflight, build the image when missing, run Spotify, diagnose a crash.
 
+0. The configuration is validated before podman is asked anything (exit 2 with the problems).
 1. Preflight: the checks tagged ``launch`` run; their safe fixes are offered (``--yes``
    applies them without asking) under the fix lock; an error-severity problem that remains
-   refuses the launch unless ``--force``. The storage guard is never overridable.
-2. The image is built when it is missing (with the build's progress display).
-3. ``podman run`` (``spotidoctor.backend.runargs``) runs /usr/bin/spotify as the configured
-   uid, attached to the terminal; the launch record is written before and after, and a
-   non-zero exit runs the crash diagnosis. ``--dry-run`` prints the command with reasons.
+   refuses the launch unless ``--force``. The storage guard is never overridable. Every
+   setting that widens the sandbox is named.
+2. The image is built when it is missing (with the build's progress display), and rebuilt
+   first when ``auto_update = true`` and a newer Spotify exists (``commands.launchimage``).
+3. The launch supervisor (``spotidoctor.launcher``) opens the channels, runs ``podman run``
+   with its output filtered, and stops the channels when it ends; a non-zero exit runs the
+   crash diagnosis. ``--dry-run`` prints the command with reasons and the channels.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-import shlex
 import sys
-import time
 from collections.abc import Sequence
 from typing import TextIO
 
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
-from spotidoctor.backend.build import BUILD_FIX_ID, request_from_config, run_build
-from spotidoctor.backend.images import PODMAN_TIMEOUT_S, Presence, lookup_image
-from spotidoctor.backend.limits import lift_address_space, limits_record
-from spotidoctor.backend.progress import make_display
-from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv, storage_paths
+from spotidoctor.backend.build import BUILD_FIX_ID
+from spotidoctor.backend.images import PODMAN_TIMEOUT_S
+from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
-from spotidoctor.commands import dryrun
+from spotidoctor.commands import dryrunnotes
+from spotidoctor.commands.launchimage import prepare_image
+from spotidoctor.commands.live import LiveChecks
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
-from spotidoctor.crash import launchlog, podmanerr
 from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.engine.fixloop import Confirm, fix_loop
 from spotidoctor.engine.planning import launch_plan
@@ -37,18 +36,18 @@ from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session, make_session
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
+from spotidoctor.launcher import sandbox, supervisor
+from spotidoctor.launcher.channels import LaunchRefused
+from spotidoctor.launcher.dryrun import print_dry_run
+from spotidoctor.launcher.plan import plan_channels
 from spotidoctor.lock import exclusive
-from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Status
-from spotidoctor.render.build import print_failure
-from spotidoctor.types import JSONValue
 
 # The build runs in step 2 with its own progress display, not as a preflight fix.
 DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
 # A missing image is built in step 2: not a reason to refuse the launch.
 BUILT_LATER = frozenset({"image.present"})
 PREFLIGHT_POLICY = FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
-STOPPED = (130, 143)  # Ctrl-C / `podman stop`: the user ended it, not a crash
 
 REFUSED = ("Launch refused: {count} problem(s) must be fixed first: {ids}.\n"
            "  → `spotidoctor fix` applies the safe fixes; `spotidoctor check -v` explains the rest.\n"
@@ -99,7 +98,8 @@ def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
     may have changed it) and fresh shared probe answers.
     """
     selection = launch_plan(session, slow=not options.dry_run)
-    results = run_checks(session, selection).results
+    with LiveChecks(out, session.ctx.env, (), show_results=False) as live:  # the status line, on a terminal
+        results = run_checks(session, selection, live).results
     fixable = [c for c in candidates(results)
                if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if options.dry_run or not fixable:
@@ -121,6 +121,15 @@ def show_preflight(session: Session, results: Sequence[CheckResult], verbose: bo
             lines += result_lines(result, verbose)
     lines.append(("bold", f"Preflight: {summary_line(results)}"))
     emit(lines, out, session.ctx.env)
+    show_widenings(session.ctx, out)
+
+
+def show_widenings(ctx: Context, out: TextIO) -> None:
+    """Every setting that opens the sandbox, named with what it opens (never applied silently)."""
+    for widening in sandbox.widenings(ctx.config, ctx.user, ctx.paths):
+        print(f"WARNING: widens the sandbox: {widening.line}", file=out)
+    for option in sandbox.unrecognised(ctx.config, ctx.user, ctx.paths):
+        print(f"WARNING: {option}", file=out)
 
 
 # -- pieces of the launch -------------------------------------------------------------------
@@ -134,103 +143,12 @@ def storage_refusal(ctx: Context) -> tuple[str, str] | None:
     return None
 
 
-def launch_dir(ctx: Context, launch_id: str) -> str:
-    return os.path.join(ctx.paths.launches_dir, launch_id)
-
-
-def make_spec(ctx: Context, options: LaunchOptions, directory: str) -> RunSpec:
-    return RunSpec.from_config(ctx.config, home=ctx.user.home,
-                               log_path=os.path.join(directory, launchlog.CONTAINER_LOG),
-                               network=options.network, spotify_args=options.spotify_args)
-
-
-def print_dry_run(pairs: Sequence[Arg], out: TextIO, caveat: str = "") -> None:
-    width = min(40, max(len(shlex.quote(arg)) for arg, _ in pairs))
-    print("# spotidoctor launch --dry-run: the podman command, one argument per line with why" + caveat, file=out)
-    for arg, why in pairs:
-        print(f"{shlex.quote(arg):<{width}}  # {why}", file=out)
-
-
-def ensure_image(ctx: Context, out: TextIO) -> int:
-    """Build the image when missing; an exit code when the launch cannot go on, else 0."""
-    found = lookup_image(dataclasses.replace(ctx, memo=Memo()))  # fresh: fixes may have changed it
-    if found.presence is Presence.PRESENT:
-        return 0
-    if found.presence is Presence.UNKNOWN:
-        print(f"podman cannot tell whether {found.name} exists: {found.error}", file=out)
-        return int(ExitCode.PROBLEMS)
-    print(f"{found.name} is not built yet: building it now (needs network, takes a few minutes).", file=out)
-    request = request_from_config(ctx.probes, ctx.config)
-    with exclusive(ctx.paths.lock_file, "launch"):
-        outcome = run_build(ctx.probes, ctx.paths, request, make_display(out, ctx.env))
-    if not outcome.ok:
-        print_failure(outcome, out)
-        return int(ExitCode.PROBLEMS)
-    return 0
 
 
 def name_in_use(ctx: Context) -> bool:
     done = ctx.probes.cmd.run(("podman", "container", "exists", ctx.config.container_name),
                               timeout=PODMAN_TIMEOUT_S)
     return done.returncode == 0
-
-
-def new_record(ctx: Context, spec: RunSpec, pairs: Sequence[Arg], directory: str,
-               results: Sequence[CheckResult], host_extra: dict[str, JSONValue]) -> launchlog.LaunchRecord:
-    host = {**hostfacts.host_record(ctx, results), **host_extra}
-    return launchlog.LaunchRecord(
-        launch_id=os.path.basename(directory), directory=directory, started=time.time(),
-        argv=tuple(argv(pairs)), image=spec.image, container_name=spec.container_name, profile=spec.profile,
-        shm_size=spec.shm_size, spotify_args=(*spec.config_spotify_args, *spec.cli_spotify_args),
-        rlimits=limits_record(ctx.probes.procs), host=host)
-
-
-def diagnose(ctx: Context, record: launchlog.LaunchRecord, out: TextIO) -> None:
-    from spotidoctor.crash.launches import diagnose_launch
-    from spotidoctor.render.text import emit, result_lines
-
-    code = record.exit_code
-    if code in STOPPED:
-        print(f"Spotify was stopped (exit status {code}).", file=out)
-        return
-    print(f"Spotify exited with status {code}; diagnosing (container log: {record.log_path})", file=out)
-    try:
-        verdict = diagnose_launch(ctx, record)
-    except NotImplementedError:
-        print("  crash diagnosis is not available in this version; read the container log above.", file=out)
-        return
-    except Exception as exc:  # the diagnosis must never hide Spotify's own exit status
-        print(f"  crash diagnosis failed ({type(exc).__name__}: {exc}); read the container log.", file=out)
-        return
-    emit(result_lines(verdict, verbose=ctx.verbose), out, ctx.env)
-
-
-def run_container(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], host: HostFacts,
-                  out: TextIO) -> int:
-    fs = ctx.probes.fs
-    directory = launch_dir(ctx, launchlog.new_launch_id())
-    fs.makedirs(directory, mode=0o700)
-    launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
-    lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
-    spec = make_spec(ctx, options, directory)
-    pairs = run_argv(spec, host)
-    extra: dict[str, JSONValue] = {"launch_profile": spec.profile, "network": spec.network or "podman default"}
-    if lifted is not None:
-        extra["rlimit_as_before"] = [lifted.before.soft, lifted.before.hard]
-    record = new_record(ctx, spec, pairs, directory, results, extra)
-    launchlog.save(fs, record)
-    for problem in missing_parts(host):
-        print(f"warning: {problem}", file=out)
-    print(f"Starting Spotify from {spec.image} (profile {spec.profile}); container log: {spec.log_path}",
-          file=out, flush=True)
-    sys.stderr.flush()
-    with podmanerr.stderr_tail() as tail:  # podman's own error line, for the diagnosis
-        code = ctx.probes.cmd.interactive(argv(pairs))
-    record = dataclasses.replace(record, ended=time.time(), exit_code=code, podman_errors=tail.errors())
-    launchlog.save(fs, record)
-    if code != 0:
-        diagnose(ctx, record, out)
-    return code
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -265,36 +183,47 @@ def run(options: LaunchOptions) -> int:
 
 
 def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+    sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
     results: list[CheckResult] = []
     shown = err if options.dry_run else out
     if not options.no_check:
         session, results = preflight(session, options, stdin, shown)
         show_preflight(session, results, options.session.verbose, shown)
+    else:
+        show_widenings(session.ctx, shown)
     ctx = session.ctx
+    sandbox.validate(ctx.config, ctx.user.home)  # a fix may have changed config.toml
     refused = gate(results, options.force, shown, err)
     guard = storage_refusal(ctx)
     if options.dry_run:
-        dryrun.report_unchecked([] if options.no_check else dryrun.unchecked(session), err)
+        dryrunnotes.report_unchecked([] if options.no_check else dryrunnotes.unchecked(session), err)
         return _dry_run(ctx, options, results, guard, refused, out, err)
     if refused:
         return refused
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
         return int(ExitCode.PROBLEMS)
-    code = ensure_image(ctx, out)
+    code = prepare_image(ctx, results, out)  # built when missing, updated first with auto_update
     if code:
         return code
     if name_in_use(ctx):
         print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
         return int(ExitCode.PROBLEMS)
-    return run_container(ctx, options, results, hostfacts.gather(ctx, results), out)
+    try:
+        return supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
+                                        network=options.network, spotify_args=options.spotify_args)
+    except LaunchRefused as exc:
+        print(f"Launch refused: {exc}", file=out)
+        return int(ExitCode.PROBLEMS)
 
 
 def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], guard: tuple[str, str] | None,
              refused: int, out: TextIO, err: TextIO) -> int:
     host = hostfacts.gather(ctx, results)
-    caveat = dryrun.caveat([r.check_id for r in blocking(results)], guard is not None)
-    print_dry_run(run_argv(make_spec(ctx, options, launch_dir(ctx, "LAUNCH_ID")), host), out, caveat)
+    spec = supervisor.make_spec(ctx, supervisor.launch_dir(ctx, "LAUNCH_ID"), network=options.network,
+                                spotify_args=options.spotify_args)
+    caveat = dryrunnotes.caveat([r.check_id for r in blocking(results)], guard is not None)
+    print_dry_run(spec, plan_channels(ctx, results, spec.network), host, ctx, out, err, caveat=caveat)
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
     return int(ExitCode.PROBLEMS) if (refused or guard) else 0

@@ -56,17 +56,25 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class RollbackOptions:
+    session: SessionOptions
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     session: SessionOptions
     output: str | None = None
     preview: bool = False
     no_redact: bool = False
     include_logs: int = 3
+    overwrite: bool = False  # replace an existing -o file
+    time_limit_s: float = 600.0  # the whole report, checks included
 
 
 @dataclass(frozen=True)
 class ListOptions:
     session: SessionOptions
+    json: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,8 +94,14 @@ class StopOptions:
     session: SessionOptions
 
 
+@dataclass(frozen=True)
+class CompletionOptions:
+    session: SessionOptions
+    shell: str = "bash"
+
+
 CommandOptions = (CheckOptions | FixOptions | LaunchOptions | BuildOptions | ReportOptions | ListOptions
-                  | ExplainOptions | DesktopOptions | StopOptions)
+                  | ExplainOptions | DesktopOptions | StopOptions | CompletionOptions | RollbackOptions)
 
 
 def session_options(args: argparse.Namespace, *, fresh: bool = False) -> SessionOptions:
@@ -123,12 +137,17 @@ def _build(args: argparse.Namespace) -> BuildOptions:
                         args.network)
 
 
+def _rollback(args: argparse.Namespace) -> RollbackOptions:
+    return RollbackOptions(session_options(args))
+
+
 def _report(args: argparse.Namespace) -> ReportOptions:
-    return ReportOptions(session_options(args), args.output, args.preview, args.no_redact, args.include_logs)
+    return ReportOptions(session_options(args), args.output, args.preview, args.no_redact, args.include_logs,
+                         args.overwrite, args.time_limit)
 
 
 def _list(args: argparse.Namespace) -> ListOptions:
-    return ListOptions(session_options(args))
+    return ListOptions(session_options(args), args.json)
 
 
 def _explain(args: argparse.Namespace) -> ExplainOptions:
@@ -143,9 +162,13 @@ def _stop(args: argparse.Namespace) -> StopOptions:
     return StopOptions(session_options(args))
 
 
+def _completion(args: argparse.Namespace) -> CompletionOptions:
+    return CompletionOptions(session_options(args), args.shell)
+
+
 BUILDERS: dict[str, Callable[[argparse.Namespace], CommandOptions]] = {
     "check": _check, "fix": _fix, "launch": _launch, "build": _build, "report": _report, "list": _list,
-    "explain": _explain, "desktop": _desktop, "stop": _stop,
+    "explain": _explain, "desktop": _desktop, "stop": _stop, "completion": _completion, "rollback": _rollback,
 }
 
 

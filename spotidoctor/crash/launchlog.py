@@ -36,6 +36,7 @@ class LaunchRecord:
     host: dict[str, JSONValue] = field(default_factory=dict)  # overcommit, cgroup version, ...
     ended: float | None = None
     exit_code: int | None = None
+    channels: dict[str, JSONValue] = field(default_factory=dict)  # what each channel did and refused
     podman_errors: tuple[str, ...] = ()  # podman's own error lines from the launch's stderr
 
     @property
@@ -58,7 +59,9 @@ def new_launch_id() -> str:
 
 def save(fs: RealFS, record: LaunchRecord) -> None:
     path = os.path.join(record.directory, RECORD)
-    fs.write_atomic(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600)
+    # The launches directory and the launch's own are spotidoctor's: private, no symlinks.
+    fs.write_private(path, json.dumps(record.to_json(), indent=2).encode(), mode=0o600,
+                     top=os.path.dirname(record.directory))
 
 
 def _number(value: object) -> bool:
@@ -76,6 +79,7 @@ _SHAPES: dict[str, Any] = {
     "image": lambda v: isinstance(v, str), "container_name": lambda v: isinstance(v, str),
     "profile": lambda v: isinstance(v, str), "shm_size": lambda v: isinstance(v, str),
     "spotify_args": _strings, "rlimits": lambda v: isinstance(v, dict), "host": lambda v: isinstance(v, dict),
+    "channels": lambda v: isinstance(v, dict),
     "ended": lambda v: v is None or _number(v),
     "exit_code": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
     "podman_errors": _strings,

@@ -4,18 +4,14 @@ A launch that podman rejects (exit status 125: a bad option, a missing mount sou
 runtime that cannot start) leaves nothing in the container log: the container never ran.
 podman says why on its own stderr, as ``Error: <text>`` (or a logrus
 ``level=error msg="<text>"`` line), so the launch keeps the last lines of its stderr while
-passing everything through to the terminal (``stderr_tail``), and the verdict quotes the
+passing everything through to the terminal (``teeing``), and the verdict quotes the
 error line and maps the common ones to advice (``cause_for``).
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
-import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from spotidoctor.crash.causes import Cause, Strength
@@ -30,7 +26,7 @@ _ERROR = re.compile(r'^(?:Error: (?P<plain>.+)|.*\blevel=(?:error|fatal) msg="(?
 
 @dataclass
 class Tail:
-    """The last lines written to this process's stderr while ``stderr_tail`` was active."""
+    """The last lines of podman's stderr (fed by ``teeing`` as they pass to the terminal)."""
 
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEEP_LINES))
     _partial: bytes = b""
@@ -58,52 +54,13 @@ def error_lines(lines: Iterable[str]) -> tuple[str, ...]:
     return tuple(found[-MAX_ERRORS:])
 
 
-@contextmanager
-def stderr_tail() -> Iterator[Tail]:
-    """Route fd 2 through a pipe whose reader copies everything to the real stderr at once and
-    keeps the last lines, so a child attached to the terminal (``podman run``) still prints
-    there. Without a pipe (an OS error) nothing is kept and nothing changes."""
-    tail = Tail()
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        read_end, write_end = os.pipe()
-    except OSError:
-        yield tail
-        return
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    copier = threading.Thread(target=_copy, args=(read_end, saved, tail), daemon=True, name="stderr tail")
-    copier.start()
-    try:
-        yield tail
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # drops our write end; the copier ends at EOF
-        # A helper podman left running (conmon) may hold the pipe open: never wait for it.
-        copier.join(1.0)
+def teeing(write: Callable[[bytes], None], tail: Tail) -> Callable[[bytes], None]:
+    """``write`` that also feeds ``tail`` (podman's stderr on its way to the terminal)."""
+    def both(data: bytes) -> None:
+        tail.feed(data)
+        write(data)
 
-
-def _copy(read_end: int, target: int, tail: Tail) -> None:
-    try:
-        while chunk := os.read(read_end, 65536):
-            _write_all(target, chunk)
-            tail.feed(chunk)
-    except OSError:
-        pass
-    finally:
-        os.close(read_end)
-        os.close(target)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except OSError:
-            return  # the terminal went away; keep reading so the child never blocks
-        view = view[written:]
+    return both
 
 
 # -- advice for podman's common errors ---------------------------------------------------------

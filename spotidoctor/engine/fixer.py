@@ -6,7 +6,8 @@ The check -> fix -> re-check loop around this is ``engine.fixloop``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from spotidoctor.api import Context
@@ -62,6 +63,8 @@ class StepEnvironment:
     paths: Paths
     backups: BackupStore
     env: dict[str, str] = field(default_factory=dict)
+    # A long step that counts its work reports (done, total) here (``fixes.report_progress``).
+    progress: Callable[[int, int | None], None] | None = None
 
     @classmethod
     def from_context(cls, ctx: Context) -> StepEnvironment:
@@ -88,8 +91,9 @@ def apply(candidate: Candidate, env: StepEnvironment, reporter: Reporter | None 
     records: list[StepRecord] = []
     for index, step in enumerate(fix.steps):
         reporter.step_started(fix, step)
+        step_env = dataclasses.replace(env, progress=functools.partial(reporter.step_progress, fix, step))
         try:
-            record = StepRecord(step.description, step.apply(env), True)
+            record = StepRecord(step.description, step.apply(step_env), True)
         except (FixFailed, ProbeUnavailable, OSError) as exc:
             record = StepRecord(step.description, _reason(exc), False)
         records.append(record)

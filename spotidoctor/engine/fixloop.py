@@ -48,6 +48,7 @@ def fix_loop(session: Session, selection: Plan, policy: fixer.FixPolicy, confirm
         if round_number > 1:
             reporter.progress(f"checking again after the fixes (round {round_number})")
         outcome.results = run_checks(session, selection, reporter).results
+        reporter.fixes_found([c for c in fixer.candidates(outcome.results) if c.fix.id not in attempted])
         todo = _choose(outcome, attempted, policy, confirm)
         if not todo:
             break

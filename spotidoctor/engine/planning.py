@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from spotidoctor.api import Check
 from spotidoctor.engine.session import Session
 from spotidoctor.errors import UsageError
+from spotidoctor.suggest import did_you_mean
 
 LAUNCH_TAG = "launch"
 SLOW_TAG = "slow"  # starts containers: left out of dry runs
@@ -34,7 +35,9 @@ def plan(available: Sequence[type[Check]], selectors: Sequence[str] = (),
     ignore = tuple(ignore)
     for selector in selectors:
         if not any(matches(cid, selector) for cid in by_id):
-            raise UsageError(f"no check matches {selector!r} (see `spotidoctor list`)")
+            known = [*by_id, *{cid.partition(".")[0] for cid in by_id}]
+            raise UsageError(f"no check matches {selector!r}{did_you_mean(selector.rstrip('.'), known)} "
+                             "(see `spotidoctor list`)")
     wanted = {cid for cid in by_id if not selectors or any(matches(cid, s) for s in selectors)}
     stack = list(wanted)
     while stack:  # pull in prerequisites (ruff/flake8 --select semantics)

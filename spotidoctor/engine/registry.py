@@ -4,6 +4,10 @@
 Discovery and validation are separate pure-ish stages, like flake8's finder. A plugin
 that fails to import, or declares a bad check, becomes a ``PluginProblem`` that the CLI
 reports as an error row; it never stops the run.
+
+Only code the running user (or root) owns and nobody else can change is imported
+(``plugintrust``): run as root with another user's ``HOME``, that user's drop-ins and
+user-site plugins are skipped, and ``list`` says why.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from spotidoctor.api import ID_PATTERN, NAMESPACES, Check
+from spotidoctor.engine.plugintrust import Trust, read_trusted_source
 from spotidoctor.errors import PluginLoadError
 from spotidoctor.model import Severity
 
@@ -89,9 +94,10 @@ def bundled() -> Iterator[tuple[str, object]]:
             yield "bundled", PluginLoadError(name, exc)
 
 
-def entry_points(disabled: Sequence[str] = ()) -> Iterator[tuple[str, object]]:
+def entry_points(disabled: Sequence[str] = (), trust: Trust | None = None) -> Iterator[tuple[str, object]]:
     from importlib.metadata import distributions
 
+    trust = trust or Trust()
     seen: set[tuple[str, str]] = set()
     for dist in distributions():
         ours = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
@@ -105,6 +111,10 @@ def entry_points(disabled: Sequence[str] = ()) -> Iterator[tuple[str, object]]:
             seen.add((dist_name, ep.name))
             origin = f"plugin {dist_name} ({ep.name})"
             if ep.name in disabled or dist_name in disabled:
+                continue
+            problem = trust.module_problem(ep.module)
+            if problem:
+                yield origin, PluginLoadError(origin, UntrustedPlugin(problem))
                 continue
             try:
                 yield origin, ep.load()
@@ -123,9 +133,20 @@ def dropin_files(directories: Sequence[str]) -> list[str]:
     return files
 
 
-def load_dropin(path: str) -> ModuleType:
+class UntrustedPlugin(ImportError):
+    """The plugin's code belongs to someone else or others may change it: never imported."""
+
+    def __repr__(self) -> str:
+        return f"not imported: {self}"
+
+
+def load_dropin(path: str, trust: Trust | None = None) -> ModuleType:
     """Import a file under a private unique name; never via sys.path (a drop-in called
-    ``x11.py`` must not shadow anything)."""
+    ``x11.py`` must not shadow anything). The source is read from one open descriptor whose
+    owner and mode were checked, so the file cannot be swapped between check and import."""
+    source, problem = read_trusted_source(path, trust or Trust())
+    if problem:
+        raise UntrustedPlugin(problem)
     digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
     stem = "".join(c if c.isalnum() else "_" for c in os.path.basename(path)[:-3])
     name = f"{DROPIN_PREFIX}.{stem}_{digest}"
@@ -135,18 +156,18 @@ def load_dropin(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # before exec: dataclasses and pickling look it up
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the checked bytes, not the path again
     except BaseException:
         sys.modules.pop(name, None)
         raise
     return module
 
 
-def dropins(directories: Sequence[str]) -> Iterator[tuple[str, object]]:
+def dropins(directories: Sequence[str], trust: Trust | None = None) -> Iterator[tuple[str, object]]:
     for path in dropin_files(directories):
         origin = f"drop-in {path}"
         try:
-            yield origin, load_dropin(path)
+            yield origin, load_dropin(path, trust)
         except Exception as exc:
             yield origin, PluginLoadError(origin, exc)
 
@@ -181,7 +202,9 @@ def build(sources: Iterable[tuple[str, object]]) -> Registry:
     origins: dict[str, str] = {}
     for origin, payload in sources:
         if isinstance(payload, PluginLoadError):
-            problems.append(PluginProblem(origin, f"failed to load: {payload.original!r}"))
+            skipped = isinstance(payload.original, UntrustedPlugin)
+            message = repr(payload.original) if skipped else f"failed to load: {payload.original!r}"
+            problems.append(PluginProblem(origin, message))
             continue
         try:
             checks = _checks_of(payload)
@@ -233,11 +256,12 @@ def _drop_unresolvable(registry: Registry) -> Registry:
 
 
 def discover(dropin_dirs: Sequence[str] = (), *, plugins: bool = True,
-             disabled: Sequence[str] = ()) -> Registry:
+             disabled: Sequence[str] = (), trust: Trust | None = None) -> Registry:
+    """``trust``: whose code may be imported (default: the running euid and root)."""
     def sources() -> Iterator[tuple[str, object]]:
         yield from bundled()
         if plugins:
-            yield from entry_points(disabled)
-            yield from dropins(dropin_dirs)
+            yield from entry_points(disabled, trust)
+            yield from dropins(dropin_dirs, trust)
 
     return build(sources())

@@ -93,6 +93,7 @@ class Runner:
                 self._finish(state, _stamped(check, CheckResult(check.id, Status.SKIP, blocked)))
                 continue
             state.running[check.id] = time.monotonic() + check.timeout_s
+            self._reporter.check_started(check.id, check.timeout_s)
             self._start(check, state.results, state.done)
 
     def _strand(self, pending: list[type[Check]], state: _RunState) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spotidoctor.probes.command import CommandRunner, Completed, SubprocessRunner
 from spotidoctor.probes.fs import RealFS, StatInfo
+from spotidoctor.probes.http import HttpProbe, UrllibHttp
 from spotidoctor.probes.procs import ProcessProbe, PsutilProcesses
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Probes", "CommandRunner", "Completed", "RealFS", "StatInfo", "X11Probe", "PulseProbe",
-           "ProcessProbe"]
+           "ProcessProbe", "HttpProbe"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Probes:
     x11: X11Probe
     pulse: PulseProbe
     procs: ProcessProbe
+    http: HttpProbe = field(default_factory=lambda: UrllibHttp({}))  # the update check's fetches
 
     @classmethod
     def real(cls, env: Mapping[str, str], *, sysroot: str = "/") -> Probes:
@@ -51,4 +53,5 @@ class Probes:
             x11=XlibProbe(env),
             pulse=PulsectlProbe(env),
             procs=PsutilProcesses(),
+            http=UrllibHttp(env),
         )

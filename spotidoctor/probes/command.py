@@ -6,8 +6,9 @@ kill what it started ("no stray processes"). A missing executable is returncode 
 an exception, so checks handle it like any other failure. A program whose ``--version``
 timed out is hung: later calls to it in the same run are not made and end as timed out at
 once, so a hung podman costs one timeout per concurrent question, not one per call.
-``start`` launches a long-lived child without waiting (a helper, the host's browser): it is in
-the live set until it is reaped, so ``kill_all`` reaches it too.
+``start`` is the one way to launch a long-lived child without waiting (a proxy, a helper, the
+host's browser, podman for a launch): it is in the live set until it is reaped, stopped or
+released, so ``kill_all`` reaches it too.
 """
 from __future__ import annotations
 
@@ -78,22 +79,25 @@ class CommandRunner(Protocol):
         """Run, calling ``on_line`` for each line of merged stdout/stderr as it arrives."""
         ...
 
-    def interactive(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None
-    ) -> int:
-        """Run attached to the terminal (stdin/stdout/stderr inherited); return the exit code."""
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        """Start without waiting (``ProcessStarter.start``)."""
         ...
 
     def which(self, name: str) -> str | None: ...
 
 
-
 class ProcessStarter(Protocol):
     def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
-              stdin: int | None = None, stdout: int | None = None, capture_stderr: bool = False) -> Started:
-        """Start without waiting. ``stdin``/``stdout``: a file descriptor the child gets (default
-        /dev/null); stderr goes to /dev/null unless ``capture_stderr`` (a pipe read once it ended:
-        only for children that say little, such as a helper that fails to start)."""
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        """Start without waiting. ``stdin``/``stdout``/``stderr``: a file descriptor the child gets
+        (default /dev/null); ``capture_stderr`` instead gives stderr a pipe read once it ended (only
+        for children that say little, such as a helper that fails to start). ``pass_fds`` stay open
+        in the child. ``own_session=False`` keeps it in our session and process group, so the
+        terminal's Ctrl-C reaches it too (podman run in the foreground); otherwise it gets its own
+        session, and ``stop``/``kill`` end its whole group."""
         ...
 
     def which(self, name: str) -> str | None: ...
@@ -103,28 +107,35 @@ class Started:
     """A child ``start`` launched. A missing executable is a child that ended with 127."""
 
     def __init__(self, argv: tuple[str, ...], proc: subprocess.Popen[bytes] | None,
-                 forget: Callable[[subprocess.Popen[bytes]], None]) -> None:
+                 forget: Callable[[subprocess.Popen[bytes]], None], *, ended: int = RC_NOT_FOUND) -> None:
         self.argv = argv
         self._proc = proc
         self._forget = forget
+        self._ended = ended  # the status of a child that never ran (no proc)
+
+    @classmethod
+    def ended(cls, argv: Sequence[str], returncode: int) -> Started:
+        """A child that already ended with ``returncode`` (fakes answer ``start`` with one)."""
+        return cls(tuple(argv), None, lambda proc: None, ended=returncode)
 
     @property
     def pid(self) -> int | None:
+        """None when the program could not be started (missing, not executable)."""
         return self._proc.pid if self._proc else None
 
     def poll(self) -> int | None:
         """The exit status once it ended (then it leaves the live set), else None."""
         if self._proc is None:
-            return RC_NOT_FOUND
+            return self._ended
         code = self._proc.poll()
         if code is not None:
             self._done()
         return code
 
-    def wait(self, timeout: float) -> int | None:
-        """Wait up to ``timeout`` seconds; None when it still runs."""
+    def wait(self, timeout: float | None) -> int | None:
+        """Wait up to ``timeout`` seconds (None: until it ends); None when it still runs."""
         if self._proc is None:
-            return RC_NOT_FOUND
+            return self._ended
         try:
             code = self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -132,10 +143,34 @@ class Started:
         self._done()
         return code
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the child itself (not its group); nothing when it has ended."""
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace_s: float = 2.0) -> int:
+        """SIGTERM its process group, SIGKILL it after ``grace_s``; reap it; return its status.
+        Stopping twice is harmless."""
+        if self._proc is None:
+            return self._ended
+        try:
+            if self._proc.poll() is None:
+                _signal_group(self._proc, signal.SIGTERM)
+                try:
+                    return self._proc.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    _kill_group(self._proc)
+            return self._proc.wait()
+        finally:
+            self._done()
+
     def kill(self) -> int:
         """Kill its whole process group and reap it."""
         if self._proc is None:
-            return RC_NOT_FOUND
+            return self._ended
         if self._proc.poll() is None:
             _kill_group(self._proc)
         code = self._proc.wait()
@@ -150,7 +185,7 @@ class Started:
     def stderr_text(self, limit: int = 4000) -> str:
         """What it wrote on stderr (``capture_stderr``), once it ended."""
         if self._proc is None:
-            return f"{self.argv[0]}: command not found"
+            return f"{self.argv[0]}: command not found" if self._ended == RC_NOT_FOUND else ""
         if self._proc.stderr is None or self._proc.poll() is None:
             return ""
         return _decode(self._proc.stderr.read(limit))
@@ -287,50 +322,18 @@ class SubprocessRunner:
         timed_out = timeout is not None and elapsed >= timeout and rc < 0
         return Completed(argv_t, RC_TIMEOUT if timed_out else rc, "", "", timed_out, elapsed)
 
-    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
-        try:
-            # Same session as us, so the terminal's Ctrl-C reaches the child directly.
-            proc = subprocess.Popen(list(argv), env=self._env(env))
-        except (FileNotFoundError, PermissionError):
-            return RC_NOT_FOUND
-        with self._lock:
-            self._live.add(proc)
-        try:
-            while True:
-                try:
-                    return proc.wait()
-                except KeyboardInterrupt:
-                    continue  # the child got the SIGINT too; wait for it to finish
-        finally:
-            self._forget(proc)
-
-    def start_child(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                    pass_fds: Sequence[int] = (), stderr_fd: int | None = None) -> Child | None:
-        """Start a long-running child (a proxy that lives as long as a launch) and return at once.
-
-        It runs in its own session with stdin/stdout on /dev/null and stderr on ``stderr_fd``
-        (default /dev/null); ``pass_fds`` stay open in it. It is in the live set until
-        ``Child.stop``, so ``kill_all`` ends it too. None when the program is missing.
-        """
-        try:
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL if stderr_fd is None else stderr_fd,
-                                    env=self._env(env), pass_fds=tuple(pass_fds), start_new_session=True)
-        except (FileNotFoundError, PermissionError, NotADirectoryError):
-            return None
-        with self._lock:
-            self._live.add(proc)
-        return Child(proc, self._forget)
-
     def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
-              stdin: int | None = None, stdout: int | None = None, capture_stderr: bool = False) -> Started:
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        if capture_stderr and stderr is not None:
+            raise ValueError("stderr goes to a file descriptor or is captured, not both")
         argv_t = tuple(argv)
+        err = subprocess.PIPE if capture_stderr else (subprocess.DEVNULL if stderr is None else stderr)
         try:
-            # Own session, like every child here: kill() and kill_all() stop its whole group.
-            proc = subprocess.Popen(list(argv_t), env=self._env(env), cwd=cwd, start_new_session=True,
+            proc = subprocess.Popen(list(argv_t), env=self._env(env), cwd=cwd, start_new_session=own_session,
                                     stdin=subprocess.DEVNULL if stdin is None else stdin,
                                     stdout=subprocess.DEVNULL if stdout is None else stdout,
-                                    stderr=subprocess.PIPE if capture_stderr else subprocess.DEVNULL)
+                                    stderr=err, pass_fds=tuple(pass_fds))
         except (FileNotFoundError, PermissionError, NotADirectoryError):
             return Started(argv_t, None, self._forget)
         with self._lock:
@@ -346,58 +349,28 @@ class SubprocessRunner:
         return len(live)
 
 
-class Child:
-    """A child from ``SubprocessRunner.start_child``."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], forget: Callable[[subprocess.Popen[bytes]], None]) -> None:
-        self._proc = proc
-        self._forget = forget
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    def poll(self) -> int | None:
-        """The exit status, or None while it runs."""
-        return self._proc.poll()
-
-    def wait(self, timeout: float) -> int | None:
-        """Its exit status once it ends within ``timeout``, else None (it keeps running)."""
-        try:
-            return self._proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, grace_s: float = 2.0) -> int:
-        """SIGTERM its process group, SIGKILL it after ``grace_s``; reap it; return its status."""
-        try:
-            if self._proc.poll() is None:
-                try:
-                    os.killpg(self._proc.pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    self._proc.terminate()
-                try:
-                    return self._proc.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    _kill_group(self._proc)
-            return self._proc.wait()
-        finally:
-            self._forget(self._proc)
-
-
 def _pump_lines(stream: IO[bytes], on_line: Callable[[str], None]) -> None:
     for raw in iter(stream.readline, b""):
         on_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """``signum`` to the child's process group; to the child alone when it leads none (a child
+    started with ``own_session=False`` shares ours, which must not be signalled)."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signum)
+            return
     except (ProcessLookupError, PermissionError):
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+        pass
+    try:
+        proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    _signal_group(proc, signal.SIGKILL)
 
 
 def _not_found(argv: tuple[str, ...]) -> Completed:

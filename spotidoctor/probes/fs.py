@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from spotidoctor import privatefs
+
 
 @dataclass(frozen=True)
 class StatInfo:
@@ -23,6 +25,7 @@ class StatInfo:
     mtime: float
     dev: int
     ino: int
+    nlink: int = 1  # names of this inode: a regular file with more has a hard link somewhere
 
     @property
     def perms(self) -> int:
@@ -46,7 +49,7 @@ class StatInfo:
 
     @classmethod
     def from_os(cls, st: os.stat_result) -> StatInfo:
-        return cls(st.st_uid, st.st_gid, st.st_mode, st.st_size, st.st_mtime, st.st_dev, st.st_ino)
+        return cls(st.st_uid, st.st_gid, st.st_mode, st.st_size, st.st_mtime, st.st_dev, st.st_ino, st.st_nlink)
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,15 @@ class RealFS:
                 pass
             raise
         _fsync_dir(target.parent)
+
+    def write_private(self, path: str, data: bytes, *, mode: int, top: str | None = None) -> None:
+        """Like ``write_atomic``, for spotidoctor's own files: every directory from ``top``
+        (default: the file's own) down to it must be ours, not writable by others and is made
+        0700; never through a symlink (``privatefs``, ``tighten=True``)."""
+        privatefs.write_private(self.host(path), data, mode=mode, top=self.host(top) if top else None, tighten=True)
+
+    def make_private_dirs(self, path: str, *, top: str | None = None) -> None:
+        privatefs.make_private_dirs(self.host(path), top=self.host(top) if top else None, tighten=True)
 
     def makedirs(self, path: str, *, mode: int = 0o700) -> None:
         os.makedirs(self.host(path), mode=mode, exist_ok=True)

@@ -84,6 +84,11 @@ class ServerInfo:
         return "MIT-SHM" in self.extensions
 
     @property
+    def security(self) -> bool:
+        """The SECURITY extension is listed (what untrusted cookies come from)."""
+        return "SECURITY" in self.extensions
+
+    @property
     def xwayland(self) -> bool:
         # Recent Xwayland advertises the XWAYLAND extension.
         return "XWAYLAND" in self.extensions
@@ -223,12 +228,34 @@ def change_hosts_request(mode: int, host: HostEntry) -> bytes:
     return struct.pack("<BBHBxH", 109, mode, 2 + len(address) // 4, host.family, len(host.name)) + address
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid that created the listening end of a connected unix socket (SO_PEERCRED)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except OSError:
+        return None
+    return int(struct.unpack("3i", raw)[1])
+
+
+def check_listener(sock: socket.socket, name: x11auth.DisplayName) -> None:
+    """Before any cookie byte is sent: the server must be run by us or root (another user's
+    server, or a fake that records cookies, at our display's socket gets nothing)."""
+    owner = peer_uid(sock)
+    if owner is not None and owner not in (os.getuid(), 0):
+        raise ProbeUnavailable(f"X server {name.canonical} is run by uid {owner}, not you (uid {os.getuid()}) or "
+                               "root: no cookie was sent to it")
+
+
 def _raw_requests(name: x11auth.DisplayName, path: str, auth_name: bytes, auth_data: bytes,
                   requests: Sequence[bytes], timeout: float) -> None:
     """Connect, send ``requests`` and a round trip; raise ``ProbeUnavailable`` on X errors."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
+        check_listener(sock, name)
         sock.sendall(setup_request(auth_name, auth_data))
         status, reason = read_setup_reply(sock)
         if status is not SetupStatus.SUCCESS:
@@ -368,6 +395,7 @@ class XlibProbe:
         sock.settimeout(timeout)
         try:
             sock.connect(self._socket_path(name))
+            check_listener(sock, name)
             sock.sendall(setup_request(auth_name, auth_data))
             status, reason = read_setup_reply(sock)
         except FileNotFoundError as exc:

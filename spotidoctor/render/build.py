@@ -4,23 +4,17 @@ from __future__ import annotations
 from typing import TextIO
 
 from spotidoctor.backend.build import BuildOutcome
+from spotidoctor.backend.failures import Command, explain
 
 
-def print_failure(outcome: BuildOutcome, out: TextIO) -> None:
-    failure = outcome.failure
-    if failure is None:
-        return
-    print(f"Build of {outcome.image} failed: {failure.summary}", file=out)
-    if failure.evidence:
-        print(f"  {failure.evidence}", file=out)
-    for advice in failure.advice:
-        print(f"  → {advice}", file=out)
-    if failure.url:
-        print(f"  see {failure.url}", file=out)
-    print(f"Full log: {outcome.log_path}", file=out)
+def print_failure(outcome: BuildOutcome, out: TextIO, command: Command = Command.BUILD) -> None:
+    """The cause, the log line that shows it and advice naming what to run after ``command``."""
+    if outcome.failure is not None:
+        print("\n".join(explain(outcome.failure, command, outcome.image, outcome.log_path)), file=out)
 
 
 def print_success(outcome: BuildOutcome, out: TextIO) -> None:
     version = f", Spotify {outcome.spotify_version}" if outcome.spotify_version else ""
     image_id = outcome.image_id.removeprefix("sha256:")[:12]
-    print(f"Built {outcome.image} ({image_id}{version}). Log: {outcome.log_path}", file=out)
+    previous = f"; the image it replaced is {outcome.previous}" if outcome.previous else ""
+    print(f"Built {outcome.image} ({image_id}{version}{previous}). Log: {outcome.log_path}", file=out)

@@ -68,9 +68,23 @@ def all_lines(results: Sequence[CheckResult], verbose: bool = False,
         lines += result_lines(result, verbose)
         if verbose and tracebacks and result.check_id in tracebacks:
             lines += [("dim", "    " + tb) for tb in tracebacks[result.check_id].splitlines()]
+    return lines + footer_lines(results)
+
+
+def traceback_lines(tracebacks: Mapping[str, str]) -> list[Line]:
+    """``check -v``: the tracebacks of checks that crashed, after the results."""
+    lines: list[Line] = []
+    for check_id, trace in tracebacks.items():
+        lines.append(("dim", f"{check_id} crashed:"))
+        lines += [("dim", "    " + tb) for tb in trace.splitlines()]
+    return lines
+
+
+def footer_lines(results: Sequence[CheckResult]) -> list[Line]:
+    """The blank line, the unsafe-fix hint and the one-line verdict under the results."""
     hidden = sum(1 for r in results for f in r.fixes if f.applicability is Applicability.UNSAFE
                  and r.status is not Status.OK)
-    lines.append(("", ""))
+    lines: list[Line] = [("", "")]
     if hidden:
         lines.append(("", f"{hidden} unsafe fix(es) available with `spotidoctor fix --unsafe`."))
     lines.append(("bold", summary_line(results)))

@@ -19,11 +19,12 @@ from spotidoctor.config import Config
 from spotidoctor.memo import Memo
 from spotidoctor.paths import Paths, UserInfo
 from spotidoctor.probes import Probes, PulseProbe, X11Probe
-from spotidoctor.probes.command import RC_NOT_FOUND, Completed
+from spotidoctor.probes.command import RC_NOT_FOUND, Completed, Started
 from spotidoctor.probes.fs import RealFS, StatInfo
+from spotidoctor.probes.http import HttpError, HttpProbe
 from spotidoctor.probes.procs import Limit, ProcInfo
 
-__all__ = ["FakeCommand", "FakeCommandRunner", "FakeFS", "FakeProcesses", "make_context",
+__all__ = ["FakeCommand", "FakeCommandRunner", "FakeFS", "FakeHttp", "FakeProcesses", "make_context",
            "write_tree", "DEFAULT_USER"]
 
 DEFAULT_USER = UserInfo(uid=1600, gid=1600, name="alice", home="/home/alice")
@@ -91,8 +92,16 @@ class FakeCommandRunner:
             on_line(line)
         return done
 
-    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
-        return self._answer(tuple(argv), env).returncode
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        """A child that has already ended: the canned output is written to ``stdout``/``stderr``
+        when they are descriptors, and its returncode is the child's status."""
+        done = self._answer(tuple(argv), env)
+        for fd, text in ((stdout, done.stdout), (stderr, done.stderr)):
+            if fd is not None and text:
+                os.write(fd, text.encode())
+        return Started.ended(argv, done.returncode)
 
     def which(self, name: str) -> str | None:
         if name in self._missing:
@@ -102,6 +111,22 @@ class FakeCommandRunner:
     @property
     def exhausted(self) -> bool:
         return not self._commands
+
+
+class FakeHttp:
+    """Canned HTTP answers by URL (bytes, or an ``HttpError`` to raise); any other URL fails
+    like an unreachable server, so no test reaches the real network. ``asked`` lists the URLs."""
+
+    def __init__(self, answers: Mapping[str, bytes | HttpError] | None = None) -> None:
+        self.answers = dict(answers or {})
+        self.asked: list[str] = []
+
+    def get(self, url: str, *, timeout: float, limit: int) -> bytes:
+        self.asked.append(url)
+        answer = self.answers.get(url, HttpError(url, "no answer set up in this test"))
+        if isinstance(answer, HttpError):
+            raise answer
+        return answer
 
 
 class FakeFS(RealFS):
@@ -116,7 +141,7 @@ class FakeFS(RealFS):
         if st is None or os.path.normpath(path) not in self.owners:
             return st
         uid, gid = self.owners[os.path.normpath(path)]
-        return StatInfo(uid, gid, st.mode, st.size, st.mtime, st.dev, st.ino)
+        return StatInfo(uid, gid, st.mode, st.size, st.mtime, st.dev, st.ino, st.nlink)
 
     def lstat(self, path: str) -> StatInfo | None:
         return self._owned(path, super().lstat(path))
@@ -175,6 +200,7 @@ def make_context(
     procs: FakeProcesses | None = None,
     owners: Mapping[str, tuple[int, int]] | None = None,
     fs: RealFS | None = None,
+    http: HttpProbe | None = None,
 ) -> Context:
     """A full Context over fakes. Unset probes raise ``ProbeUnavailable`` when used."""
     if files:
@@ -189,6 +215,7 @@ def make_context(
         x11=x11 if x11 is not None else _Unavailable("X11"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         pulse=pulse if pulse is not None else _Unavailable("pulse"),  # type: ignore[arg-type]  # raises ProbeUnavailable
         procs=procs or FakeProcesses(),
+        http=http or FakeHttp(),
     )
     return Context(probes=probes, env=full_env, user=user,
                    paths=Paths.from_env(full_env, user.home), config=config or Config(), memo=Memo())

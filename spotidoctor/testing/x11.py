@@ -25,7 +25,7 @@ INET = HostEntry(FAMILY_INTERNET, bytes([10, 0, 0, 2]))
 SI_USER = HostEntry(FAMILY_SERVER_INTERPRETED, b"localuser\0alice")
 AUTH_REQUIRED = "Authorization required, but no authorization protocol specified"
 XVFB_INFO = ServerInfo(vendor="The X.Org Foundation", release=12101007, width=1280, height=800, screens=1,
-                       extensions=("BIG-REQUESTS", "MIT-SHM", "RANDR", "RENDER", "XKEYBOARD"))
+                       extensions=("BIG-REQUESTS", "MIT-SHM", "RANDR", "RENDER", "SECURITY", "XKEYBOARD"))
 
 Answer = Handshake | ServerInfo | AccessControl | ProbeUnavailable
 

@@ -1,10 +1,11 @@
 """A real Chromium (Debian's chromium, the engine inside Spotify) launched by `spotidoctor launch`
-on Xvfb + PulseAudio: its window appears on the display and its WebAudio tone is a live,
-uncorked stream on the sound server; `podman stop` ends it.
+with the defaults on Xvfb + PulseAudio: an untrusted X cookie (no GLX: software rendering) and
+the playback-only audio filter. Its window appears on the display and its WebAudio tone is a
+live, uncorked stream on the sound server; `podman stop` ends it.
 
-The host side is prepared the way the other areas' fixes leave it (tests/integration/
-test_launch_standin.py's ``prepare``); the witnesses (tests/witness.py) only look from the
-host, so they keep working when X and audio reach the container by other paths.
+Nothing is prepared on the host but podman's storage and the storage directory (no pulse
+module, no cookie file): the launch's preflight and channels do the rest. The witnesses
+(tests/witness.py) only look from the host.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 
 from tests import servers, witness
 from tests.chromium import WINDOW_TITLE
-from tests.integration.test_launch_standin import podman_store, prepare  # noqa: F401
+from tests.integration.test_isolation import fresh_host
+from tests.integration.test_launch_standin import _storage, podman_store  # noqa: F401
 from tests.launched import running_launch
 
 # Builds real images (a Debian base, apt from a local repository): longer than the default timeout.
@@ -27,10 +29,13 @@ START_TIMEOUT_S = 120
 def test_chromium_shows_a_window_and_plays_an_uncorked_stream(
         chromium_image: str, tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer,
         podman_store: dict[str, str]) -> None:  # noqa: F811
-    setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
+    storage = tmp_path / "spotify-storage"
+    _storage(storage, "isolated")
+    setup = fresh_host(tmp_path, xserver, pulseaudio, podman_store, storage)
+    modules_before = pulseaudio.pactl("list", "short", "modules").stdout
     try:
-        with running_launch(setup.env, chromium_image, setup.name, "--network", "none",
-                            "--storage-dir", str(setup.storage)) as launch:
+        with running_launch(setup.env, chromium_image, setup.name, "--network", "none", "--config",
+                            str(setup.config), "--storage-dir", str(setup.storage)) as launch:
             window = witness.wait_for_window(xserver.env(), witness.of_class("chromium"), START_TIMEOUT_S,
                                              "Chromium window")
             stream = witness.wait_for_live_stream(pulseaudio, witness.from_binary("chromium"), START_TIMEOUT_S,
@@ -50,3 +55,8 @@ def test_chromium_shows_a_window_and_plays_an_uncorked_stream(
     assert launch.returncode in (0, 143) and not launch.notes, output
     left = [w for w in witness.windows(xserver.env()) if witness.of_class("chromium")(w)]
     assert not any(witness.is_viewable(xserver.env(), w) for w in left), left
+    [record] = setup.records()
+    assert record["host"]["audio"] == "filtered" and record["host"]["x11_trust"] == "untrusted"  # type: ignore[index]
+    assert record["channels"]["display"]["cookie"] == "revoked"  # type: ignore[index]
+    assert record["channels"]["audio"]["connections"] >= 1  # type: ignore[index]
+    assert pulseaudio.pactl("list", "short", "modules").stdout == modules_before  # no module for the container

@@ -5,10 +5,13 @@ and the FROM-scratch stand-in image whose /usr/bin/spotify probes X11, audio, st
 Most tests prepare the host side the way the other areas' fixes leave it (FamilyWild
 cookie file, the dedicated pulse socket + cookie copy, storage owned by the container
 user), so they exercise the launcher itself; `test_preflight_fixes_prepare_a_fresh_host`
-prepares nothing and lets the real preflight's safe fixes do it. Audio is verified on the
-host: a stream of the stand-in shows up with the container's user name, PulseAudio logs
-the client's credentials (the mapped subordinate uid), and its null sink's monitor
-records what was played.
+prepares nothing and lets the real preflight's safe fixes do it. The two tests of the
+original design's direct socket and trusted cookie opt into them (``audio = "direct"``,
+``x11_trust = "trusted"``); the others run with the defaults (the audio filter, an
+untrusted cookie: tests/integration/test_isolation.py goes deep on those). Audio is
+verified on the host: a stream of the stand-in shows up with the container's user name,
+PulseAudio logs the client's credentials (the mapped subordinate uid on the direct socket),
+and its null sink's monitor records what was played.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +37,16 @@ from tests.standin import ensure_current
 
 CONTAINER_UID = 1500
 LAUNCH_TIMEOUT_S = 300
+ORIGINAL_DESIGN = 'audio = "direct"\nx11_trust = "trusted"\n'  # the opt-ins: direct socket, trusted cookie
+
+
+def write_config(path: Path, text: str = "") -> Path:
+    """config.toml with a free port for the sign-in relay (never another test's 127.0.0.1:4381)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path.write_text(f"login_callback_port = {port}\n{text}")
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +107,8 @@ class LaunchSetup:
 
     def launch(self, image: str, *extra: str, spotify_args: tuple[str, ...] = (),
                soft_address_space: int | None = None) -> subprocess.CompletedProcess[str]:
+        if "--config" not in extra:
+            extra = ("--config", str(write_config(self.storage.parent / "launch-config.toml")), *extra)
         argv = [sys.executable, "-m", "spotidoctor", "launch", "--image", image, "--network", "none", "--yes",
                 "--storage-dir", str(self.storage), "--container-name", self.name, *extra, "--", *spotify_args]
 
@@ -273,9 +289,10 @@ def test_launch_runs_the_standin_with_display_audio_and_storage(
         standin: str, podman_store: dict[str, str]) -> None:
     pulse: servers.PulseServer = request.getfixturevalue(server_kind)
     setup = prepare(tmp_path, xserver, pulse, "isolated", podman_store)
+    config = write_config(tmp_path / "config.toml", ORIGINAL_DESIGN)
     witness = AudioWitness(pulse, tmp_path)
     try:
-        done = setup.launch(standin, spotify_args=ALL_PROBES + ("--exit=7",))
+        done = setup.launch(standin, "--config", str(config), spotify_args=ALL_PROBES + ("--exit=7",))
     finally:
         recorded = witness.stop()
     assert done.returncode == 7, done.stdout + done.stderr
@@ -330,8 +347,7 @@ def test_soft_address_space_limit_is_lifted_before_podman(
     caller's rlimits into the container) unless the launcher lifts it; the launch record keeps
     the value it started with."""
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
-    config = tmp_path / "config.toml"
-    config.write_text(f"lift_rlimit_as = {lift}\n")
+    config = write_config(tmp_path / "config.toml", f"lift_rlimit_as = {lift}\n")
     done = setup.launch(standin, "--config", str(config), spotify_args=("--probe-limits",),
                         soft_address_space=4 << 30)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -350,7 +366,8 @@ def test_preflight_fixes_prepare_a_fresh_host(
     _podman_config(env, podman_store)
     setup = LaunchSetup(env, paths, tmp_path / "fresh-storage", f"sdtest-launch-{uuid.uuid4().hex[:8]}", pulseaudio)
     setup.storage.mkdir()
-    done = setup.launch(standin, spotify_args=ALL_PROBES + ("--exit=7",))
+    config = write_config(tmp_path / "config.toml", ORIGINAL_DESIGN)
+    done = setup.launch(standin, "--config", str(config), spotify_args=ALL_PROBES + ("--exit=7",))
     assert done.returncode == 7, done.stdout + done.stderr
     _assert_standin_ran(done)
     host_uid = mapped_uid()

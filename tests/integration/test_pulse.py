@@ -32,6 +32,28 @@ from tests import servers
 from tests.realcontext import real_context
 
 FAST = ("--ignore", "pulse.container-access")  # the podman part has its own tests
+# Direct mode: a warning saying what it exposes, no filter to test, and nothing exposed on these servers.
+MODE = "pulse.audio-mode"
+DIRECT_MODE = {MODE: "fail", "pulse.filter-access": "skip", "pulse.exposure": "ok"}
+
+
+def _direct(server: servers.PulseServer) -> servers.PulseServer:
+    """These checks prepare the original design's direct socket: its users opt in with audio = "direct"
+    (the default filter needs none of it; tests/integration/test_isolation.py)."""
+    config = server.config_home / "spotidoctor" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('audio = "direct"\n')
+    return server
+
+
+@pytest.fixture
+def pulseaudio(pulseaudio: servers.PulseServer) -> servers.PulseServer:
+    return _direct(pulseaudio)
+
+
+@pytest.fixture
+def pipewire(pipewire: servers.PulseServer) -> servers.PulseServer:
+    return _direct(pipewire)
 
 
 def run_checks(env: dict[str, str], selector: str = "pulse", *ignore: str) -> dict[str, CheckResult]:
@@ -165,12 +187,12 @@ def test_pulseaudio_missing_module_is_fixed_and_second_fix_changes_nothing(
 
     done = cli(env, "fix", "pulse", *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "pulse.load-socket-module: fixed (verified)" in done.stdout
-    assert "pulse.write-client-config: fixed (verified)" in done.stdout
+    assert "pulse.container-socket: fixed (verified)" in done.stdout
+    assert "pulse.client-config: fixed (verified)" in done.stdout
 
     after = cli_results(env, "pulse", *FAST)
     assert {cid: r["status"] for cid, r in after.items()} == {
-        "pulse.server": "warn", "pulse.container-socket": "ok", "pulse.persistence": "ok",
+        **DIRECT_MODE, "pulse.server": "warn", "pulse.container-socket": "ok", "pulse.persistence": "ok",
         "pulse.leftovers": "ok", "pulse.output-api": "ok", "pulse.client-config": "ok"}  # warn: a null sink
     socket = pulseaudio.runtime_dir / "pulse" / "pulse-socket"
     cookie = pulseaudio.config_home / "pulse" / "pulse-cookie"
@@ -192,7 +214,7 @@ def test_pulseaudio_missing_module_is_fixed_and_second_fix_changes_nothing(
     home = Path(env["HOME"])
     runtime = pulseaudio.runtime_dir / "spotidoctor"
     state = snapshot(home), snapshot(runtime)
-    again = cli(env, "fix", "pulse", *FAST)
+    again = cli(env, "fix", "pulse", *FAST, "--ignore", MODE)  # its advice has an arrow too
     assert again.returncode == 0 and not advice_lines(again.stdout), again.stdout
     assert (snapshot(home), snapshot(runtime)) == state
 
@@ -206,7 +228,7 @@ def test_runtime_only_module_warns_and_persisting_it_passes(pulseaudio: servers.
     assert result.summary.endswith("is loaded at runtime only: gone after the next PulseAudio restart")
     assert [f.id for f in result.fixes] == ["pulse.persist-default-pa"]
     done = cli(pulseaudio.env, "fix", "pulse.persistence")
-    assert "pulse.persist-default-pa: fixed (verified)" in done.stdout, done.stdout
+    assert "pulse.persistence: fixed (verified)" in done.stdout, done.stdout
 
 
 def test_user_default_pa_without_include_fails(pulseaudio: servers.PulseServer) -> None:
@@ -362,7 +384,7 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
     # Nothing is left for a second fix: the restart was the only step.
     after = cli_results(env, "pulse")
     assert {cid: r["status"] for cid, r in after.items()} == {
-        "pulse.server": "warn", "pulse.container-socket": "ok", "pulse.container-access": "ok",
+        **DIRECT_MODE, "pulse.server": "warn", "pulse.container-socket": "ok", "pulse.container-access": "ok",
         "pulse.persistence": "ok", "pulse.leftovers": "ok", "pulse.output-api": "ok",
         "pulse.client-config": "ok"}, after
     socket = f"{pipewire.runtime_dir}/pulse/pulse-socket"
@@ -380,14 +402,14 @@ def test_pipewire_drop_in_fix_restart_then_pass(pipewire: servers.PulseServer, p
     assert "it is not shared: it exposes the whole PipeWire graph" in output.messages[0].text
     config = Path(env["XDG_CONFIG_HOME"]) / "spotidoctor" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("share_pipewire = true\n")
+    config.write_text('audio = "direct"\nshare_pipewire = true\n')
     output = run_checks(env, "pulse.output-api")["pulse.output-api"]
     assert output.facts == {"audio_api": "pipewire", "pipewire_socket": str(pipewire_0)}
     assert after["pulse.container-access"]["summary"] == (
         f"container uid 1500 connects to {socket} (PipeWire: no cookie involved)")
     assert "checks no cookie" in after["pulse.container-access"]["messages"][0]["text"]
     state = snapshot(Path(env["HOME"]))
-    again = cli(env, "fix", "pulse", *FAST)
+    again = cli(env, "fix", "pulse", *FAST, "--ignore", MODE)  # its advice has an arrow too
     assert not advice_lines(again.stdout) and snapshot(Path(env["HOME"])) == state
 
 

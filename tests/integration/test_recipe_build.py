@@ -24,7 +24,7 @@ from spotidoctor.backend.recipe import LABEL_SPOTIFY_REPO, LABEL_SPOTIFY_VERSION
 from spotidoctor.paths import Paths
 from tests import servers
 from tests.aptrepo import PACKAGE, VERSION, AptRepo, make_repo
-from tests.integration.test_launch_standin import LaunchSetup, _podman_config, mapped_uid, podman_store  # noqa: F401
+from tests.integration.test_launch_standin import LaunchSetup, _podman_config, podman_store  # noqa: F401
 
 # Builds real images (a Debian base, apt from a local repository): longer than the default timeout.
 pytestmark = pytest.mark.timeout(1800)
@@ -100,6 +100,17 @@ def test_image_runs_as_the_configured_uid_and_carries_the_labels(built: Built, s
                                      "stable non-free")
 
 
+def test_update_check_verifies_the_repository_with_the_keyring_the_recipe_installed(
+        built: Built, spotify_repo: AptRepo, tmp_path: Path) -> None:
+    assert built.done.returncode == 0, built.done.stdout + built.done.stderr
+    done = spotidoctor(build_env(tmp_path), "check", "image.update", "--json", "--config", str(built.config),
+                       "--image", built.image)
+    [result] = [r for r in json.loads(done.stdout)["results"] if r["id"] == "image.update"]
+    assert result["status"] == "ok", result
+    assert result["summary"].startswith(f"Spotify {VERSION} is the newest in {spotify_repo.url}")
+    assert result["facts"]["signature_verified"] is True and result["facts"]["update_available"] is False
+
+
 def test_no_curl_or_gpg_and_the_fonts_and_tray_library_are_there(built: Built) -> None:
     assert built.done.returncode == 0, built.done.stdout + built.done.stderr
     tools = in_image(built.image, "for t in dpkg curl gpg gpg-agent dirmngr; do command -v $t; done; "
@@ -137,7 +148,8 @@ def test_launch_starts_the_client_of_the_built_image(
     assert f"standin: uid={CONTAINER_UID} gid={CONTAINER_UID}" in done.stdout, out
     for part in ("x11 ok", "audio ok", "storage ok"):
         assert f"standin: {part}" in done.stdout, out
-    assert f"Got credentials: uid={mapped_uid(CONTAINER_UID)}" in pulseaudio.log.read_text(errors="replace")
+    [record] = setup.records()  # the default audio path: spotidoctor's filter relayed the client
+    assert record["host"]["audio"] == "filtered" and record["channels"]["audio"]["connections"] >= 1  # type: ignore[index]
 
 
 @pytest.fixture

@@ -27,9 +27,24 @@ from tests.realcontext import real_context
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """A private HOME and XDG tree for spotidoctor itself (never the real user's)."""
+    """A private HOME and XDG tree for spotidoctor itself (never the real user's), opted into the
+    trusted cookie (x11_trust = "trusted"): most tests here are about that file."""
     env = servers.base_env(tmp_path / "user")
+    config = Path(env["XDG_CONFIG_HOME"]) / "spotidoctor" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('x11_trust = "trusted"\n')
     return Path(env["HOME"])
+
+
+def test_by_default_no_trusted_cookie_file_is_needed(xserver: servers.XServer, home: Path) -> None:
+    """The default untrusted cookie is made per launch: `check x11` passes with no cookie file at all."""
+    (Path(user_env(home)["XDG_CONFIG_HOME"]) / "spotidoctor" / "config.toml").unlink()
+    results = run_checks(user_env(home, xserver))
+    assert {cid: r.status.value for cid, r in results.items()} == {
+        "x11.display": "ok", "x11.socket": "ok", "x11.connect": "ok", "x11.trust": "ok",
+        "x11.container-cookie": "skip", "x11.access-control": "ok"}
+    assert results["x11.connect"].facts["security"] is True
+    assert not (home.parent / "run" / "spotidoctor").exists()
 
 
 def user_env(home: Path, server: servers.XServer | None = None, **extra: str) -> dict[str, str]:
@@ -163,7 +178,7 @@ def test_xhost_local_warns_and_the_unsafe_fix_revokes_it(xserver: servers.XServe
 
     fixed = cli(env, "fix", "--unsafe", "--yes", "x11.access-control")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "x11.revoke-host-grants: fixed (verified)" in fixed.stdout
+    assert "x11.access-control: fixed (verified)" in fixed.stdout
     listing = xtool(xserver, "xhost").stdout
     assert "access control enabled" in listing and "LOCAL:" not in listing
     assert "SI:localuser:nobody" in listing  # scoped grants are left alone
@@ -200,7 +215,7 @@ def test_fix_then_check_end_to_end(xserver: servers.XServer, home: Path, tmp_pat
 
     fixed = cli(env, "fix", "x11")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "x11.write-container-cookie: fixed (verified)" in fixed.stdout
+    assert "x11.container-cookie: fixed (verified)" in fixed.stdout
     for output in (before, dry, fixed):
         assert xserver.cookie_hex not in output.stdout + output.stderr
 

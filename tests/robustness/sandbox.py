@@ -120,6 +120,10 @@ class Sandbox:
                 found.append(f"{proc.pid}: {' '.join(proc.info['cmdline'] or [])}")
         return found
 
+    def chown_targets(self) -> list[str]:
+        """The trees the storage fix asked ``podman unshare find ... -exec chown`` to chown."""
+        return [call[4] for call in self.spy_calls() if call[1:3] == ["unshare", "find"] and "chown" in call]
+
     def spy_calls(self) -> list[list[str]]:
         log = Path(self.env["SPOTIDOCTOR_SPY_LOG"])
         if not log.exists():
@@ -263,11 +267,11 @@ SPY_PODMAN = textwrap.dedent('''\
         print(INFO)
     elif args[:2] == ["unshare", "cat"] and args[2:3] and args[2] in MAPS:
         sys.stdout.write(MAPS[args[2]])
-    elif args[:2] == ["unshare", "chown"]:  # recorded, not run; hooks for fault injection:
-        open(os.environ["SPOTIDOCTOR_SPY_LOG"] + ".chown-started", "a").close()
-        time.sleep(float(os.environ.get("SPOTIDOCTOR_SPY_CHOWN_SLEEP", "0")))  # a slow chown -R
+    elif args[:2] == ["unshare", "find"] and "chown" in args:  # the storage chown: recorded, not run;
+        open(os.environ["SPOTIDOCTOR_SPY_LOG"] + ".chown-started", "a").close()  # hooks for fault injection:
+        time.sleep(float(os.environ.get("SPOTIDOCTOR_SPY_CHOWN_SLEEP", "0")))  # a slow chown of a big tree
         doomed = os.environ.get("SPOTIDOCTOR_SPY_CHOWN_REMOVES")  # something else deletes a tree
-        if doomed and args[-1] != doomed:
+        if doomed and args[3] != doomed:
             shutil.rmtree(doomed, ignore_errors=True)
     elif args[:1] == ["unshare"]:
         pass  # find, mkdir: recorded, not run

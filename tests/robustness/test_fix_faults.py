@@ -10,8 +10,8 @@
   it can stop; the next run completes the plan.
 
 The bundled storage fixes run against a podman stand-in (``sandbox.spy_podman``) that records
-``podman unshare chown`` instead of running it, with hooks for a slow chown and for a tree
-that vanishes; the pulse one against a real PulseAudio.
+the storage chown (``podman unshare find ... -exec chown``) instead of running it, with hooks
+for a slow chown and for a tree that vanishes; the pulse one against a real PulseAudio.
 
 Covered elsewhere and not repeated: a fix killed between backup and write leaves the old or
 the new file and its backup listed (tests/unit/test_fault_injection.py); the lock held by
@@ -54,7 +54,7 @@ def storage(box: Sandbox) -> Path:
 
 
 def chowns(box: Sandbox) -> list[str]:
-    return [call[-1] for call in box.spy_calls() if call[1:3] == ["unshare", "chown"]]
+    return box.chown_targets()
 
 
 def wait_for_chown(box: Sandbox, proc: subprocess.Popen[str]) -> None:
@@ -136,7 +136,7 @@ def test_storage_directories_under_a_read_only_parent(box: Sandbox) -> None:
     assert f"    ✗ Permission denied: {target}" in lines
     assert f"    - not run: Create {target / 'config'}" in lines
     assert f"    - not run: Create {target / 'cache'}" in lines
-    assert "storage.create-dirs: failed (see above)" in done.stdout
+    assert "storage.dir: failed (see above)" in done.stdout
     assert not target.exists() and chowns(box) == []
 
 
@@ -151,7 +151,7 @@ def test_storage_tree_that_disappears_before_its_chown(box: Sandbox) -> None:
                     f"✗ refusing to chown {gone}: {gone} does not exist")
     assert ran in done.stdout and refused in done.stdout
     assert done.stdout.index(ran) < done.stdout.index(refused)
-    assert "storage.chown-to-container-user: failed (see above)" in done.stdout
+    assert "storage.ownership: failed (see above)" in done.stdout
     assert chowns(box) == [str(root / "config")]  # the vanished path was never handed to chown
 
 
@@ -160,6 +160,7 @@ def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulsea
     keys = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
     box = Sandbox.create(tmp_path / "cli", env={k: pulseaudio.env[k] for k in keys})
     box.spy_podman()
+    box.write_config('audio = "direct"\n')  # the client config and cookie copy serve the direct socket
     paths = Paths.from_env(box.env, pulseaudio.env["HOME"])
     loaded = pulseaudio.pactl("load-module", "module-native-protocol-unix", f"socket={layout.pulse_socket(paths)}",
                               f"auth-cookie={layout.pulse_cookie(paths)}")
@@ -176,7 +177,7 @@ def test_pulse_client_config_into_an_unwritable_directory(tmp_path: Path, pulsea
     assert f"✓ {private} exists" in done.stdout  # it was there: never "created"
     assert f"✗ Permission denied: {conf.parent}" in done.stdout or f"✗ Permission denied: {conf}" in done.stdout
     assert f"- not run: copy the cookie to {copy}" in done.stdout
-    assert "pulse.write-client-config: failed (see above)" in done.stdout
+    assert "pulse.client-config: failed (see above)" in done.stdout
     assert list(private.iterdir()) == []  # no half-written config, no cookie copy, no temp files
 
 

@@ -99,6 +99,20 @@ def test_only_the_command_runner_starts_processes() -> None:
     assert [f.split(" ", 1)[1] for f in runner] == ["imports ['subprocess']"]
 
 
+def test_the_command_runner_starts_processes_in_two_places_only() -> None:
+    """Inside command.py: ``Popen`` in ``_spawn`` (run and stream) and ``start`` (every child that
+    outlives the call), each with an argv list, a session decision and no ``preexec_fn``/``shell``:
+    a third way to start processes cannot be added without this test saying so."""
+    tree = ast.parse((REPO / "spotidoctor" / "probes" / "command.py").read_text())
+    parents = _parents(tree)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Popen")]
+    assert sorted(_enclosing_function(c, parents) for c in calls) == ["_spawn", "start"]
+    for call in calls:
+        keywords = {k.arg for k in call.keywords}
+        assert "start_new_session" in keywords and not {"preexec_fn", "shell", "executable"} & keywords
+        assert ast.unparse(call.args[0]).startswith("list(")
+
+
 def test_every_xhost_argv_is_the_read_only_listing() -> None:
     seen, bad = [], []
     for name, tree in _trees():
@@ -146,14 +160,22 @@ def test_chown_only_in_the_guarded_symlink_safe_forms() -> None:
         for node, elts in _argv_literals(tree):
             if "chown" in elts:
                 argvs.append((name, _enclosing_function(node, parents), elts))
-    assert calls == []  # no os.chown / shutil.chown: ownership changes only through the two forms below
-    assert {(name, func) for name, func, _ in argvs} == {("checks/storage/steps.py", "chown_argv"),
-                                                       ("checks/storage/ownership.py", "_root_fix")}
+    # No os.chown / shutil.chown on a path: the one call is linkcopy's fchown of the copy it has
+    # just created itself (O_EXCL), never of an existing file.
+    assert [c.split(" ", 1)[1] for c in calls] == ["os.fchown"]
+    assert calls[0].startswith("spotidoctor/backend/linkcopy.py:")
+    linkcopy = (REPO / "spotidoctor" / "backend" / "linkcopy.py").read_text()
+    assert "os.fchown(dst, *owner)" in linkcopy and re.search(r"dst = os\.open\(tmp, [^)]*O_EXCL", linkcopy)
+    # Ownership of the tree changes only through the one guarded form, used by the userns fix and
+    # printed for root: find never follows a symlink, skips hard-linked files, chown changes links themselves.
+    assert {(name, func) for name, func, _ in argvs} == {("checks/storage/steps.py", "chown_tree_argv")}
     for _, _, elts in argvs:
+        assert elts[:2] == ["find", "-P"] and not {"-L", "-H", "-follow"} & set(elts[:elts.index("chown")])
+        start = elts.index("!")
+        assert elts[start:start + 8] == ["!", "(", "-type", "f", "-links", "+1", ")", "-exec"]
         flags = elts[elts.index("chown") + 1:]
-        assert {"-R", "-P", "--no-dereference", "--preserve-root", "--"} <= set(flags)
-        assert not {"-L", "-H", "--dereference"} & set(flags)
-        assert flags.index("--") == len(flags) - 2  # only the target after "--"
+        assert "--no-dereference" in flags and not {"-L", "-H", "--dereference", "-R"} & set(flags)
+        assert flags[-3:] == ["--", "{}", "+"]  # only find's paths after "--"
 
 
 def test_the_userns_chown_reasks_the_guard_before_it_runs() -> None:
@@ -229,6 +251,8 @@ DANGEROUS = ["root", "home", "home-tilde", "dotdot-to-home", "symlink-to-home", 
 def _touched(box: Sandbox) -> list[list[str]]:
     """podman calls that would change or mount something."""
     return [c for c in box.spy_calls() if c[1:3] in (["unshare", "chown"], ["unshare", "mkdir"])
+            or (c[1:3] == ["unshare", "find"] and "chown" in c)  # the storage chown (never hard links)
+            or (c[1:2] == ["unshare"] and "spotidoctor.backend.linkcopy" in c)  # the hard-link copy
             or (c[1:2] == ["run"] and any(a.startswith("--volume=") for a in c))]
 
 
@@ -273,10 +297,35 @@ def test_an_ordinary_storage_directory_passes_the_same_path(box: Sandbox) -> Non
     done = box.run("fix", "storage")
     assert_sane(done, box)
     assert (target / "config").is_dir()
-    assert sorted(c[-1] for c in _touched(box)) == [str(target / "cache"), str(target / "config")]
+    assert sorted(box.chown_targets()) == [str(target / "cache"), str(target / "config")]
     launched = box.run("launch", "--no-check", "--yes")
     assert "Launch refused: spotidoctor will not mount" not in launched.stdout
     assert "spotify_pod is not built yet: building it now" in launched.stdout  # past the guard, at the image
+
+
+# -- configuration that would change what podman runs, or widen the sandbox -----------------------
+
+@pytest.mark.parametrize("args", [("launch", "--yes"), ("launch", "--dry-run"), ("launch", "--no-check", "--force")],
+                         ids=" ".join)
+def test_an_image_that_is_an_option_never_reaches_podman(box: Sandbox, args: tuple[str, ...]) -> None:
+    box.write_config('image = "--privileged"\n')
+    done = box.run(*args)
+    assert_sane(done, box)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "image '--privileged' starts with '-': podman would read it as an option" in done.stderr
+    assert box.spy_calls() == []  # podman was not asked anything
+
+
+def test_extra_run_args_that_widen_are_named_in_preflight_and_dry_run(box: Sandbox) -> None:
+    box.write_config('extra_run_args = ["--privileged", "--volume=/:/host"]\n')
+    dry = box.run("launch", "--dry-run")
+    assert_sane(dry, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged: every capability" in dry.stderr
+    assert "WARNING: widens the sandbox: extra_run_args: --volume=/:/host:" in dry.stderr
+    assert "--privileged" in [line.split("  # ")[0].strip() for line in dry.stdout.splitlines()[1:]]
+    launched = box.run("launch", "--yes")  # refused by the preflight here (no display): still named first
+    assert_sane(launched, box)
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged" in launched.stdout
 
 
 # -- root only with --allow-root and consent ------------------------------------------------------

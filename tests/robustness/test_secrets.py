@@ -69,6 +69,8 @@ def session(tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseS
     box = Sandbox.create(tmp_path / "cli", env=env)
     box.home = Path(env["HOME"])
     box.spy_podman()
+    # The original design's cookie copies (pulse and X) are what can leak: its opt-ins.
+    box.write_config('audio = "direct"\nx11_trust = "trusted"\n')
     paths = Paths.from_env(env, env["HOME"])
     pulse_dir = Path(paths.xdg_config_home) / "pulse"
     (pulse_dir / "cookie").write_bytes(PULSE_MAIN)
@@ -139,8 +141,8 @@ def test_no_command_shows_or_stores_a_secret(session: Session) -> None:
         found += leaks(session, where, data)
     assert found == [], "\n".join(found)
     # The commands did what they are for: fixes ran, a launch was recorded, a report written.
-    assert "x11.write-container-cookie: fixed (verified)" in outputs["fix"].stdout
-    assert "pulse.write-client-config: fixed (verified)" in outputs["fix"].stdout
+    assert "x11.container-cookie: fixed (verified)" in outputs["fix"].stdout
+    assert "pulse.client-config: fixed (verified)" in outputs["fix"].stdout
     launches = list((box.state_dir / "launches").iterdir())
     assert len(launches) == 1 and (launches[0] / "launch.json").exists() and (launches[0] / "container.log").exists()
     after = json_results(outputs["check --json -v"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from spotidoctor.backend.build import (
     request_from_config,
     run_build,
 )
-from spotidoctor.backend.failures import FailureKind, classify
+from spotidoctor.backend.failures import Command, FailureKind, classify
 from spotidoctor.backend.progress import PlainDisplay, QuietDisplay
 from spotidoctor.backend.recipe import (
     BUNDLED,
@@ -136,11 +137,13 @@ def test_successful_build_labels_the_spotify_version_and_keeps_the_log(tmp_path:
                              labels={"io.spotidoctor.spotify-version": "1:1.2.52.442.g01893f6b"}, pull="never",
                              iidfile=f"{WORK}/iid")
     runner = FakeCommandRunner([
-        FakeCommand(current_id_argv("spotify_pod"), stdout="sha256:old\n"),
+        FakeCommand(current_id_argv("spotify_pod"), stdout="old\n"),
+        FakeCommand(current_id_argv("spotify_pod:previous"), stdout="older\n"),
+        FakeCommand(("podman", "tag", "old", "spotify_pod:previous")),  # kept before the build replaces it
         FakeCommand(_planned(), stdout=BUILD_OK, effect=_writes_iid(tmp_path, "sha256:aaa\n")),
         FakeCommand(label_build, stdout="STEP 1/1: FROM aaa\n", effect=_writes_iid(tmp_path, "sha256:bbb")),
         FakeCommand(("buildah", "rmi", "aaa")),  # the unlabelled image of this build
-        FakeCommand(("buildah", "rmi", "old")),  # the image this build replaced
+        FakeCommand(("podman", "rmi", "older")),  # the image before the previous one: one older image is kept
     ], ordered=True)
     ctx = make_context(tmp_path, commands=runner)
     out = io.StringIO()
@@ -148,13 +151,16 @@ def test_successful_build_labels_the_spotify_version_and_keeps_the_log(tmp_path:
                         PlainDisplay(out), now=NOW)
     assert runner.exhausted
     assert (outcome.ok, outcome.image_id, outcome.spotify_version) == (True, "sha256:bbb", "1:1.2.52.442.g01893f6b")
+    assert outcome.previous == "spotify_pod:previous"
     assert outcome.log_path == f"{STATE}/builds/20261129-225111.log"
     log = ctx.probes.fs.read_text(outcome.log_path)
     assert "Get:1 http://deb.debian.org/debian bookworm InRelease" in log and "$ buildah bud" in log
+    assert "# kept old as spotify_pod:previous" in log and "# removed the image before the previous one" in log
     assert ctx.probes.fs.read_text(f"{WORK}/Containerfile") == "FROM scratch\n"
     assert ctx.probes.fs.read_text(f"{WORK}/Containerfile.label") == "FROM aaa\n"
-    assert out.getvalue().splitlines() == [
-        f"Building spotify_pod (full log: {outcome.log_path})",
+    shown = [re.sub(r"  \(\d+ s so far(, about \d+ s left)?\)$", "", line) for line in out.getvalue().splitlines()]
+    assert shown == [
+        f"Building spotify_pod (full log: {outcome.log_path}); this takes a few minutes, Ctrl-C stops it safely",
         "  stage 1/2 · step 1/2: FROM docker.io/library/debian:bookworm-slim AS keyring",
         "  stage 1/2 · step 2/2: RUN set -eu; apt-get update",
         "  stage 2/2 · step 1/3: FROM docker.io/library/debian:bookworm-slim",
@@ -194,8 +200,10 @@ Error: building at STEP "RUN set -eu; apt-get update": while running runtime: ex
 
 
 def test_failed_build_is_classified_and_logged(tmp_path: Path) -> None:
-    runner = FakeCommandRunner([FakeCommand(current_id_argv("spotify_pod"), stdout="sha256:old\n"),
-                                FakeCommand(_planned(), stdout=NO_PUBKEY_LOG, returncode=100)])
+    runner = FakeCommandRunner([FakeCommand(current_id_argv("spotify_pod"), stdout="old\n"), absent("spotify_pod:previous"),
+                                FakeCommand(("podman", "tag", "old", "spotify_pod:previous")),
+                                FakeCommand(_planned(), stdout=NO_PUBKEY_LOG, returncode=100),
+                                FakeCommand(("podman", "untag", "old", "spotify_pod:previous"))], ordered=True)
     ctx = make_context(tmp_path, commands=runner)
     outcome = run_build(ctx.probes, ctx.paths, BuildRequest.create("spotify_pod", RECIPE, {"SPOTIFY_UID": "1500"}),
                         QuietDisplay(), now=NOW)
@@ -204,6 +212,7 @@ def test_failed_build_is_classified_and_logged(tmp_path: Path) -> None:
     assert "signed with key 6224F9941A8AA6D1" in outcome.failure.summary and "rotated" in outcome.failure.summary
     assert outcome.failure.url == "https://www.spotify.com/us/download/linux/"
     assert "E: The repository" in ctx.probes.fs.read_text(outcome.log_path)
+    assert runner.exhausted and outcome.previous == ""  # nothing was replaced: previous is untagged again
 
 
 def test_build_logs_are_rotated(tmp_path: Path) -> None:
@@ -221,15 +230,15 @@ def test_build_logs_are_rotated(tmp_path: Path) -> None:
     pytest.param(NO_PUBKEY_LOG, 100, FailureKind.SIGNING_KEY, "key 6224F9941A8AA6D1", id="no-pubkey"),
     pytest.param("W: GPG error: https://repository.spotify.com stable InRelease: The following signatures were "
                  "invalid: EXPKEYSIG 7A3A762FAFD4A51F Spotify Public Repository Signing Key\n", 100,
-                 FailureKind.SIGNING_KEY, "EXPKEYSIG 7A3A762FAFD4A51F", id="expired-key"),
+                 FailureKind.SIGNING_KEY, "key 7A3A762FAFD4A51F has expired", id="expired-key"),
     pytest.param("curl: (22) The requested URL returned error: 404\n", 22, FailureKind.SIGNING_KEY,
                  "rotated", id="key-url-gone"),
     pytest.param('Error: creating build container: initializing source docker://debian:bookworm-slim: pinging '
                  'container registry registry-1.docker.io: Get "https://registry-1.docker.io/v2/": dial tcp: lookup '
-                 'registry-1.docker.io on 10.255.255.53:53: no such host\n', 125, FailureKind.NETWORK,
-                 "network", id="registry-unreachable"),
+                 'registry-1.docker.io on 10.255.255.53:53: no such host\n', 125, FailureKind.DNS,
+                 "could not resolve registry-1.docker.io", id="registry-unreachable"),
     pytest.param("Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving "
-                 "'deb.debian.org'\n", 100, FailureKind.NETWORK, "network", id="apt-dns"),
+                 "'deb.debian.org'\n", 100, FailureKind.DNS, "deb.debian.org", id="apt-dns"),
     pytest.param('Error: building at STEP "RUN echo x": failed to read from slirp4netns sync pipe: EOF\n', 125,
                  FailureKind.NETWORK_SETUP, "slirp4netns", id="slirp4netns"),
     pytest.param('time="2026-11-29T22:51:11Z" level=error msg="did not get container create message from '
@@ -240,12 +249,14 @@ def test_build_logs_are_rotated(tmp_path: Path) -> None:
                  ": Check /etc/subuid and /etc/subgid\n", 125, FailureKind.USERNS, "subordinate", id="userns"),
     pytest.param("write /var/lib/x: no space left on device\n", 125, FailureKind.DISK, "full", id="disk-full"),
     pytest.param("E: Unable to locate package spotify-client\nError: building at STEP \"RUN apt-get install "
-                 "spotify-client\": while running runtime: exit status 100\n", 100, FailureKind.RECIPE,
-                 "RUN apt-get install spotify-client", id="other-run-failure-is-not-a-runtime-error"),
+                 "spotify-client\": while running runtime: exit status 100\n", 100, FailureKind.MISSING_PACKAGE,
+                 "no package spotify-client", id="a-failing-run-is-not-a-runtime-error"),
+    pytest.param("+ false\nError: building at STEP \"RUN false\": while running runtime: exit status 1\n", 1,
+                 FailureKind.RECIPE, "the build failed at RUN false", id="other-run-failure"),
 ])
 def test_classify(log: str, returncode: int, kind: FailureKind, in_summary: str) -> None:
     failure = classify(log.splitlines(), returncode)
-    assert failure.kind is kind and in_summary in failure.summary and failure.advice
+    assert failure.kind is kind and in_summary in failure.summary and failure.advice_for(Command.BUILD)
 
 
 def test_classify_missing_buildah_and_timeouts() -> None:
@@ -278,8 +289,13 @@ def test_build_step_preview_and_apply(tmp_path: Path) -> None:
     env = StepEnvironment.from_context(ctx)
     preview = step.preview(env)
     assert preview[0].startswith("$ buildah bud --file /src/Containerfile --tag spotify_pod --build-arg SPOTIFY_UID=1500")
-    with pytest.raises(FixFailed, match=r"the build failed \(exit status 1\) \(log: "):
+    with pytest.raises(FixFailed) as failed:
         step.apply(env)
+    lines = str(failed.value).splitlines()
+    assert lines[0] == "the build failed (exit status 1)" and lines[1].strip() == "E: boom"
+    assert lines[2].strip() == ("→ The log shows the failing command's output: fix your Containerfile, then run "
+                                "`spotidoctor fix image`.")
+    assert lines[3].strip().startswith(f"Full log: {STATE}/builds/")
 
 
 def test_request_from_config_uses_command_line_recipe_and_args(tmp_path: Path) -> None:
@@ -296,6 +312,20 @@ def test_build_step_with_an_unreadable_recipe_fails_cleanly(tmp_path: Path) -> N
     assert step.preview(env) == ["(cannot build: cannot read Containerfile /gone/Containerfile: No such file or directory)"]
     with pytest.raises(FixFailed, match="cannot read Containerfile /gone/Containerfile"):
         step.apply(env)
+
+
+def test_plain_display_says_the_time_so_far_and_estimates_the_rest() -> None:
+    ticks = iter([0.0, 0.0, 30.0, 90.0, 150.0])
+    out = io.StringIO()
+    display = PlainDisplay(out, clock=lambda: next(ticks))
+    display.start("spotify_pod", "/x.log")
+    for line in ("STEP 1/4: FROM debian", "STEP 2/4: RUN apt-get update", "STEP 3/4: RUN apt-get install x"):
+        display.line(line)
+    assert out.getvalue().splitlines()[1:] == [
+        "  step 1/4: FROM debian  (30 s so far)",
+        "  step 2/4: RUN apt-get update  (2 min so far, about 5 min left)",
+        "  step 3/4: RUN apt-get install x  (3 min so far, about 3 min left)",
+    ]
 
 
 def test_rich_display_shows_steps_without_taking_brackets_for_markup() -> None:

@@ -367,9 +367,11 @@ def test_helper_argv_enters_user_and_net_namespaces_keeping_our_uid() -> None:
                     "--", "/venv/bin/python", "-m", "spotidoctor.channels.nshelper"]
 
 
-def test_a_helper_in_our_own_namespace_is_refused_as_host_networking() -> None:
+def test_a_helper_in_our_own_namespace_is_refused_as_host_networking(monkeypatch: pytest.MonkeyPatch) -> None:
     repo = Path(__file__).resolve().parents[2]
-    os.environ.setdefault("PYTHONPATH", str(repo))
+    # The helper is started with our environment; set it for this test only (a leaked
+    # PYTHONPATH changes which spotidoctor later tests' subprocesses import).
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH") or str(repo))
     with pytest.raises(NetnsError, match="shares the host's network"):
         HelperSockets.start(DirectStarter(), 1, sys.executable)
 

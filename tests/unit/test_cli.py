@@ -169,7 +169,7 @@ def test_bad_config_is_a_clear_message_and_exit_2(home: Path, content: str | byt
 def test_fix_applies_verifies_and_is_idempotent(home: Path) -> None:
     first = run(home, "fix", "t.marker")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "t.write-marker: fixed (verified)" in first.stdout
+    assert "t.marker: fixed (verified)" in first.stdout
     assert (home / "marker.txt").read_text() == "fixed\n"
     mtime = (home / "marker.txt").stat().st_mtime_ns
     second = run(home, "fix", "t.marker")
@@ -220,7 +220,7 @@ def test_failed_step_stops_the_plan_and_says_what_ran(home: Path) -> None:
     assert f"✓ wrote {home / 'first'}" in done.stdout
     assert "✗ `false` failed" in done.stdout
     assert "- not run: third" in done.stdout
-    assert "t.three-steps: failed (see above)" in done.stdout
+    assert "t.steps: failed (see above)" in done.stdout
     assert (home / "first").exists() and not (home / "third").exists()
 
 
@@ -247,7 +247,7 @@ def test_version_and_help_list_exit_codes() -> None:
 
     done = subprocess.run([sys.executable, "-m", "spotidoctor", "--version"], capture_output=True, text=True)
     assert done.stdout.strip() == f"spotidoctor {__version__}"
-    helptext = subprocess.run([sys.executable, "-m", "spotidoctor", "check", "--help"],
+    helptext = subprocess.run([sys.executable, "-m", "spotidoctor", "--help"],
                               capture_output=True, text=True).stdout
     assert "exit codes:" in helptext and "usage or configuration error" in helptext
 

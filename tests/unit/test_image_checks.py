@@ -24,7 +24,8 @@ from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 # The checks answered from `podman image exists/inspect` alone (the image-contents checks look
 # inside the image: tests/unit/test_image_contents.py).
-LOOKUP_CHECKS = tuple(c for c in CHECKS if c.id in ("image.present", "image.recipe", "image.age", "image.user"))
+LOOKUP_CHECKS = tuple(c for c in CHECKS if c.id in ("image.present", "image.recipe", "image.age", "image.user",
+                                                    "image.update"))
 
 # `podman image inspect localhost/spotidoctor-standin:test` (podman 4.3.1, buildah 1.28.2), verbatim.
 STANDIN_INSPECT = r"""[
@@ -139,6 +140,13 @@ def ours(config: Config | None = None, **extra: str) -> dict[str, str]:
     return {LABEL_RECIPE: "bundled", LABEL_RECIPE_HASH: current, LABEL_SPOTIFY_VERSION: "1:1.2.52.442", **extra}
 
 
+def absent(name: str) -> list[FakeCommand]:
+    """What podman 4.3.1 answers for an image that is not there (exit 1 quietly, then "image not known")."""
+    return [FakeCommand(("podman", "image", "exists", name), returncode=1),
+            FakeCommand(("podman", "image", "inspect", "--format", "{{.Id}}", name), returncode=125,
+                        stderr=NOT_KNOWN.format(name=name))]
+
+
 def present(name: str, inspect: str) -> list[FakeCommand]:
     return [FakeCommand(("podman", "image", "exists", name)),
             FakeCommand(("podman", "image", "inspect", name), stdout=inspect)]
@@ -181,13 +189,13 @@ def test_parse_created(text: str, expected: datetime | None) -> None:
 
 
 def test_missing_image_fails_with_the_build_fix_and_the_rest_skip(tmp_path: Path) -> None:
-    results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", STANDIN), returncode=1)])
+    results = run_checks(tmp_path, absent(STANDIN))
     missing = results["image.present"]
     assert (missing.status, missing.summary) == (Status.FAIL, f"{STANDIN} is not built yet")
     [fix] = missing.fixes
     assert (fix.id, fix.applicability, fix.needs_network) == (BUILD_FIX_ID, Applicability.SAFE, True)
     assert isinstance(fix.steps[0], BuildImage) and fix.steps[0].image == STANDIN
-    assert {results[i].status for i in ("image.recipe", "image.age", "image.user")} == {Status.SKIP}
+    assert {results[i].status for i in ("image.recipe", "image.age", "image.user", "image.update")} == {Status.SKIP}
 
 
 def test_storage_error_is_reported_with_podmans_words(tmp_path: Path) -> None:
@@ -195,13 +203,49 @@ def test_storage_error_is_reported_with_podmans_words(tmp_path: Path) -> None:
     results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", STANDIN), returncode=125,
                                                 stderr=error)])
     result = results["image.present"]
-    assert result.status is Status.FAIL and result.summary == f"podman cannot tell whether {STANDIN} exists"
-    assert result.messages[0].text == "Error: error opening database: database is locked" and not result.fixes
+    assert result.status is Status.SKIP and not result.fixes
+    assert result.summary == (f"cannot tell whether {STANDIN} exists: podman failed (Error: error opening database: "
+                              "database is locked); `spotidoctor check podman` diagnoses podman")
+
+
+# podman 4.3.1 with a broken ~/.config/containers/storage.conf: exit status 1, like "no such image".
+BROKEN_STORAGE_CONF = (
+    "Failed to read /home/alice/.config/containers/storage.conf toml: line 2: expected '.' or ']' to end table "
+    "name, but got '\\n' instead\n"
+    'time="2026-12-07T02:52:25Z" level=error msg="toml: line 2: expected \'.\' or \']\' to end table name, but got '
+    "'\\\\n' instead\"\n")
+
+
+@pytest.mark.parametrize("answers, why", [
+    pytest.param([FakeCommand(("podman", "image", "exists", STANDIN), returncode=1, stderr=BROKEN_STORAGE_CONF)],
+                 "Failed to read /home/alice/.config/containers/storage.conf toml", id="exit-1-with-an-error"),
+    pytest.param([FakeCommand(("podman", "image", "exists", STANDIN), returncode=1),
+                  FakeCommand(("podman", "image", "inspect", "--format", "{{.Id}}", STANDIN), returncode=1)],
+                 "exit status 1", id="exit-1-silently-and-inspect-cannot-confirm"),
+    pytest.param([FakeCommand(("podman", "image", "exists", STANDIN), returncode=124, timed_out=True)],
+                 "timed out", id="hung"),
+])
+def test_unknown_is_never_absent_and_offers_no_build(tmp_path: Path, answers: list[FakeCommand], why: str) -> None:
+    """issue 19 #11: podman that cannot run must not make an existing image "not built yet"."""
+    results = run_checks(tmp_path, answers)
+    result = results["image.present"]
+    assert result.status is Status.SKIP and result.fixes == () and result.facts["present"] is None
+    assert result.summary.startswith(f"cannot tell whether {STANDIN} exists: podman failed (") and why in result.summary
+    assert "not built" not in result.summary
+
+
+def test_warnings_alone_do_not_make_an_absent_image_unknown(tmp_path: Path) -> None:
+    warning = 'time="2026-12-07T02:52:15Z" level=warning msg="\\"/\\" is not a shared mount"\n'
+    results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", STANDIN), returncode=1, stderr=warning),
+                                    *absent(STANDIN)[1:]])
+    assert results["image.present"].summary == f"{STANDIN} is not built yet"
 
 
 def test_podman_not_installed(tmp_path: Path) -> None:
     results = run_checks(tmp_path, [], missing=["podman"])
-    assert results["image.present"].summary == "podman is not installed"
+    assert results["image.present"].status is Status.SKIP and results["image.present"].fixes == ()
+    assert results["image.present"].summary == (f"cannot tell whether {STANDIN} exists: podman is not installed "
+                                                "(`sudo apt install podman buildah`)")
 
 
 def test_image_removed_between_exists_and_inspect_counts_as_missing(tmp_path: Path) -> None:
@@ -226,7 +270,9 @@ def test_foreign_image_is_explained_never_rebuilt(tmp_path: Path) -> None:
 def test_current_spotidoctor_image_is_all_ok(tmp_path: Path) -> None:
     config = Config()
     results = run_checks(tmp_path, present("spotify_pod", inspect_json(labels=ours(config))), config=config)
-    assert {r.status for r in results.values()} == {Status.OK}
+    assert {r.status for i, r in results.items() if i != "image.update"} == {Status.OK}
+    assert results["image.update"].summary == ("spotify_pod does not record its repository (built from another recipe "
+                                               "or by an older spotidoctor; `spotidoctor build` rebuilds it with them)")
     assert results["image.present"].summary.endswith(", built 1 day(s) ago, Spotify 1:1.2.52.442)")
     assert results["image.recipe"].summary == "built from the current recipe (bundled)"
 
@@ -317,14 +363,13 @@ def test_lookup_is_memoised_per_run(tmp_path: Path) -> None:
 def test_unparsable_inspect_output(tmp_path: Path) -> None:
     results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", STANDIN)),
                                     FakeCommand(("podman", "image", "inspect", STANDIN), stdout="garbage")])
-    assert results["image.present"].status is Status.FAIL
-    assert "invalid JSON" in results["image.present"].messages[0].text
+    assert results["image.present"].status is Status.SKIP
+    assert "invalid JSON" in results["image.present"].summary
 
 
 def test_unusable_build_args_never_crash_the_checks(tmp_path: Path) -> None:
     config = Config(build_args=("bad key=1",))
-    results = run_checks(tmp_path, [FakeCommand(("podman", "image", "exists", "spotify_pod"), returncode=1)],
-                         config=config)
+    results = run_checks(tmp_path, absent("spotify_pod"), config=config)
     assert results["image.present"].status is Status.FAIL and results["image.present"].fixes == ()
     results = run_checks(tmp_path / "2", present("spotify_pod", inspect_json(labels=ours())), config=config)
     assert results["image.recipe"].status is Status.FAIL

@@ -137,8 +137,10 @@ def test_the_launch_uses_the_same_look_for_the_locale(tmp_path: Path) -> None:
     choice = locale_choice(ctx)
     assert [var.arg()[0] for var in choice.env] == ["--env=LANG=C.UTF-8"] and choice.warning
     assert locale_choice(dataclasses.replace(ctx, memo=ctx.memo)) == choice and runner.exhausted
-    unknown = make_context(tmp_path, commands=FakeCommandRunner([FakeCommand(("podman", "image", "exists", STANDIN),
-                                                                             returncode=1)]),
+    absent = [FakeCommand(("podman", "image", "exists", STANDIN), returncode=1),
+              FakeCommand(("podman", "image", "inspect", "--format", "{{.Id}}", STANDIN), returncode=125,
+                          stderr=f"Error: inspecting object: {STANDIN}: image not known\n")]  # absence confirmed
+    unknown = make_context(tmp_path, commands=FakeCommandRunner(absent),
                            config=Config(image=STANDIN), env={"LANG": "de_DE.UTF-8"})
     assert [var.value for var in locale_choice(dataclasses.replace(unknown, memo=Memo())).env] == ["de_DE.UTF-8"]
     dry = make_context(tmp_path, commands=FakeCommandRunner([]), env={"LANG": "de_DE.UTF-8"})

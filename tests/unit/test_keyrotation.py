@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from spotidoctor.backend.failures import FailureKind, classify
+from spotidoctor.backend.failures import Command, FailureKind, classify
 from spotidoctor.backend.keyrotation import MissingKey, find_missing_key, key_url_guess, rebuild_prefix
 
 # apt 2.6 (Debian 12, gpgv), as a build log shows it.
@@ -53,14 +53,15 @@ def test_rebuild_repeats_the_build_with_the_new_key() -> None:
     assert failure.kind is FailureKind.SIGNING_KEY
     assert failure.summary == ("Spotify's repository (http://127.0.0.1:41235) is signed with key AA20C7AB16CDA594, "
                                "which this build does not have: Spotify has rotated its signing key")
-    [command] = [a for a in failure.advice if a.startswith("spotidoctor build")]
+    advice = failure.advice_for(Command.BUILD)
+    [command] = [a for a in advice if a.startswith("spotidoctor build")]
     assert shlex.split(command) == [
         "spotidoctor", "build", "--image", "localhost/x:1", "--containerfile", "/home/a/My Recipe/Containerfile",
         "--network", "host", "--build-arg", "BASE_IMAGE=debian:bookworm",
         "--build-arg", "SPOTIFY_KEY_URL=https://download.spotify.com/debian/pubkey_AA20C7AB16CDA594.asc"]
     assert "NO_PUBKEY AA20C7AB16CDA594" in failure.evidence
     assert failure.url == "https://www.spotify.com/us/download/linux/"
-    assert any("https://www.spotify.com/us/download/linux/" in a for a in failure.advice)
+    assert any("https://www.spotify.com/us/download/linux/" in a for a in advice)
 
 
 @pytest.mark.parametrize("recipe, network, expected", [
@@ -75,4 +76,4 @@ def test_sqv_rotation_is_classified_with_the_fingerprint() -> None:
     failure = classify(SQV_LOG, 100)
     assert "signed with key 7AA298319813EF392C23518252AFAF4A082E547D" in failure.summary
     assert any(a.endswith("SPOTIFY_KEY_URL=https://download.spotify.com/debian/pubkey_52AFAF4A082E547D.asc")
-               for a in failure.advice)
+               for a in failure.advice_for(Command.BUILD))

@@ -17,14 +17,23 @@ from spotidoctor.api import Check, CheckResult, Context, Message
 from spotidoctor.backend.build import BuildOutcome
 from spotidoctor.backend.failures import BuildFailure, FailureKind
 from spotidoctor.backend.limits import Lifted
+from spotidoctor.backend.runargs import HostFacts
+from spotidoctor.channels.urlopen import CONTAINER_SHIM
 from spotidoctor.commands import launch as launch_mod
+from spotidoctor.commands import launchimage
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.config import Config
 from spotidoctor.engine.planning import launch_plan
 from spotidoctor.engine.registry import Loaded, Registry
 from spotidoctor.engine.session import Session, SessionOptions
+from spotidoctor.errors import ConfigError
 from spotidoctor.fixes import Fix, WriteFile
+from spotidoctor.launcher import supervisor
+from spotidoctor.launcher.channel import ChannelReport
+from spotidoctor.launcher.channels import LaunchRefused, OpenChannels
+from spotidoctor.launcher.plan import ChannelPlan
 from spotidoctor.model import Severity, Status
+from spotidoctor.probes.command import Started
 from spotidoctor.probes.procs import Limit
 from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
@@ -105,7 +114,7 @@ class NotForLaunch(Check):
 
 
 class Podman(FakeCommandRunner):
-    """Fake podman whose `run` (interactive) records what it saw at that moment."""
+    """Fake podman whose `run` (started in the foreground) records what it saw at that moment."""
 
     def __init__(self, commands: Sequence[FakeCommand], code: int = 0, lock: list[bool] | None = None,
                  fs_root: Path | None = None) -> None:
@@ -116,19 +125,33 @@ class Podman(FakeCommandRunner):
         self.lock_held_while_running: bool | None = None
         self.record_before: dict[str, Any] | None = None
         self.fs_root = fs_root
+        self.output = b""  # what podman writes on stdout / stderr
+        self.errors = b""
 
-    def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
+              stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
+              capture_stderr: bool = False, pass_fds: Sequence[int] = (), own_session: bool = True) -> Started:
+        assert not own_session, "podman run stays in our process group: the terminal's Ctrl-C reaches it"
         self.ran.append(tuple(argv))
         self.lock_held_while_running = bool(self.lock and self.lock[-1])
         if self.fs_root is not None:
             [record] = (self.fs_root / STATE.lstrip("/") / "launches").glob("*/launch.json")
             self.record_before = json.loads(record.read_text())
-        return self.code
+        for fd, text in ((stdout, self.output), (stderr, self.errors)):
+            if fd is not None and text:
+                os.write(fd, text)
+        return Started.ended(argv, self.code)
 
 
 def image_present() -> list[FakeCommand]:
     return [FakeCommand(("podman", "image", "exists", IMAGE)),
             FakeCommand(("podman", "image", "inspect", IMAGE), stdout=INSPECT)]
+
+
+def image_absent() -> list[FakeCommand]:
+    return [FakeCommand(("podman", "image", "exists", IMAGE), returncode=1),
+            FakeCommand(("podman", "image", "inspect", "--format", "{{.Id}}", IMAGE), returncode=125,
+                        stderr=f"Error: inspecting object: {IMAGE}: image not known\n")]
 
 
 def uid_maps() -> list[FakeCommand]:
@@ -163,6 +186,7 @@ def lock(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
             state.append(False)
 
     monkeypatch.setattr(launch_mod, "exclusive", exclusive)
+    monkeypatch.setattr(launchimage, "exclusive", exclusive)
     return state
 
 
@@ -175,9 +199,17 @@ def no_real_side_effects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("lift")
         return Lifted(Limit(4 << 30, None), Limit(None, None))
 
-    monkeypatch.setattr(launch_mod, "lift_address_space", lift)
+    monkeypatch.setattr(supervisor, "lift_address_space", lift)
     monkeypatch.setattr(launch_mod, "storage_refusal", lambda ctx: None)
+    monkeypatch.setattr(supervisor.channels_mod, "open_channels", no_channels)
     return calls
+
+
+def no_channels(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult], *, container: str,
+                log: Any) -> OpenChannels:
+    """The launch's channels start real relays: tests/unit/test_launcher*.py and the integration tests
+    cover them; here the launch runs without any."""
+    return OpenChannels(None)
 
 
 def session(tmp_path: Path, podman: FakeCommandRunner, *checks: type[Check], config: Config | None = None,
@@ -317,9 +349,8 @@ def test_missing_image_is_built_under_the_lock_first(tmp_path: Path, lock: list[
         built.append((request.image, lock[-1]))
         return BuildOutcome(request.image, 0, f"{STATE}/builds/x.log", "sha256:abc")
 
-    monkeypatch.setattr(launch_mod, "run_build", run_build)
-    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1), *container_free(),
-                     *uid_maps()], code=0)
+    monkeypatch.setattr(launchimage, "run_build", run_build)
+    podman = Podman([*image_absent(), *container_free(), *uid_maps()], code=0)
     code, out, _ = launch(session(tmp_path, podman), make_args(no_check=True, yes=True))
     assert code == 0 and built == [(IMAGE, True)]
     assert f"{IMAGE} is not built yet: building it now" in out
@@ -329,9 +360,9 @@ def test_failed_build_stops_the_launch_with_the_summary(tmp_path: Path, monkeypa
                                                         lock: list[bool]) -> None:
     failure = BuildFailure(FailureKind.SIGNING_KEY, "apt does not trust Spotify's repository (NO_PUBKEY 1)",
                            ("look up the key",), "W: NO_PUBKEY 1", "https://www.spotify.com/us/download/linux/")
-    monkeypatch.setattr(launch_mod, "run_build",
+    monkeypatch.setattr(launchimage, "run_build",
                         lambda *a: BuildOutcome(IMAGE, 100, f"{STATE}/builds/x.log", failure=failure))
-    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1)])
+    podman = Podman(image_absent())
     code, out, _ = launch(session(tmp_path, podman), make_args(no_check=True))
     assert code == 1 and podman.ran == []
     assert f"Build of {IMAGE} failed: apt does not trust Spotify's repository (NO_PUBKEY 1)" in out
@@ -386,17 +417,15 @@ def test_non_zero_exit_runs_the_crash_diagnosis(tmp_path: Path, monkeypatch: pyt
 
 def test_podmans_own_error_line_reaches_the_record_and_the_diagnosis(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    class Rejecting(Podman):
-        def interactive(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
-            os.write(2, b"Error: invalid ulimit type: as\n")  # what podman prints, on the real fd 2
-            return super().interactive(argv, env=env)
-
     seen: list[tuple[str, ...]] = []
     monkeypatch.setattr("spotidoctor.crash.launches.diagnose_launch",
                         lambda ctx, record: seen.append(record.podman_errors) or
                         CheckResult("crash.last-launch", Status.FAIL, "podman error"))
-    code, _, _ = launch(session(tmp_path, Rejecting([*image_present(), *container_free()], code=125)), make_args())
+    podman = Podman([*image_present(), *container_free()], code=125)
+    podman.errors = b"Error: invalid ulimit type: as\n"  # what podman prints on its stderr
+    code, _, err = launch(session(tmp_path, podman), make_args())
     assert code == 125 and seen == [("invalid ulimit type: as",)]
+    assert "Error: invalid ulimit type: as" in err  # still shown as it comes
     assert launch_records(tmp_path)[0]["podman_errors"] == ["invalid ulimit type: as"]
 
 
@@ -458,3 +487,122 @@ def test_launch_plan_is_the_launch_tagged_checks(tmp_path: Path) -> None:
     assert [c.id for c in launch_plan(sess).checks] == ["userns.mapping", "pulse.fake-broken"]
     ignoring = Session(dataclasses.replace(sess.ctx, config=Config(ignore=("pulse",))), sess.registry)
     assert launch_plan(ignoring).ignored == frozenset({"pulse.fake-broken"})
+
+
+# -- configuration, widenings, channels ----------------------------------------------------------------
+
+def test_an_image_that_is_an_option_stops_before_podman_is_asked_anything(tmp_path: Path) -> None:
+    podman = Podman([])  # any podman call would fail the test
+    sess = session(tmp_path, podman, config=Config(image="--privileged", container_name=NAME))
+    with pytest.raises(ConfigError, match="image '--privileged' starts with '-'"):
+        launch(sess, make_args(yes=True))
+    with pytest.raises(ConfigError):
+        launch(sess, make_args(dry_run=True))
+    assert podman.calls == [] and podman.ran == []
+
+
+def test_widening_settings_are_named_in_the_preflight_and_the_dry_run(tmp_path: Path) -> None:
+    config = Config(image=IMAGE, container_name=NAME, extra_run_args=("--privileged",), audio="direct")
+    code, out, err = launch(session(tmp_path, Podman([]), config=config), make_args(dry_run=True))
+    assert code == 0
+    assert "WARNING: widens the sandbox: extra_run_args: --privileged: every capability, every host device" in err
+    assert 'WARNING: widens the sandbox: audio = "direct": ' in err
+    args = {line.split("  # ")[0].strip(): line.split("  # ")[1] for line in out.splitlines()[1:]}
+    assert args["--privileged"] == "from config.toml (extra_run_args)"
+    podman = Podman([*image_present(), *container_free()])
+    code, out, _ = launch(session(tmp_path, podman, config=config), make_args(yes=True))
+    assert code == 0 and "WARNING: widens the sandbox: extra_run_args: --privileged" in out
+
+
+def test_dry_run_shows_the_channels_arguments_and_what_they_mean(tmp_path: Path) -> None:
+    code, out, err = launch(session(tmp_path, Podman([])), make_args(dry_run=True))
+    assert code == 0
+    lines = {line.split("  # ")[0].strip(): line.split("  # ")[1] for line in out.splitlines()[1:]}
+    pulse = f"--volume={RUN}/spotidoctor-pulse-XXXXXXXX/native:/run/spotidoctor/pulse-native"
+    assert "playback-only filter" in lines[pulse]
+    cookie = f"--volume={RUN}/spotidoctor-launch-XXXXXXXX/Xauthority:/run/spotidoctor/Xauthority:ro"
+    assert "UNTRUSTED cookie" in lines[cookie]
+    assert any(arg.endswith(":/usr/bin/xdg-open:ro") for arg in lines)
+    assert lines[f"--env=BROWSER={CONTAINER_SHIM}"].startswith("links:")
+    assert not any("pulse-cookie" in arg for arg in lines)  # no cookie in the default audio mode
+    assert "# display: untrusted" in err and "no GLX (Spotify renders in software)" in err
+    assert "# audio: filtered" in err and "# D-Bus: none" in err and "# sign-in: 127.0.0.1:4381" in err
+
+
+def test_dry_run_shows_the_dbus_policy(tmp_path: Path) -> None:
+    sess = session(tmp_path, Podman([]))
+    sess = Session(dataclasses.replace(sess.ctx, env={**sess.ctx.env, "DBUS_SESSION_BUS_ADDRESS": "unix:abstract=x"}),
+                   sess.registry)
+    code, out, err = launch(sess, make_args(dry_run=True))
+    assert code == 0 and f"--volume={RUN}/dbus-XXXXXXXX/bus:/run/spotidoctor/bus:ro" in out
+    assert "--env=DBUS_SESSION_BUS_ADDRESS=unix:path=/run/spotidoctor/bus" in out
+    assert "#   --own=org.mpris.MediaPlayer2.spotify" in err and "#   --filter" in err
+
+
+class FakeChannel:
+    def __init__(self, name: str, refused: int, stopped: list[str]) -> None:
+        self.name = name
+        self.refused = refused
+        self.stopped = stopped
+
+    def apply(self, host: HostFacts) -> HostFacts:
+        return dataclasses.replace(host, channels=(*host.channels, (f"--env=FAKE_{self.name.upper()}=1", "test")))
+
+    def stop(self) -> ChannelReport:
+        self.stopped.append(self.name)
+        return ChannelReport(self.name, self.refused, f"{self.name} {self.refused}", {"seen": True})
+
+
+@pytest.fixture
+def fake_channels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    stopped: list[str] = []
+
+    def opened(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult], *, container: str,
+               log: Any) -> OpenChannels:
+        return OpenChannels(None, [FakeChannel("audio", 2, stopped), FakeChannel("links", 0, stopped)],
+                            ["a channel warning"])
+
+    monkeypatch.setattr(supervisor.channels_mod, "open_channels", opened)
+    return stopped
+
+
+def test_channels_reach_podman_filter_its_output_and_report_at_the_end(tmp_path: Path,
+                                                                       fake_channels: list[str]) -> None:
+    podman = Podman([*image_present(), *container_free()], code=0)
+    podman.output = b"\x1b]52;c;ZXZpbA==\x07hello\x1b]0;title\x07\n"
+    podman.errors = b"\x1b[31mwarn\x1b[0m\n"
+    code, out, err = launch(session(tmp_path, podman), make_args())
+    assert code == 0 and fake_channels == ["links", "audio"]
+    [ran] = podman.ran
+    assert "--env=FAKE_AUDIO=1" in ran and "--env=FAKE_LINKS=1" in ran
+    assert "hello\n" in out and "\x1b" not in out and "\x07" not in out
+    assert err.endswith("warn\n") and "\x1b" not in err
+    assert "warning: a channel warning" in out
+    assert out.rstrip().splitlines()[-1].startswith("Refused by the channels: audio 2, links 0 (log: ")
+    [record] = launch_records(tmp_path)
+    assert record["channels"] == {"audio": {"refused": 2, "seen": True}, "links": {"refused": 0, "seen": True}}
+    assert record["host"]["audio"] == "filtered" and record["host"]["x11_trust"] == "untrusted"
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit(143)], ids=["ctrl-c", "sigterm"])
+def test_channels_stop_when_spotidoctor_is_interrupted(tmp_path: Path, fake_channels: list[str],
+                                                       interrupt: BaseException) -> None:
+    class Interrupted(Podman):
+        def start(self, argv: Sequence[str], **kwargs: Any) -> Started:
+            raise interrupt
+
+    with pytest.raises(type(interrupt)):
+        launch(session(tmp_path, Interrupted([*image_present(), *container_free()])), make_args())
+    assert fake_channels == ["links", "audio"]
+
+
+def test_a_channel_that_refuses_the_launch_stops_it_before_podman(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> OpenChannels:
+        raise LaunchRefused("X server :0 is run by uid 1700: no cookie sent")
+
+    monkeypatch.setattr(supervisor.channels_mod, "open_channels", refuse)
+    podman = Podman([*image_present(), *container_free()])
+    code, out, _ = launch(session(tmp_path, podman), make_args())
+    assert code == 1 and podman.ran == []
+    assert "Launch refused: X server :0 is run by uid 1700: no cookie sent" in out

@@ -69,9 +69,8 @@ class ImageMissing(Check):
 def test_a_missing_image_does_not_refuse_the_launch_it_is_built(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from spotidoctor.backend.build import BuildOutcome
-    from spotidoctor.commands import launch as launch_mod
-    from spotidoctor.testing import FakeCommand
-    from tests.unit.test_launch import IMAGE, STATE
+    from spotidoctor.commands import launchimage
+    from tests.unit.test_launch import STATE, image_absent
 
     built: list[str] = []
 
@@ -79,8 +78,8 @@ def test_a_missing_image_does_not_refuse_the_launch_it_is_built(tmp_path: Path,
         built.append(request.image)
         return BuildOutcome(request.image, 0, f"{STATE}/builds/x.log", "sha256:abc")
 
-    monkeypatch.setattr(launch_mod, "run_build", run_build)
-    podman = Podman([FakeCommand(("podman", "image", "exists", IMAGE), returncode=1), *container_free()])
+    monkeypatch.setattr(launchimage, "run_build", run_build)
+    podman = Podman([*image_absent(), *container_free()])
     code, out, _ = launch(session(tmp_path, podman, ImageMissing), make_args(yes=True))
-    assert code == 0 and built == [IMAGE] and podman.ran, out
+    assert code == 0 and len(built) == 1 and podman.ran, out
     assert "Launch refused" not in out

@@ -24,13 +24,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = {"spotidoctor": REPO / "spotidoctor", "spotidoctor.checks": REPO / "checks"}
-CLI_LAYER = ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands")
+CLI_LAYER = ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands", "spotidoctor.docgen")
 CHECKS = "spotidoctor.checks"
 # Bottom to top; a module's layer is that of its longest listed prefix.
 LAYERS = (
     ("leaves", ("spotidoctor", "spotidoctor.types", "spotidoctor.errors", "spotidoctor.exitcodes",
                 "spotidoctor.paths", "spotidoctor.layout", "spotidoctor.memo", "spotidoctor.units",
-                "spotidoctor.bundle.spec")),
+                "spotidoctor.bundle.spec", "spotidoctor.privatefs", "spotidoctor.suggest")),
     ("probes", ("spotidoctor.probes",)),
     ("core", ("spotidoctor.model", "spotidoctor.fixes", "spotidoctor.config", "spotidoctor.facts",
               "spotidoctor.resultcache", "spotidoctor.backups", "spotidoctor.lock", "spotidoctor.api",
@@ -38,8 +38,8 @@ LAYERS = (
     ("libraries", ("spotidoctor.podman", "spotidoctor.crash", "spotidoctor.render", "spotidoctor.backend",
                    "spotidoctor.channels", "spotidoctor.hardening", "spotidoctor.testing",
                    "spotidoctor.daily")),
-    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle")),
-    ("command line", ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands")),
+    ("engine and reports", ("spotidoctor.engine", "spotidoctor.bundle", "spotidoctor.launcher")),
+    ("command line", ("spotidoctor.cli", "spotidoctor.__main__", "spotidoctor.commands", "spotidoctor.docgen")),
     ("bundled checks", ("spotidoctor.checks",)),
 )
 

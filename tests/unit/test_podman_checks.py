@@ -509,6 +509,9 @@ class ReadOnlyFS(FakeFS):
     def makedirs(self, path: str, *, mode: int = 0o700) -> None:
         raise PermissionError(13, "Permission denied", path)
 
+    def make_private_dirs(self, path: str, *, top: str | None = None) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
 
 def test_probe_dir_that_cannot_be_created(tmp_path):
     root = tmp_path / "root"
@@ -517,3 +520,17 @@ def test_probe_dir_that_cannot_be_created(tmp_path):
     result = OciRuntimeStarts().run(ctx)
     assert (result.status, result.summary) == (Status.FAIL, NO_PROBE_DIR.format(error="Permission denied"))
     assert PROBE not in runner_of(ctx).calls
+
+
+def _notes(result: Any) -> str:
+    return " ".join(note for fix in result.fixes for note in fix.notes)
+
+
+def test_tun_advice_offers_pasta_only_where_podman_supports_it(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    old = RootlessNetwork().run(network_context(tmp_path, fs=FakeFS(root)))  # podman 4.3.1
+    assert "pasta" not in _notes(old) and "modprobe" in old.fixes[0].steps[0].effective_argv  # type: ignore[attr-defined]
+    newer = RootlessNetwork().run(network_context(tmp_path, fs=FakeFS(root),
+                                                  info=info_json(**{"version.Version": "4.4.0"})))
+    assert "Or use `network = \"pasta\"`" in _notes(newer)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from spotidoctor import ISSUES_URL
 from spotidoctor.api import Check, Context
 from spotidoctor.bundle.build import Options, assemble, gather
 from spotidoctor.bundle.collect import Item, ItemStatus, ManifestEntry
@@ -350,6 +351,7 @@ def test_report_writes_a_private_archive_and_the_token_map_outside_it(tmp_path, 
     saved = json.loads(Path(map_path).read_text())["map"]
     assert saved["user"]["alice"] == "obfuscateduser0" and saved["host"]["testhost"] == "host0"
     assert "Token map (private)" in err and "user names" in err
+    assert f"open an issue at {ISSUES_URL} and attach the archive" in err
 
 
 def test_report_to_an_explicit_file_name(tmp_path, patched) -> None:

@@ -130,7 +130,8 @@ def test_needles_from_a_home_hold_no_values_in_their_labels(tmp_path) -> None:
              prefs: 'autologin.username="canaryuser"\nautologin.saved_credentials="CANARYSECRET0123456789"\n'
                     'autologin.enabled=true\n'}
     ctx = make_context(tmp_path, files=files, env={"DISPLAY": ":71"})
-    identity = Identity(login_names=("alice",), hostnames=("vm",), prefs_files=(prefs,))
+    identity = Identity(login_names=("alice",), hostnames=("vm",), prefs_files=(prefs,),
+                        spotify_users=("canaryuser",))  # as gather() finds it: a distinctive name
     needles = gather_needles(ctx, identity, include_names=True)
     labels = [n.label for n in needles]
     assert labels == [
@@ -138,11 +139,13 @@ def test_needles_from_a_home_hold_no_values_in_their_labels(tmp_path) -> None:
         "X MIT-MAGIC-COOKIE-1 #1 from ~/.Xauthority",
         "Spotify autologin.username from ~/.spotify/config/prefs",
         "Spotify autologin.saved_credentials from ~/.spotify/config/prefs",
+        "Spotify autologin.enabled from ~/.spotify/config/prefs",  # only next to its key: `true` is a word
         "login name", "host name"]
     assert not any(secret in " ".join(labels) for secret in ("canaryuser", "CANARYSECRET", X_COOKIE.hex()))
     for leak in (COOKIE[::-1].hex(), X_COOKIE.hex(), "CANARYSECRET0123456789", "user canaryuser here", "alice"):
         assert scan_members([archive.Member("f", leak.encode())], needles), leak
     assert not scan_members([archive.Member("f", b"rootless: true, on host0 as obfuscateduser0")], needles)
+    assert scan_members([archive.Member("f", b"autologin.enabled: true")], needles)
     without_names = gather_needles(ctx, identity, include_names=False)
     assert [n.label for n in without_names] == labels[:-2]
 

@@ -65,13 +65,14 @@ class Setup:
         socket_module = ModuleInfo(7, "module-native-protocol-unix", ARGS)
         self.pulse = pulse or FakePulse.pulseaudio(loaded=[MAIN_SOCKET_MODULE, socket_module])
         self.runner = FakeCommandRunner([], repeat=True)
-        self.config = Config()
+        self.config = Config(audio="direct")  # pulse.container-access tests the direct socket
         self.env: dict[str, str] = {}
         (self.root / "run/user/1600").mkdir(parents=True)
         (self.root / "run/user/1600").chmod(0o700)
         for path in (NATIVE, SOCKET):
             make_socket(self.root, path)
         self.write(COOKIE, bytes(range(256)))
+        self.write("/home/alice/.config/spotidoctor/config.toml", b'audio = "direct"\n')  # read again after fixes
 
     def write(self, path: str, data: bytes) -> None:
         target = self.root / path.lstrip("/")
@@ -132,7 +133,7 @@ def module_reloaded(s: Setup) -> None:
 
 
 def profile_changed(s: Setup) -> None:
-    s.config = Config(container_uid=1234)
+    s.config = Config(audio="direct", container_uid=1234)
 
 
 def subuid_changed(s: Setup) -> None:
@@ -230,7 +231,7 @@ def test_pipewire_pass_is_reused(tmp_path: Path) -> None:
 
 def test_keep_id_is_not_cached(tmp_path: Path) -> None:
     s = Setup(tmp_path)
-    s.config = Config(profile="keep-id")
+    s.config = Config(audio="direct", profile="keep-id")
     s.check()
     s.check()
     assert not (s.root / STATE.lstrip("/") / "cache" / "pulse-access.json").exists()

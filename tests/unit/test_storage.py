@@ -198,8 +198,9 @@ def test_scan_asks_a_fake_probe_for_owners(tmp_path):
     fs = FakeFS(tmp_path, owners={"/tree/sub/b": (1, 2), "/tree/dir-link": (3, 4)})
     scan = scan_ownership(fs, "/tree", OWNER)
     assert scan.wrong == 2
-    assert sorted(scan.samples, key=lambda s: s.path) == [WrongOwner("/tree/dir-link", 3, 4),
+    assert sorted(scan.samples, key=lambda s: s.path) == [WrongOwner("/tree/dir-link", 3, 4, "../outside"),
                                                           WrongOwner("/tree/sub/b", 1, 2)]
+    assert str(scan.samples[0]) in ("/tree/dir-link (3:4) -> ../outside", "/tree/sub/b (1:2)")
 
 
 def test_scan_of_a_single_file_and_a_missing_root(tmp_path):
@@ -254,16 +255,20 @@ def test_scan_of_thousands_of_entries(tmp_path):
 # -- the userns scan ------------------------------------------------------------------------
 
 FIND = ("podman", "unshare", "find", "-P", "/s/config/priv", "-xdev", "-mindepth", "1",
-        "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0")
+        "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", "-o", "(", "-type", "f", "-links", "+1", ")", ")",
+        "-printf", r"%U:%G:%y:%n:%p\0%l\0")
 
 
 def test_scan_in_userns(tmp_path):
-    out = "0:0:/s/config/priv/a\0" + "0:1500:/s/config/priv/b c\0"
+    out = ("0:0:f:1:/s/config/priv/a\0\0" + "0:1500:d:2:/s/config/priv/b c\0\0"
+           + "1500:1500:f:2:/s/config/priv/linked\0\0" + "0:0:l:1:/s/config/priv/x\0/home/al/.bashrc\0")
     ctx = context(tmp_path, commands=[FakeCommand(FIND, out)])
     found = scan_in_userns(ctx, ["/s/config/priv"], (1500, 1500), stop_early=False)
-    assert found == storage_scan.UserNsScan(2, (WrongOwner("/s/config/priv/a", 0, 0),
-                                           WrongOwner("/s/config/priv/b c", 0, 1500)))
-    ctx = context(tmp_path, commands=[FakeCommand((*FIND, "-quit"), "0:0:/s/config/priv/a\0")])
+    assert found == storage_scan.UserNsScan(3, (WrongOwner("/s/config/priv/a", 0, 0),
+                                           WrongOwner("/s/config/priv/b c", 0, 1500),
+                                           WrongOwner("/s/config/priv/x", 0, 0, "/home/al/.bashrc")),
+                                           hard_links=(storage_scan.HardLink("/s/config/priv/linked", 1500, 1500, 2),))
+    ctx = context(tmp_path, commands=[FakeCommand((*FIND, "-quit"), "0:0:f:1:/s/config/priv/a\0\0")])
     early = scan_in_userns(ctx, ["/s/config/priv"], (1500, 1500), stop_early=True)
     assert (early.wrong, early.complete) == (1, False)
 
@@ -276,8 +281,8 @@ def test_scan_in_userns_failure(tmp_path):
 
 # -- UserNsChown ----------------------------------------------------------------------------
 
-CHOWN = ("podman", "unshare", "chown", "-R", "-P", "--no-dereference", "--preserve-root", "1500:1500", "--",
-         STORE + "/config")
+CHOWN = ("podman", "unshare", "find", "-P", STORE + "/config", "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+         "-exec", "chown", "--no-dereference", "1500:1500", "--", "{}", "+")
 
 
 def chown_step(ctx: Context) -> UserNsChown:
@@ -295,8 +300,8 @@ def test_chown_step_applies_after_the_guards(tmp_path):
     step = chown_step(ctx)
     env = StepEnvironment.from_context(ctx)
     assert step.privilege is Privilege.USERNS
-    assert step.preview(env) == ["$ podman unshare chown -R -P --no-dereference --preserve-root 1500:1500 -- "
-                                 f"{STORE}/config"]
+    assert step.preview(env) == [f"$ podman unshare find -P {STORE}/config -xdev '!' '(' -type f -links +1 ')' "
+                                 "-exec chown --no-dereference 1500:1500 -- '{}' +"]
     assert step.apply(env) == f"chowned {STORE}/config to 1500:1500 inside podman unshare"
     assert ctx.probes.cmd.calls == [CHOWN]  # type: ignore[attr-defined]
     assert step.to_json()["argv"] == list(CHOWN)

@@ -140,7 +140,7 @@ def test_all_owned(tmp_path):
     result = StorageOwnership().run(ctx)
     assert result == CheckResult("storage.ownership", Status.OK, ALL_RIGHT.format(
         count=3, owner=f"{SUB}:{SUB}", who="container uid 1500: profile isolated"),
-        facts={"expected_owner": f"{SUB}:{SUB}", "checked": 3, "wrong": 0, "complete": True})
+        facts={"expected_owner": f"{SUB}:{SUB}", "checked": 3, "wrong": 0, "hard_links": 0, "complete": True})
 
 
 def test_wrong_owner_offers_the_userns_chown(tmp_path):
@@ -160,11 +160,45 @@ def test_wrong_owner_offers_the_userns_chown(tmp_path):
 
 
 def test_fix_runs_the_exact_command(tmp_path):
-    argv = ("podman", "unshare", "chown", "-R", "-P", "--no-dereference", "--preserve-root", "1500:1500", "--", CACHE)
+    # --verbose: one line per entry, counted for the progress display.
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
     ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv)])
     result = StorageOwnership().run(ctx)
     applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx))
     assert applied.ok and ctx.probes.cmd.calls == [argv]  # type: ignore[attr-defined]
+
+
+def test_the_chown_reports_its_progress_against_the_scans_count(tmp_path):
+    from spotidoctor.checks.storage.steps import PROGRESS_EVERY
+    from spotidoctor.engine.reporter import NullReporter
+
+    lines = [f"changed ownership of '{CACHE}/f{i}' from 1000:1000 to 1500:1500" for i in range(PROGRESS_EVERY + 3)]
+    files = {f"{CACHE}/f{i}": "x" for i in range(PROGRESS_EVERY + 2)}
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
+    ctx = context(tmp_path, files=files, owners=owned([CONFIG]), verbose=True,
+                  commands=[FakeCommand(argv, stdout="\n".join(lines) + "\n")])
+    result = StorageOwnership().run(ctx)
+    seen = []
+
+    class Recorder(NullReporter):
+        def step_progress(self, fix, step, done, total):
+            seen.append((done, total))
+
+    applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx), Recorder())
+    assert applied.ok
+    assert seen == [(PROGRESS_EVERY, PROGRESS_EVERY + 3), (PROGRESS_EVERY + 3, PROGRESS_EVERY + 3)]
+
+
+def test_a_failing_chown_names_its_own_error_lines(tmp_path):
+    argv = ("podman", "unshare", "find", "-P", CACHE, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+            "-exec", "chown", "--verbose", "--no-dereference", "1500:1500", "--", "{}", "+")
+    error = f"chown: changing ownership of '{CACHE}/x': Operation not permitted"
+    ctx = context(tmp_path, owners=owned([CONFIG]), commands=[FakeCommand(argv, stdout=error + "\n", returncode=1)])
+    result = StorageOwnership().run(ctx)
+    applied = apply(Candidate(result, result.fixes[0]), StepEnvironment.from_context(ctx))
+    assert not applied.ok and "Operation not permitted" in applied.steps[0].outcome
 
 
 def test_stops_early_unless_verbose(tmp_path):
@@ -200,7 +234,8 @@ def test_ids_outside_the_namespace_need_root(tmp_path):
     (fix,) = result.fixes
     assert (fix.id, fix.applicability, fix.privilege) == (ROOT_CHOWN_FIX_ID, Applicability.MANUAL, Privilege.ROOT)
     assert fix.steps[0].effective_argv == (  # type: ignore[attr-defined]
-        "sudo", "--", "chown", "-R", "-P", "--no-dereference", "--preserve-root", f"{SUB}:{SUB}", "--", CONFIG)
+        "sudo", "--", "find", "-P", CONFIG, "-xdev", "!", "(", "-type", "f", "-links", "+1", ")",
+        "-exec", "chown", "--no-dereference", f"{SUB}:{SUB}", "--", "{}", "+")
 
 
 def test_guard_failure_means_no_automatic_fix(tmp_path):
@@ -215,9 +250,10 @@ def test_guard_failure_means_no_automatic_fix(tmp_path):
 def test_unreadable_directories_are_scanned_inside_the_namespace(tmp_path, monkeypatch):
     private = CONFIG + "/Default"
     find = ("podman", "unshare", "find", "-P", private, "-xdev", "-mindepth", "1",
-            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0", "-quit")
+            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", "-o", "(", "-type", "f", "-links", "+1", ")", ")",
+            "-printf", r"%U:%G:%y:%n:%p\0%l\0", "-quit")
     ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
-                  commands=[FakeCommand(find, f"0:0:{private}/Cookies\0")])
+                  commands=[FakeCommand(find, f"0:0:f:1:{private}/Cookies\0\0")])
     real_scandir = os.scandir
 
     def scandir(path):
@@ -283,7 +319,8 @@ def test_subdir_owned_by_an_old_mapping_gets_a_root_fix(tmp_path):
 def test_private_directories_noted_when_all_is_well(tmp_path, monkeypatch):
     private = CONFIG + "/Default"
     find = ("podman", "unshare", "find", "-P", private, "-xdev", "-mindepth", "1",
-            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", ")", "-printf", r"%U:%G:%p\0", "-quit")
+            "(", "!", "-uid", "1500", "-o", "!", "-gid", "1500", "-o", "(", "-type", "f", "-links", "+1", ")", ")",
+            "-printf", r"%U:%G:%y:%n:%p\0%l\0", "-quit")
     ctx = context(tmp_path, dirs=(STORE, CONFIG, private, CACHE), owners=owned([CONFIG, private, CACHE]),
                   commands=[FakeCommand(find, "")])
     real_scandir = os.scandir

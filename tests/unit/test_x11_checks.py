@@ -36,12 +36,14 @@ from spotidoctor.checks.x11.display import (
 )
 from spotidoctor.checks.x11.socket import NO_SOCKET, NOT_A_SOCKET, DisplaySocket
 from spotidoctor.checks.x11.steps import RevokeHostAccess, WriteWildCookie
+from spotidoctor.checks.x11.trust import NO_SECURITY, TRUSTED_OPT_IN, UNTRUSTED, X11Trust
+from spotidoctor.config import Config
 from spotidoctor.engine import fixer
 from spotidoctor.engine.planning import plan
 from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import ProbeTimeout, ProbeUnavailable
 from spotidoctor.fixes import Applicability
-from spotidoctor.model import CheckResult, Message, Status
+from spotidoctor.model import CheckResult, Message, Severity, Status
 from spotidoctor.probes.x11 import AccessControl, Handshake, HostEntry, SetupStatus
 from spotidoctor.probes.x11auth import (
     FAMILY_LOCAL,
@@ -58,6 +60,8 @@ COOKIE = bytes(range(16))
 NEW_COOKIE = bytes(range(100, 116))
 XAUTH = "/home/alice/.Xauthority"
 DEST = "/run/user/1600/spotidoctor/Xauthority-0"
+# The test runner owns the files it makes; the context's user is alice (1600).
+SOCKET_OWNERS = {"/tmp/.X11-unix": (0, 0), "/tmp/.X11-unix/X0": (1600, 1600)}
 RUNTIME = "/run/user/1600/spotidoctor"
 
 
@@ -77,7 +81,7 @@ def context(tmp_path: Path, env: Mapping[str, str] | None = None, x11: FakeX11 |
     root.mkdir(exist_ok=True)
     base = {"/proc/sys/kernel/hostname": "vm\n", XAUTH: xauthority()}
     ctx = make_context(root, files={**base, **(files or {})}, env={"DISPLAY": ":0", **(env or {})},
-                       x11=x11 or FakeX11.ok(), owners=owners or {DEST: (1600, 1600)})
+                       x11=x11 or FakeX11.ok(), owners=owners or {DEST: (1600, 1600), **SOCKET_OWNERS})
     if socket:
         (root / "tmp/.X11-unix").mkdir(parents=True, exist_ok=True)
         if not (root / "tmp/.X11-unix/X0").exists():
@@ -155,7 +159,26 @@ def test_wayland_without_x_reports_session_facts(tmp_path: Path) -> None:
 
 def test_socket_ok(tmp_path: Path) -> None:
     result = run(DisplaySocket, context(tmp_path))
-    assert result == DisplaySocket().ok("/tmp/.X11-unix/X0 is a socket", facts={"socket_owner_uid": os.getuid()})
+    assert result == DisplaySocket().ok("/tmp/.X11-unix/X0 is a socket", facts={"socket_owner_uid": 1600})
+
+
+@pytest.mark.parametrize(("owners", "mode", "problem"), [
+    pytest.param({"/tmp/.X11-unix/X0": (1700, 1700)}, 0o755, "belongs to uid 1700, not you (uid 1600) or root",
+                 id="socket-of-another-user"),
+    pytest.param({"/tmp/.X11-unix": (1700, 1700)}, 0o755, "its owner can replace the X sockets",
+                 id="directory-of-another-user"),
+    pytest.param({}, 0o777, "writable by others without the sticky bit", id="no-sticky-bit"),
+])
+def test_socket_not_yours_fails_before_any_cookie_is_sent(tmp_path: Path, owners: dict[str, tuple[int, int]],
+                                                          mode: int, problem: str) -> None:
+    x11 = FakeX11.ok()
+    ctx = context(tmp_path, x11=x11, owners={DEST: (1600, 1600), **SOCKET_OWNERS, **owners})
+    (tmp_path / "root/tmp/.X11-unix").chmod(mode)
+    result = run(DisplaySocket, ctx)
+    assert result.status is Status.FAIL and problem in result.summary, result.summary
+    assert "No cookie is sent to it" in result.messages[-1].text
+    results = run_all(ctx)
+    assert results["x11.connect"].status is Status.SKIP and x11.calls == []  # nothing was sent anywhere
 
 
 def test_socket_missing(tmp_path: Path) -> None:
@@ -178,7 +201,7 @@ def test_connect_ok_publishes_server_facts(tmp_path: Path) -> None:
     assert result.status is Status.OK
     assert result.summary == "The X.Org Foundation 12101007 on :0, screen 1280x800, MIT-SHM present"
     assert result.facts == {"vendor": "The X.Org Foundation", "release": 12101007, "screen": "1280x800",
-                            "screens": 1, "mit_shm": True, "xwayland_server": False,
+                            "screens": 1, "mit_shm": True, "security": True, "xwayland_server": False,
                             "auth": "MIT-MAGIC-COOKIE-1", "xauthority": XAUTH}
     assert x11.calls == [("handshake", ":0"), ("server_info", ":0")]
 
@@ -246,7 +269,7 @@ def test_no_cookie_copy_without_a_runtime_dir(tmp_path: Path) -> None:
 
 
 def test_cookie_owned_by_the_container_uid_is_fine(tmp_path: Path) -> None:
-    ctx = context(tmp_path, owners={DEST: (101499, 101499)})
+    ctx = context(tmp_path, owners={DEST: (101499, 101499), **SOCKET_OWNERS})
     write(ctx, DEST, wild(), mode=0o600)
     assert run(ContainerCookie, ctx).status is Status.OK
 
@@ -470,6 +493,43 @@ def test_revoke_fix_fails_if_the_server_keeps_the_grant(tmp_path: Path) -> None:
     assert not applied.ok and "still has LOCAL:" in applied.steps[0].outcome
 
 
+# -- x11.trust ---------------------------------------------------------------------------------
+
+def trust(tmp_path: Path, *, config: Config | None = None, security: bool = True) -> CheckResult:
+    connect = CheckResult("x11.connect", Status.OK, "ok", facts={"security": security})
+    ctx = context(tmp_path, prior={"x11.connect": connect})
+    return run(X11Trust, dataclasses.replace(ctx, config=config or Config()))
+
+
+def test_trust_untrusted_by_default_says_what_it_takes_away_and_what_stays(tmp_path: Path) -> None:
+    result = trust(tmp_path)
+    assert (result.status, result.summary) == (Status.OK, UNTRUSTED)
+    assert result.facts == {"trust": "untrusted", "security_offered": True, "fallback": None}
+    texts = " ".join(m.text for m in result.messages)
+    assert "no GLX (Spotify renders in software)" in texts and "window titles" in texts
+
+
+def test_trust_trusted_is_an_opt_in_with_a_warning(tmp_path: Path) -> None:
+    result = trust(tmp_path, config=Config(x11_trust="trusted"))
+    assert (result.status, result.summary, result.severity) == (Status.WARN, TRUSTED_OPT_IN, Severity.WARNING)
+    assert result.facts == {"trust": "trusted", "security_offered": True, "fallback": None}
+
+
+def test_trust_falls_back_with_a_warning_without_security(tmp_path: Path) -> None:
+    result = trust(tmp_path, security=False)
+    assert result.status is Status.WARN and result.summary == NO_SECURITY.format(display=":0")
+    assert result.facts["trust"] == "trusted" and result.facts["fallback"] == result.summary
+
+
+def test_the_trusted_cookie_file_is_checked_only_with_a_trusted_cookie(tmp_path: Path) -> None:
+    def facts(trust: str) -> Mapping[str, CheckResult]:
+        return {"x11.trust": CheckResult("x11.trust", Status.OK, "", facts={
+            "trust": trust, "security_offered": True, "fallback": None})}
+
+    assert "untrusted" in (ContainerCookie().applies(context(tmp_path, prior=facts("untrusted"))) or "")
+    assert ContainerCookie().applies(context(tmp_path, prior=facts("trusted"))) is None
+
+
 # -- the chain: one root cause, reported once ------------------------------------------------------
 
 def run_all(ctx: Context) -> dict[str, CheckResult]:
@@ -495,16 +555,26 @@ def test_one_root_cause_is_reported_once(tmp_path: Path, env: dict[str, str], x1
 
 def test_everything_passes_with_a_good_setup(tmp_path: Path) -> None:
     ctx = context(tmp_path)
+    results = run_all(ctx)
+    expected = {c.id: Status.OK for c in CHECKS} | {"x11.container-cookie": Status.SKIP}
+    assert {cid: r.status for cid, r in results.items()} == expected
+    assert "untrusted cookie" in results["x11.container-cookie"].summary  # no trusted copy by default
+
+
+def test_everything_passes_with_a_good_trusted_setup(tmp_path: Path) -> None:
+    ctx = dataclasses.replace(context(tmp_path), config=Config(x11_trust="trusted"))
     write(ctx, DEST, wild())
     results = run_all(ctx)
-    assert {cid: r.status for cid, r in results.items()} == {c.id: Status.OK for c in CHECKS}
+    expected = {c.id: Status.OK for c in CHECKS} | {"x11.trust": Status.WARN}
+    assert {cid: r.status for cid, r in results.items()} == expected
 
 
 def test_checks_metadata() -> None:
-    assert [c.id for c in CHECKS] == ["x11.display", "x11.socket", "x11.connect", "x11.container-cookie",
-                                      "x11.access-control"]
+    assert [c.id for c in CHECKS] == ["x11.display", "x11.socket", "x11.connect", "x11.trust",
+                                      "x11.container-cookie", "x11.access-control"]
     launch = {c.id for c in CHECKS if "launch" in c.tags}
-    assert launch == {"x11.display", "x11.socket", "x11.connect", "x11.container-cookie"}
+    assert launch == {"x11.display", "x11.socket", "x11.connect", "x11.trust", "x11.container-cookie",
+                      "x11.access-control"}
     for check in CHECKS:
         doc = check.explanation()
         assert "What it checks" in doc and "Why it matters" in doc and "Fix safety" in doc

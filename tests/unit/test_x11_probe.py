@@ -136,6 +136,23 @@ def test_success_offers_the_cookie_of_the_probes_xauthority(sock_dir: Path, serv
     assert server.received == struct.pack("<cxHHHHxx", b"l", 11, 0, 18, 16) + MIT_MAGIC_COOKIE + b"\0\0" + COOKIE
 
 
+def test_a_server_run_by_another_uid_gets_no_cookie(sock_dir: Path, serve,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SO_PEERCRED names who listens; here it is made to say uid 4242 (the real case, another user's
+    listener, runs in tests/integration/test_x11_socket_owner.py)."""
+    xauth = sock_dir / "xa"
+    xauth.write_bytes(encode_xauthority([XauthEntry(65535, b"", b"5", MIT_MAGIC_COOKIE, COOKIE)]))
+    server = serve(5, success)
+    monkeypatch.setattr("spotidoctor.probes.x11.peer_uid", lambda sock: 4242)
+    with pytest.raises(ProbeUnavailable, match="run by uid 4242.*no cookie was sent"):
+        probe(sock_dir, xauth).handshake(":5")
+    with pytest.raises(ProbeUnavailable, match="run by uid 4242"):
+        _raw_requests(parse_display(":5"), str(sock_dir / "X5"), MIT_MAGIC_COOKIE, COOKIE, [], 2.0)
+    assert server.received == b""
+    monkeypatch.setattr("spotidoctor.probes.x11.peer_uid", lambda sock: 0)  # root's server: fine
+    assert probe(sock_dir, xauth).handshake(":5").ok and server.received == setup_request(MIT_MAGIC_COOKIE, COOKIE)
+
+
 def test_explicit_xauthority_wins(sock_dir: Path, serve) -> None:
     wild = sock_dir / "wild"
     wild.write_bytes(encode_xauthority([XauthEntry(0xFFFF, b"elsewhere", b"6", MIT_MAGIC_COOKIE, COOKIE)]))

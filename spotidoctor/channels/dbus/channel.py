@@ -26,10 +26,11 @@ from types import TracebackType
 from spotidoctor.channels.dbus.address import unix_path_address
 from spotidoctor.channels.dbus.install import install_advice
 from spotidoctor.channels.dbus.policy import PROXY_BINARY, SPOTIFY_POLICY, DbusPolicy, PolicyArg
-from spotidoctor.channels.dbus.proxy import READY_TIMEOUT_S, ChildStarter, ProxyProcess, ProxyStartError, start_proxy
+from spotidoctor.channels.dbus.proxy import READY_TIMEOUT_S, ProxyProcess, ProxyStartError, start_proxy
 from spotidoctor.channels.dbus.relay import RefusalLog, RelayThread, listen_socket, probe_upstream
 from spotidoctor.channels.dbus.sasl import UpstreamRefused
 from spotidoctor.errors import SpotidoctorError
+from spotidoctor.probes.command import ProcessStarter
 
 __all__ = ["DbusChannel", "DbusChannelError", "run_args", "CONTAINER_SOCKET_NAME", "PROXY_SOCKET_NAME"]
 
@@ -60,7 +61,7 @@ class DbusChannel:
         self._stopped = False
 
     @classmethod
-    def start(cls, session_bus_address: str, workdir: str, *, runner: ChildStarter | None = None,
+    def start(cls, session_bus_address: str, workdir: str, *, runner: ProcessStarter | None = None,
               policy: DbusPolicy = SPOTIFY_POLICY, binary: str = PROXY_BINARY,
               ready_timeout: float = READY_TIMEOUT_S, on_refusal: Callable[[str], None] | None = None,
               os_release: str | None = None) -> DbusChannel:
@@ -159,7 +160,7 @@ def _first_authentication(proxy: ProxyProcess, timeout: float) -> str:
         raise ProxyStartError(f"the session bus did not accept a connection through the proxy: {exc}{said}") from None
 
 
-def _default_runner() -> ChildStarter:
+def _default_runner() -> ProcessStarter:
     from spotidoctor.probes.command import SubprocessRunner
 
     return SubprocessRunner()

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import select
 import stat
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from spotidoctor.channels.dbus.policy import PROXY_BINARY, SPOTIFY_POLICY, DbusPolicy, proxy_argv
-from spotidoctor.probes.command import Child
+from spotidoctor.probes.command import ProcessStarter, Started
 
-__all__ = ["ChildStarter", "ProxyProcess", "ProxyStartError", "start_proxy", "READY_TIMEOUT_S"]
+__all__ = ["ProxyProcess", "ProxyStartError", "start_proxy", "READY_TIMEOUT_S"]
 
 READY_TIMEOUT_S = 5.0
 STOP_GRACE_S = 2.0
@@ -24,21 +23,12 @@ EXIT_WAIT_S = 1.0  # the proxy leaves within milliseconds of its --fd closing
 LOG_TAIL_BYTES = 2000
 
 
-class ChildStarter(Protocol):
-    """What the channel needs from ``SubprocessRunner``."""
-
-    def which(self, name: str) -> str | None: ...
-
-    def start_child(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                    pass_fds: Sequence[int] = (), stderr_fd: int | None = None) -> Child | None: ...
-
-
 class ProxyStartError(Exception):
     """The proxy is missing, exited, or did not get ready; the message says which and why."""
 
 
 class ProxyProcess:
-    def __init__(self, child: Child, ready_fd: int, socket_path: str, log_path: str) -> None:
+    def __init__(self, child: Started, ready_fd: int, socket_path: str, log_path: str) -> None:
         self.child = child
         self.socket_path = socket_path
         self.log_path = log_path
@@ -81,7 +71,7 @@ def _wait_ready(fd: int, timeout: float) -> bytes | None:
     return os.read(fd, 1)
 
 
-def start_proxy(runner: ChildStarter, bus_address: str, socket_path: str, log_path: str, *,
+def start_proxy(runner: ProcessStarter, bus_address: str, socket_path: str, log_path: str, *,
                 policy: DbusPolicy = SPOTIFY_POLICY, binary: str = PROXY_BINARY,
                 timeout: float = READY_TIMEOUT_S, advice: Callable[[], str] | None = None) -> ProxyProcess:
     """Start the proxy listening at ``socket_path`` (in a private directory) and wait until it is
@@ -93,13 +83,13 @@ def start_proxy(runner: ChildStarter, bus_address: str, socket_path: str, log_pa
     try:
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            child = runner.start_child(proxy_argv(found, bus_address, socket_path, write_fd, policy),
-                                       pass_fds=(write_fd,), stderr_fd=log_fd)
+            child = runner.start(proxy_argv(found, bus_address, socket_path, write_fd, policy),
+                                 pass_fds=(write_fd,), stderr=log_fd)
         finally:
             os.close(log_fd)
     finally:
         os.close(write_fd)  # only the proxy holds the write end now: EOF means it exited
-    if child is None:
+    if child.pid is None:
         os.close(read_fd)
         raise ProxyStartError(f"{found} could not be started")
     proxy = ProxyProcess(child, read_fd, socket_path, log_path)
