@@ -3,8 +3,6 @@ the verdict and mapped to advice (a launch podman rejects leaves no container lo
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 
 import pytest
 
