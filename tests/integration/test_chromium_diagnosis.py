@@ -15,19 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests import servers, witness
-from tests.integration.test_launch_standin import LaunchSetup, podman_store, prepare  # noqa: F401
+from tests.integration.test_launch_standin import LaunchSetup, podman_store, prepare, write_config  # noqa: F401
 from tests.launched import running_launch
 
 pytestmark = pytest.mark.timeout(1800)  # the Chromium image may have to be built first
 
 START_TIMEOUT_S = 120
 PROFILE = "/home/spotify_user/.cache/spotify/chromium"
-
-
-def write_config(setup: LaunchSetup, *lines: str) -> None:
-    config = Path(setup.paths.config_file)
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("".join(f"{line}\n" for line in lines))
 
 
 def cleanup(setup: LaunchSetup) -> None:
@@ -40,10 +34,10 @@ def test_chromium_out_of_file_descriptors_is_named_with_its_own_log_lines(
         chromium_image: str, tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer,
         podman_store: dict[str, str]) -> None:  # noqa: F811
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
-    write_config(setup, 'ulimits = ["nofile=64:64"]')
+    config = write_config(tmp_path / "config.toml", 'ulimits = ["nofile=64:64"]\n')
     try:
         # --no-check: the preflight would otherwise apply crash.launch-settings' fix (more files).
-        done = setup.launch(chromium_image, "--no-check")
+        done = setup.launch(chromium_image, "--config", str(config), "--no-check")
     finally:
         cleanup(setup)
     output = done.stdout + done.stderr
@@ -59,9 +53,9 @@ def test_a_chromium_killed_with_sigkill_leaves_a_lock_that_the_next_launch_clear
         chromium_image: str, tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer,
         podman_store: dict[str, str]) -> None:  # noqa: F811
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
-    write_config(setup, f'extra_run_args = ["--env=STANDIN_PROFILE={PROFILE}"]')
+    config = write_config(tmp_path / "config.toml", f'extra_run_args = ["--env=STANDIN_PROFILE={PROFILE}"]\n')
     lock = setup.storage / "cache" / "chromium" / "SingletonLock"
-    args = ("--network", "none", "--storage-dir", str(setup.storage))
+    args = ("--network", "none", "--storage-dir", str(setup.storage), "--config", str(config))
     try:
         with running_launch(setup.env, chromium_image, setup.name, *args):
             witness.wait_for_window(xserver.env(), witness.of_class("chromium"), START_TIMEOUT_S, "Chromium window")

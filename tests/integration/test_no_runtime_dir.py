@@ -26,6 +26,11 @@ def test_no_cookie_copy_and_no_libpulse_leftovers_without_a_runtime_dir(xserver:
     env = {**servers.base_env(tmp_path / "user"), **xserver.env()}
     del env["XDG_RUNTIME_DIR"]
     home = Path(env["HOME"])
+    # The original design's opt-ins: the container gets a copy of the display's own cookie (the
+    # default, an untrusted per-launch cookie, is made by the launch, which refuses without it).
+    config = Path(env["XDG_CONFIG_HOME"]) / "spotidoctor" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('audio = "direct"\nx11_trust = "trusted"\n')
     before, home_before = own_pulse_tmp_dirs(), files_under(home)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
