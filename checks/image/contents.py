@@ -3,7 +3,9 @@ share: the one look inside the image (``spotidoctor.daily.imagecontents``, kept 
 and the advice for what is missing."""
 from __future__ import annotations
 
-from spotidoctor.api import Check, CheckResult, Context, Message
+import abc
+
+from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Message, Severity
 from spotidoctor.backend.images import ImageInfo
 from spotidoctor.daily.imagecontents import Feature, ImageContents, image_contents
 
@@ -13,6 +15,28 @@ from .common import build_fixes, present_image
 PACKAGES = {Feature.CJK_FONT: "fonts-noto-cjk", Feature.EMOJI_FONT: "fonts-noto-color-emoji",
             Feature.TRAY: "libayatana-appindicator3-1", Feature.GIO_LAUNCH_DESKTOP: "libglib2.0-0"}
 LOOK_TIMEOUT_S = 90.0
+
+
+class ImageContentsCheck(Check):
+    """An image-contents check: a warning about one look inside the present image (slow: the
+    look runs a container the first time per image id)."""
+
+    category = "container"
+    severity = Severity.WARNING
+    requires = ("image.present",)
+    timeout_s = LOOK_TIMEOUT_S
+    tags = frozenset({"slow"})
+    fix_availability = FixAvailability.SOMETIMES
+
+    def run(self, ctx: Context) -> CheckResult:
+        found = contents_of(self, ctx)
+        if isinstance(found, CheckResult):
+            return found
+        return self.judge(ctx, *found)
+
+    @abc.abstractmethod
+    def judge(self, ctx: Context, info: ImageInfo, contents: ImageContents) -> CheckResult:
+        """The result for what ``contents`` holds."""
 
 
 def contents_of(check: Check, ctx: Context) -> tuple[ImageInfo, ImageContents] | CheckResult:

@@ -1,15 +1,16 @@
 """image.fonts: the image has CJK and colour emoji fonts."""
 from __future__ import annotations
 
-from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Severity
-from spotidoctor.daily.imagecontents import Feature
+from spotidoctor.api import CheckResult, Context
+from spotidoctor.backend.images import ImageInfo
+from spotidoctor.daily.imagecontents import Feature, ImageContents
 
-from .contents import LOOK_TIMEOUT_S, contents_of, missing
+from .contents import ImageContentsCheck, missing
 
 FEATURES = (Feature.CJK_FONT, Feature.EMOJI_FONT)
 
 
-class ImageFonts(Check):
+class ImageFonts(ImageContentsCheck):
     """What it checks: the image has a CJK font (Noto Sans CJK, or another CJK family) and a
     colour emoji font (Noto Color Emoji), looked up inside the image once per image id.
 
@@ -23,18 +24,8 @@ class ImageFonts(Check):
 
     id = "image.fonts"
     title = "The image has CJK and emoji fonts"
-    category = "container"
-    severity = Severity.WARNING
-    requires = ("image.present",)
-    timeout_s = LOOK_TIMEOUT_S
-    tags = frozenset({"slow"})
-    fix_availability = FixAvailability.SOMETIMES
 
-    def run(self, ctx: Context) -> CheckResult:
-        found = contents_of(self, ctx)
-        if isinstance(found, CheckResult):
-            return found
-        info, contents = found
+    def judge(self, ctx: Context, info: ImageInfo, contents: ImageContents) -> CheckResult:
         absent = tuple(f for f in FEATURES if not contents.has(f))
         if absent:
             what = " and ".join({Feature.CJK_FONT: "a CJK font", Feature.EMOJI_FONT: "an emoji font"}[f]

@@ -1,13 +1,14 @@
 """image.tray: the image has the tray icon library."""
 from __future__ import annotations
 
-from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Severity
-from spotidoctor.daily.imagecontents import Feature
+from spotidoctor.api import CheckResult, Context
+from spotidoctor.backend.images import ImageInfo
+from spotidoctor.daily.imagecontents import Feature, ImageContents
 
-from .contents import LOOK_TIMEOUT_S, contents_of, missing
+from .contents import ImageContentsCheck, missing
 
 
-class ImageTray(Check):
+class ImageTray(ImageContentsCheck):
     """What it checks: the image has libayatana-appindicator3 (or the older libappindicator3),
     the library Spotify shows its tray icon with.
 
@@ -20,18 +21,8 @@ class ImageTray(Check):
 
     id = "image.tray"
     title = "The image has the tray icon library"
-    category = "container"
-    severity = Severity.WARNING
-    requires = ("image.present",)
-    timeout_s = LOOK_TIMEOUT_S
-    tags = frozenset({"slow"})
-    fix_availability = FixAvailability.SOMETIMES
 
-    def run(self, ctx: Context) -> CheckResult:
-        found = contents_of(self, ctx)
-        if isinstance(found, CheckResult):
-            return found
-        info, contents = found
+    def judge(self, ctx: Context, info: ImageInfo, contents: ImageContents) -> CheckResult:
         if not contents.has(Feature.TRAY):
             return missing(self, ctx, info, (Feature.TRAY,), "the tray library (libayatana-appindicator3)",
                            "Spotify shows no tray icon")

@@ -1,13 +1,14 @@
 """image.url-opener: GIO can start the desktop entry that opens links on the host."""
 from __future__ import annotations
 
-from spotidoctor.api import Check, CheckResult, Context, FixAvailability, Severity
-from spotidoctor.daily.imagecontents import Feature
+from spotidoctor.api import CheckResult, Context
+from spotidoctor.backend.images import ImageInfo
+from spotidoctor.daily.imagecontents import Feature, ImageContents
 
-from .contents import LOOK_TIMEOUT_S, contents_of, missing
+from .contents import ImageContentsCheck, missing
 
 
-class ImageUrlOpener(Check):
+class ImageUrlOpener(ImageContentsCheck):
     """What it checks: the image has GIO's `gio-launch-desktop` helper (Debian: in
     libglib2.0-0), through which GLib starts every desktop entry, including the one
     spotidoctor mounts to send links (sign-in, "open in browser") to your host's browser.
@@ -22,18 +23,8 @@ class ImageUrlOpener(Check):
 
     id = "image.url-opener"
     title = "The image can hand links to the host's browser"
-    category = "container"
-    severity = Severity.WARNING
-    requires = ("image.present",)
-    timeout_s = LOOK_TIMEOUT_S
-    tags = frozenset({"slow"})
-    fix_availability = FixAvailability.SOMETIMES
 
-    def run(self, ctx: Context) -> CheckResult:
-        found = contents_of(self, ctx)
-        if isinstance(found, CheckResult):
-            return found
-        info, contents = found
+    def judge(self, ctx: Context, info: ImageInfo, contents: ImageContents) -> CheckResult:
         if not contents.has(Feature.GIO_LAUNCH_DESKTOP):
             return missing(self, ctx, info, (Feature.GIO_LAUNCH_DESKTOP,), "GIO's gio-launch-desktop",
                            "links and the browser sign-in do not open (the QR code still works)")

@@ -25,7 +25,7 @@ DOMAINS = spotidoctor.checks.ORDER
 def defined_checks(module_name: str) -> list[type[Check]]:
     module = importlib.import_module(module_name)
     return [obj for _, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, Check) and obj is not Check and obj.__module__ == module_name]
+            if issubclass(obj, Check) and not inspect.isabstract(obj) and obj.__module__ == module_name]
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
