@@ -27,7 +27,7 @@ from spotidoctor.errors import SpotidoctorError
 from spotidoctor.exitcodes import ExitCode
 
 __all__ = ["UnsafeDirectory", "PRIVATE_DIR_MODE", "open_private_dir", "make_private_dirs", "write_private",
-           "remove_private", "open_private_file"]
+           "replace_at", "remove_private", "open_private_file"]
 
 PRIVATE_DIR_MODE = 0o700
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -131,13 +131,23 @@ def write_private(path: str, data: bytes, *, mode: int, top: str | None = None, 
     (``top``: the highest one that must be private; default the file's own directory)."""
     directory, name = os.path.split(os.path.abspath(path))
     dir_fd = open_private_dir(directory, top=top or directory, create=create_dir, tighten=tighten)
+    try:
+        replace_at(dir_fd, name, data, mode, shown_as=directory)
+    finally:
+        os.close(dir_fd)
+
+
+def replace_at(dir_fd: int, name: str, data: bytes, mode: int, *, shown_as: str) -> None:
+    """Replace ``name`` in the directory ``dir_fd`` with ``data`` (file mode ``mode``): a new
+    temporary file (``O_EXCL | O_NOFOLLOW``), fsynced and renamed over the name, so a symlink
+    planted there is replaced, never written through. Errors name ``shown_as``."""
     tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
     try:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=dir_fd)
         except OSError as exc:  # name the directory, not the temporary name nobody knows
-            raise type(exc)(exc.errno, exc.strerror, directory) from None
+            raise type(exc)(exc.errno, exc.strerror, shown_as) from None
         try:
             os.fchmod(fd, mode)
             view = memoryview(data)
@@ -158,8 +168,6 @@ def write_private(path: str, data: bytes, *, mode: int, top: str | None = None, 
         except OSError:
             pass
         raise
-    finally:
-        os.close(dir_fd)
 
 
 def remove_private(path: str) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 
 from spotidoctor.errors import SpotidoctorError
+from spotidoctor.privatefs import replace_at
 
 __all__ = ["UnsafePlace", "make_dirs", "write_user_file", "read_user_file", "remove_user_file", "remove_empty_dir",
            "DIR_MODE"]
@@ -74,25 +74,8 @@ def write_user_file(path: str, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; its directory must exist and be safe."""
     directory, name = os.path.split(os.path.abspath(path))
     dir_fd = _open_dir(directory)
-    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        os.fsync(dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
+        replace_at(dir_fd, name, data, mode, shown_as=directory)
     finally:
         os.close(dir_fd)
 
