@@ -42,7 +42,7 @@ class Scripted:
         self.received = b""
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
-        self.sock.listen(1)
+        self.sock.listen(8)  # a loaded machine accepts late; a full backlog makes connect() fail with EAGAIN
         self._conns: list[socket.socket] = []
         self._respond = respond
         threading.Thread(target=self._serve, daemon=True).start()
