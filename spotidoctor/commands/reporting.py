@@ -49,7 +49,8 @@ def plan_lines(candidates: Sequence[Candidate], policy: FixPolicy, first: bool) 
         lines.append(("", f"  {heading}"))
         for candidate in grouped[key]:
             lines.append(("cyan", f"    {candidate.result.check_id}: {candidate.fix.title}"))
-            lines += [("yellow", f"      takes long: {step.duration_hint}") for step in slow_steps(candidate.fix)]
+            hints = dict.fromkeys(step.duration_hint for step in slow_steps(candidate.fix))  # once each, in order
+            lines += [("yellow", f"      takes long: {hint}") for hint in hints]
     lines.append(("", ""))
     return lines
 

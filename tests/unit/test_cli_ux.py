@@ -277,3 +277,18 @@ def test_the_next_command_follows_what_is_left() -> None:
     unsafe = Candidate(failing[0], Fix.unsafe("a.fix", "Risky", Instruction("do", text="do it")))
     assert "fix --unsafe" in next_step(FixOutcome(failing, withheld=[(unsafe, "unsafe: needs --unsafe")]), failing)
     assert next_step(FixOutcome(failing), failing) == "Next: `spotidoctor check a.b` shows what to do."
+
+
+def test_two_slow_steps_with_the_same_hint_print_it_once() -> None:
+    from spotidoctor.backend.build import BuildImage
+    from spotidoctor.commands.reporting import plan_lines
+    from spotidoctor.engine.fixer import FixPolicy
+    from spotidoctor.engine.records import Candidate
+    from spotidoctor.fixes import Fix
+    from spotidoctor.model import CheckResult, Status
+
+    steps = (BuildImage("build a", image="a"), BuildImage("build b", image="b"))
+    fix = Fix.safe("image.build", "Build both", *steps)
+    lines = [text for _, text in plan_lines([Candidate(CheckResult("image.present", Status.FAIL, "absent"), fix)],
+                                            FixPolicy(), first=True)]
+    assert sum("takes long:" in line for line in lines) == 1
