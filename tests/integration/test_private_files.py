@@ -2,7 +2,8 @@
 against a real PulseAudio and the real CLI, a pre-made ``$XDG_RUNTIME_DIR/spotidoctor`` that is
 world-writable, or owned by another uid (made with ``podman unshare chown``), is refused with a
 clear message and no cookie copy lands in it; a state directory swapped for a symlink is refused
-by ``fix`` before anything is written."""
+by ``fix`` before anything is written. The cookie copy is the direct audio mode's (an opt-in;
+the default filtered mode hands the container no cookie at all)."""
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ FAST = ("--ignore", "pulse.container-access")
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "spotidoctor", *args], env=env, capture_output=True,
-                          text=True, timeout=180)
+    config = Path(env["HOME"]) / "direct-audio.toml"
+    config.write_text('audio = "direct"\n')
+    return subprocess.run([sys.executable, "-m", "spotidoctor", "--config", str(config), *args], env=env,
+                          capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture

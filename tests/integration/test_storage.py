@@ -184,7 +184,8 @@ def test_a_hard_link_to_a_users_file_keeps_its_owner_after_fix(sandbox, tmp_path
     assert after.status is Status.FAIL and after.facts["hard_links"] == 1
 
     done = spotidoctor(tmp_path, "fix", "storage.ownership", "--storage-dir", str(store), "--unsafe", "--yes")
-    assert "storage.copy-hard-links: fixed (verified)" in done.stdout, done.stdout + done.stderr
+    copied = "storage.ownership: fixed (verified) — Replace the hard-linked files in the storage by private copies"
+    assert copied in done.stdout, done.stdout + done.stderr
     user_st, copy_st = os.stat(users_file), os.lstat(store / "config/linked")
     assert (user_st.st_uid, user_st.st_gid, user_st.st_nlink) == (*mine, 1)
     assert copy_st[4:6] == expected and copy_st.st_ino != user_st.st_ino

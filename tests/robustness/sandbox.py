@@ -283,8 +283,13 @@ SPY_PODMAN = textwrap.dedent('''\
                            "Config": {{"User": "1500:1500", "Labels": {{}}}}, "Labels": {{}}}}]))
     elif args[:2] in (["image", "exists"], ["container", "exists"]):
         sys.exit(1)
-    elif args[:2] in (["image", "inspect"], ["container", "inspect"]):
-        print("Error: no such object", file=sys.stderr)
+    elif args[:2] == ["image", "inspect"]:  # podman 4.3's own words
+        print("[]")
+        print(f"Error: inspecting object: {{args[-1]}}: image not known", file=sys.stderr)
+        sys.exit(125)
+    elif args[:2] == ["container", "inspect"]:
+        print("[]")
+        print(f"Error: inspecting object: no such container {{args[-1]}}", file=sys.stderr)
         sys.exit(125)
     elif args[:1] == ["run"]:
         for arg in args:  # a launch: the container log podman's k8s-file driver would write

@@ -468,7 +468,7 @@ def test_crlf_config_is_fine(box: Sandbox) -> None:
     (("--uid", "abc"), "argument --uid: invalid int value: 'abc'"),
     (("--profile", "root"), "argument --profile: invalid choice: 'root'"),
     (("--storage-dir", ""), "storage_dir must be a non-empty path"),
-    (("--image", " "), "image must be a non-empty string"),
+    (("--image", " "), "image ' ' is not a valid image reference"),
 ], ids=["uid-0", "uid-text", "profile", "empty-storage", "blank-image"])
 def test_bad_flags_are_usage_errors(box: Sandbox, flags: tuple[str, str], message: str) -> None:
     done = box.run("check", *flags)
