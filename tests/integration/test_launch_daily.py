@@ -60,7 +60,7 @@ def storage(tmp_path: Path) -> Iterator[Path]:
 def bus(tmp_path: Path) -> Iterator[SessionBus]:
     session = start_session_bus(tmp_path / "bus")
     yield session
-    servers.stop(session.proc)  # type: ignore[arg-type]
+    servers.stop(session.proc)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
