@@ -36,7 +36,6 @@ from tests.integration.test_launch_standin import _storage, podman_store  # noqa
 TRACK = "spotify:track:4uLU6hMCjMI75M1A2tKUQC"
 FROM_CONTAINER = "spotify:album:1DFixLWuPkv3KT3TnV35m3"
 URIS = "/home/spotify_user/.cache/spotify/standin-uris"
-HANDOFF_S = 20.0  # "returns within a few seconds": podman inspect + podman exec, generously
 TOOLS = ("busybox", "gio", "nsenter", "dbus-daemon", "xdg-dbus-proxy", "dbus-send", "gdbus", "dbus-test-tool",
          "xrdb", "buildah")
 
@@ -85,15 +84,15 @@ def containers_of(host: Host) -> list[str]:
     return listed.stdout.split()
 
 
-def spotidoctor(host: Host, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "spotidoctor", *args], env=host.env, capture_output=True,
+def spotidoctor(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spotidoctor", *args], env=host.env, capture_output=True,
                           text=True, timeout=120)
-    return done, time.monotonic() - started
 
 
-def second_launch(host: Host, *spotify_args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    return spotidoctor(host, "launch", "--config", str(host.config), "--image", "no-such-image-is-needed",
+def second_launch(host: Host, *spotify_args: str) -> subprocess.CompletedProcess[str]:
+    """A launch whose image does not exist: only a handover that skips the preflight (and the
+    build it would start) ends with exit status 0."""
+    return spotidoctor(host, "launch", "--config", str(host.config), "--image", "localhost/no-such-image:none",
                        "--container-name", host.name, *spotify_args)
 
 
@@ -132,11 +131,11 @@ def config_port(host: Host) -> int:
 
 
 def links_and_instance(host: Host) -> None:
-    done, took = second_launch(host, f"https://open.spotify.com/track/{TRACK.rsplit(':', 1)[1]}?si=x")
+    done = second_launch(host, f"https://open.spotify.com/track/{TRACK.rsplit(':', 1)[1]}?si=x")
     assert done.returncode == 0 and f"opened {TRACK} in the running Spotify" in done.stdout, done
-    assert took < HANDOFF_S and "Preflight" not in done.stdout
-    plain, took = second_launch(host)
-    assert plain.returncode == 0 and "Spotify is already running" in plain.stdout and took < HANDOFF_S, plain
+    assert "Preflight" not in done.stdout + done.stderr
+    plain = second_launch(host)
+    assert plain.returncode == 0 and "Spotify is already running" in plain.stdout, plain
     assert TRACK in uris(host) and len(containers_of(host)) == 1
 
 
@@ -157,14 +156,19 @@ def links_from_the_container(host: Host, opened: Path) -> None:
     assert len(containers_of(host)) == 1
 
 
+def gdbus_request(name: str) -> tuple[str, ...]:
+    return ("gdbus", "call", "--session", "--timeout=5", "--dest", "org.freedesktop.DBus", "--object-path",
+            "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.RequestName", name, "4")
+
+
 def media_keys(host: Host, bus: SessionBus) -> None:
-    gdbus = in_container(host, "gdbus", "call", "--session", "--timeout=5", "--dest", "org.freedesktop.DBus",
-                         "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.RequestName",
-                         MPRIS_NAME, "4")
+    gdbus = in_container(host, *gdbus_request(MPRIS_NAME))
     assert gdbus.returncode == 0 and "(uint32 1,)" in gdbus.stdout, gdbus
     libdbus = in_container(host, *request_name_argv("/usr/bin/dbus-send", MPRIS_NAME))
     assert libdbus.returncode == 0 and "uint32 1" in libdbus.stdout, libdbus
     forbidden = in_container(host, *request_name_argv("/usr/bin/dbus-send", "org.example.Forbidden"))
+    assert forbidden.returncode != 0 and "org.freedesktop.DBus.Error" in forbidden.stderr, forbidden
+    forbidden = in_container(host, *gdbus_request("org.example.Forbidden"))
     assert forbidden.returncode != 0 and "org.freedesktop.DBus.Error" in forbidden.stderr, forbidden
     player = in_container(host, "dbus-test-tool", "echo", "--session", f"--name={MPRIS_NAME}", detach=True)
     assert player.returncode == 0, player
@@ -237,7 +241,7 @@ def test_the_desktop_entry_launches_and_its_quit_action_stops(
     # What the Exec line does not say comes from config.toml (--stay: the stand-in keeps running).
     (config_dir / "config.toml").write_text(f'{host.config.read_text()}network = "none"\n'
                                             f'storage_dir = "{storage}"\nspotify_args = ["--stay"]\n')
-    installed, _ = spotidoctor(host, "desktop", "install", "--image", launch_image, "--container-name", host.name)
+    installed = spotidoctor(host, "desktop", "install", "--image", launch_image, "--container-name", host.name)
     assert installed.returncode == 0, installed
     entry = (Path(host.env.get("XDG_DATA_HOME", Path(host.env["HOME"]) / ".local/share")) / "applications"
              / DESKTOP_ID).read_text()
