@@ -95,6 +95,7 @@ def uri_forwarder(cmd: CommandRunner, container: str, log: LogLine) -> Callable[
         if outcome.ok:
             log(f"links: a spotify: URI from the container was handed to Spotify ({len(uri)} characters)")
         else:
-            log(f"links: a spotify: URI from the container did not reach Spotify: {outcome.detail}")
+            detail = outcome.detail.replace(link.uri, "(the URI)")  # the client may echo it on stderr
+            log(f"links: a spotify: URI from the container did not reach Spotify: {detail}")
 
     return forward

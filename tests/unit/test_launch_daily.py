@@ -121,9 +121,12 @@ def test_a_spotify_uri_from_the_container_reaches_the_running_client() -> None:
     assert all("bad" not in line for line in log)  # never the URI itself
 
 
-def test_a_failed_handover_from_the_container_is_logged() -> None:
+def test_a_failed_handover_from_the_container_is_logged_without_the_uri() -> None:
     log: list[str] = []
     uri_forwarder(FakeCommandRunner([forwarded(TRACK, returncode=125)]), NAME, log.append)(TRACK)
     assert log == ["links: a spotify: URI from the container did not reach Spotify: "
                    "Error: container is not running"]
+    echoed = FakeCommand(forwarded(TRACK).argv, returncode=1, stderr=f"cannot open {TRACK}\n")
+    uri_forwarder(FakeCommandRunner([echoed]), NAME, log.append)(TRACK)
+    assert log[-1] == "links: a spotify: URI from the container did not reach Spotify: cannot open (the URI)"
 
