@@ -81,3 +81,44 @@ def ensure_image(workdir: Path, tag: str = CHANNELS_IMAGE) -> str:
     if old:  # the outdated build, now untagged
         subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
     return tag
+
+
+# -- the stand-in a whole daily-use launch runs --------------------------------------------------
+
+LAUNCH_IMAGE = "localhost/spotidoctor-launch-standin:test"
+LAUNCH_HASH_LABEL = "io.spotidoctor.launch-standin-hash"
+# libdbus's and GDBus's clients, and libdbus's `dbus-test-tool echo` (Debian: dbus-tests), which
+# owns a name and answers every method call: a player the host's media keys can reach.
+DBUS_TOOLS = ("/usr/bin/dbus-send", "/usr/bin/gdbus", "/usr/bin/dbus-test-tool")
+LAUNCH_APPLETS = ("httpd", "nc")  # the base's sh and coreutils stay (its spotify script uses them)
+
+
+def launch_image_hash(base: str) -> str:
+    base_id = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", base], capture_output=True,
+                             text=True, timeout=120).stdout.strip()
+    text = "\n".join([base, base_id, LOGIN_CGI, BUSYBOX, GIO, GIO_LAUNCH_DESKTOP, *DBUS_TOOLS, *LAUNCH_APPLETS])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_launch_image(workdir: Path, base: str, tag: str = LAUNCH_IMAGE) -> str:
+    """``base`` (the daily stand-in: its /usr/bin/spotify records --uri= and stays) plus busybox's
+    httpd and nc with the sign-in CGI, GIO's ``gio`` and the D-Bus tools; COPY only."""
+    wanted = launch_image_hash(base)
+    label = subprocess.run(["podman", "image", "inspect", "--format",
+                            f'{{{{index .Labels "{LAUNCH_HASH_LABEL}"}}}}', tag],
+                           capture_output=True, text=True, timeout=120)
+    if label.returncode == 0 and label.stdout.strip() == wanted:
+        return tag
+    root = workdir / "rootfs"
+    for binary in (BUSYBOX, GIO, GIO_LAUNCH_DESKTOP, *DBUS_TOOLS):
+        _copy_with_libs(root, binary)
+    for applet in LAUNCH_APPLETS:
+        (root / "usr/bin" / applet).symlink_to("busybox")
+    cgi = root / "www/cgi-bin/login"
+    cgi.parent.mkdir(parents=True, exist_ok=True)
+    cgi.write_text(LOGIN_CGI)
+    cgi.chmod(0o755)
+    (workdir / "Containerfile").write_text(f"FROM {base}\nCOPY rootfs/ /\nLABEL {LAUNCH_HASH_LABEL}={wanted}\n")
+    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(workdir / "Containerfile"), str(workdir)],
+                   check=True, capture_output=True, timeout=600)
+    return tag

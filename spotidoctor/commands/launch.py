@@ -1,6 +1,8 @@
 """``spotidoctor launch``: preflight, build the image when missing, run Spotify, diagnose a crash.
 
 0. The configuration is validated before podman is asked anything (exit 2 with the problems).
+   One Spotify at a time: when its container runs already, the links are handed to it and the
+   launch ends there, before any preflight or lock (``launcher.daily.hand_over``).
 1. Preflight: the checks tagged ``launch`` run; their safe fixes are offered (``--yes``
    applies them without asking) under the fix lock; an error-severity problem that remains
    refuses the launch unless ``--force``. The storage guard is never overridable. Every
@@ -36,7 +38,7 @@ from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session, make_session
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
-from spotidoctor.launcher import sandbox, supervisor
+from spotidoctor.launcher import daily, sandbox, supervisor
 from spotidoctor.launcher.channels import LaunchRefused
 from spotidoctor.launcher.dryrun import print_dry_run
 from spotidoctor.launcher.plan import plan_channels
@@ -184,6 +186,14 @@ def run(options: LaunchOptions) -> int:
 
 def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
     sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
+    # One Spotify: while it runs, links go to it and nothing else happens (no preflight, no lock).
+    if options.dry_run:
+        start = daily.describe_handover(session.ctx, options.spotify_args, err)
+    else:
+        handed = daily.hand_over(session.ctx, options.spotify_args, out)
+        if not isinstance(handed, daily.Start):
+            return handed
+        start = handed
     results: list[CheckResult] = []
     shown = err if options.dry_run else out
     if not options.no_check:
@@ -197,7 +207,7 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     guard = storage_refusal(ctx)
     if options.dry_run:
         dryrunnotes.report_unchecked([] if options.no_check else dryrunnotes.unchecked(session), err)
-        return _dry_run(ctx, options, results, guard, refused, out, err)
+        return _dry_run(ctx, options, start, results, guard, refused, out, err)
     if refused:
         return refused
     if guard:
@@ -211,19 +221,20 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
         return int(ExitCode.PROBLEMS)
     try:
         return supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
-                                        network=options.network, spotify_args=options.spotify_args)
+                                        network=options.network, start=start)
     except LaunchRefused as exc:
         print(f"Launch refused: {exc}", file=out)
         return int(ExitCode.PROBLEMS)
 
 
-def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], guard: tuple[str, str] | None,
-             refused: int, out: TextIO, err: TextIO) -> int:
+def _dry_run(ctx: Context, options: LaunchOptions, start: daily.Start, results: Sequence[CheckResult],
+             guard: tuple[str, str] | None, refused: int, out: TextIO, err: TextIO) -> int:
     host = hostfacts.gather(ctx, results)
     spec = supervisor.make_spec(ctx, supervisor.launch_dir(ctx, "LAUNCH_ID"), network=options.network,
-                                spotify_args=options.spotify_args)
+                                spotify_args=start.other_args)
     caveat = dryrunnotes.caveat([r.check_id for r in blocking(results)], guard is not None)
-    print_dry_run(spec, plan_channels(ctx, results, spec.network), host, ctx, out, err, caveat=caveat)
+    print_dry_run(spec, plan_channels(ctx, results, spec.network), host, ctx, out, err, caveat=caveat,
+                  daily=daily.dry_run_parts(ctx, results, err), start=start)
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=err)
     return int(ExitCode.PROBLEMS) if (refused or guard) else 0

@@ -29,6 +29,7 @@ from spotidoctor.exitcodes import ExitCode
 from spotidoctor.facts import DisplayFacts
 from spotidoctor.launcher.audio import AudioFilterChannel, FilterError
 from spotidoctor.launcher.channel import Channel, ChannelReport
+from spotidoctor.launcher.daily import uri_forwarder
 from spotidoctor.launcher.desktop import BusChannel, LinksChannel, SignInChannel
 from spotidoctor.launcher.display import UntrustedDisplay
 from spotidoctor.launcher.plan import ChannelPlan
@@ -205,10 +206,11 @@ def _bus(ctx: Context, plan: ChannelPlan, sockets: str, log: LogLine, opened: Op
         opened.warnings.append(f"{exc.reason}: no D-Bus for the container (no media keys, notifications or tray)")
 
 
-def _links(ctx: Context, log: LogLine, opened: OpenChannels) -> None:
+def _links(ctx: Context, container: str, log: LogLine, opened: OpenChannels) -> None:
     assert opened.workdir is not None
+    forward = uri_forwarder(ctx.probes.cmd, container, log)  # spotify: links go into the running client
     try:
-        opened.channels.append(LinksChannel.start(opened.workdir, ctx.probes.cmd, log))
+        opened.channels.append(LinksChannel.start(opened.workdir, ctx.probes.cmd, log, forward))
     except ChannelError as exc:
         opened.warnings.append(f"links: {exc}: links in Spotify will not open")
 
@@ -233,7 +235,7 @@ def open_channels(ctx: Context, plan: ChannelPlan, results: Sequence[CheckResult
         _display(ctx, plan, results, opened)
         _audio(ctx, plan, sockets, log, opened)
         _bus(ctx, plan, sockets, log, opened)
-        _links(ctx, log, opened)
+        _links(ctx, container, log, opened)
         _sign_in(ctx, plan, container, log, opened)
     except BaseException:
         opened.stop()

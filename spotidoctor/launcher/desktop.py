@@ -75,12 +75,14 @@ class LinksChannel:
         self._report: ChannelReport | None = None
 
     @classmethod
-    def start(cls, workdir: str, runner: ProcessStarter, log: LogLine) -> LinksChannel:
-        """``ChannelError`` when the FIFO and its directory cannot be made."""
-        def spotify_uri(uri: str) -> None:
+    def start(cls, workdir: str, runner: ProcessStarter, log: LogLine,
+              on_spotify_uri: Callable[[str], None] | None = None) -> LinksChannel:
+        """``ChannelError`` when the FIFO and its directory cannot be made. ``on_spotify_uri``
+        gets the ``spotify:`` URIs the container asks to open (None: logged, not forwarded)."""
+        def not_forwarded(uri: str) -> None:
             log(f"links: a spotify: URI from the container was not forwarded ({len(uri)} characters)")
 
-        return cls(UrlChannel.start(workdir, HostOpener(runner, log), spotify_uri, log=log))
+        return cls(UrlChannel.start(workdir, HostOpener(runner, log), on_spotify_uri or not_forwarded, log=log))
 
     def apply(self, host: HostFacts) -> HostFacts:
         added = run_args(self._channel.mounts(), self._channel.env())

@@ -20,8 +20,10 @@ from spotidoctor.channels.dbus.channel import run_args as dbus_run_args
 from spotidoctor.channels.dbus.policy import policy_args
 from spotidoctor.channels.runparts import run_args
 from spotidoctor.channels.urlopen import CHANNEL_DIR_NAME, channel_env, channel_mounts
+from spotidoctor.daily.launchparts import DailyParts
 from spotidoctor.launcher.channel import CONTAINER_BUS
 from spotidoctor.launcher.channels import WORKDIR_PREFIX
+from spotidoctor.launcher.daily import Start, launch_pairs
 from spotidoctor.launcher.display import COOKIE_NAME
 from spotidoctor.launcher.plan import ChannelPlan
 
@@ -73,9 +75,13 @@ def _channel_lines(plan: ChannelPlan, out: TextIO) -> None:
 
 
 def print_dry_run(spec: RunSpec, plan: ChannelPlan, host: HostFacts, ctx: Context, out: TextIO,
-                  err: TextIO, *, caveat: str = "") -> None:
+                  err: TextIO, *, caveat: str = "", daily: DailyParts | None = None,
+                  start: Start | None = None) -> None:
     """The command on ``out``, what the channels mean on ``err``; ``caveat`` ends the header
-    line (the command is not ready while a check fails)."""
+    line (the command is not ready while a check fails). ``daily``: the scale, language and
+    network parts and ``start``'s links, spliced in as the launch does."""
     _channel_lines(plan, err)
     print("# spotidoctor launch --dry-run: the podman command, one argument per line with why" + caveat, file=out)
-    _argv_lines(run_argv(spec, planned_host(ctx, plan, host)), out)
+    planned = planned_host(ctx, plan, host)
+    pairs = run_argv(spec, planned) if daily is None else launch_pairs(spec, planned, daily, start or Start())
+    _argv_lines(pairs, out)

@@ -21,11 +21,13 @@ from typing import TextIO
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
 from spotidoctor.backend.limits import lift_address_space, limits_record
-from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts, run_argv
+from spotidoctor.backend.runargs import Arg, HostFacts, RunSpec, argv, missing_parts
 from spotidoctor.channels.eventlog import FileLog
 from spotidoctor.crash import launchlog, podmanerr
+from spotidoctor.daily.launchparts import daily_parts
 from spotidoctor.launcher import channels as channels_mod
 from spotidoctor.launcher.channel import ChannelReport
+from spotidoctor.launcher.daily import Start, launch_pairs
 from spotidoctor.launcher.plan import plan_channels
 from spotidoctor.launcher.podmanrun import run_filtered, stream_writer
 from spotidoctor.model import CheckResult
@@ -90,8 +92,9 @@ def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Seque
 
 
 def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts, out: TextIO, err: TextIO, *,
-                  network: str | None, spotify_args: Sequence[str]) -> int:
-    """Open the channels, run Spotify, stop the channels; Spotify's exit status.
+                  network: str | None, start: Start) -> int:
+    """Open the channels, run Spotify (with the daily parts and ``start``'s links), stop the
+    channels; Spotify's exit status.
 
     ``channels.LaunchRefused`` (nothing started) when a channel forbids the launch."""
     fs = ctx.probes.fs
@@ -99,21 +102,23 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
     fs.make_private_dirs(directory, top=ctx.paths.state_dir)  # podman's log goes here too
     launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
     lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
-    spec = make_spec(ctx, directory, network=network, spotify_args=spotify_args)
+    spec = make_spec(ctx, directory, network=network, spotify_args=start.other_args)
+    parts = daily_parts(ctx, results)  # before the channels: it may look inside the image once
     log_path = os.path.join(directory, CHANNEL_LOG)
     plan = plan_channels(ctx, results, spec.network)
     opened = channels_mod.open_channels(ctx, plan, results, container=spec.container_name, log=FileLog(log_path))
     code: int | None = None
     try:
         host = opened.apply(host)
-        pairs = run_argv(spec, host)
-        extra: dict[str, JSONValue] = {"launch_profile": spec.profile, "network": spec.network or "podman default",
+        pairs = launch_pairs(spec, host, parts, start)
+        used = parts.network[0].removeprefix("--network=") if parts.network else spec.network
+        extra: dict[str, JSONValue] = {"launch_profile": spec.profile, "network": used or "podman default",
                                        "audio": plan.audio, "x11_trust": plan.x11_trust}
         if lifted is not None:
             extra["rlimit_as_before"] = [lifted.before.soft, lifted.before.hard]
         record = new_record(ctx, spec, pairs, directory, results, extra)
         launchlog.save(fs, record)
-        _start_message(ctx, spec, host, opened.warnings, out)
+        _start_message(ctx, spec, host, (*opened.warnings, *parts.warnings), out)
         tail = podmanerr.Tail()  # podman's own error line, for the diagnosis
         code = run_filtered(ctx.probes.cmd, argv(pairs), stream_writer(out), podmanerr.teeing(stream_writer(err), tail))
     finally:

@@ -23,6 +23,7 @@ from spotidoctor.commands import launch as launch_mod
 from spotidoctor.commands import launchimage
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.config import Config
+from spotidoctor.daily.launchparts import DailyParts
 from spotidoctor.engine.planning import launch_plan
 from spotidoctor.engine.registry import Loaded, Registry
 from spotidoctor.engine.session import Session, SessionOptions
@@ -46,6 +47,8 @@ HOST_FILES = {f"{RUN}/spotidoctor/Xauthority-0": b"c", f"{RUN}/pulse/pulse-socke
 INSPECT = json.dumps([{"Id": "abc", "Created": "2026-11-29T22:51:11.1Z", "Config": {"User": "1500:1500"},
                        "Labels": {}}])
 FLAG = "/home/alice/fixed"
+NO_DAILY_PARTS = DailyParts((), (), None, ())
+INSTANCE_FORMAT = "{{.State.Status}}\t{{.State.Running}}\t{{.ImageName}}"
 
 
 class Mapping_(Check):
@@ -117,8 +120,9 @@ class Podman(FakeCommandRunner):
     """Fake podman whose `run` (started in the foreground) records what it saw at that moment."""
 
     def __init__(self, commands: Sequence[FakeCommand], code: int = 0, lock: list[bool] | None = None,
-                 fs_root: Path | None = None) -> None:
-        super().__init__(commands)
+                 fs_root: Path | None = None, instance: FakeCommand | None = None) -> None:
+        # Every launch first asks whether Spotify runs already (one Spotify at a time).
+        super().__init__([*commands, instance or no_instance()])
         self.code = code
         self.ran: list[tuple[str, ...]] = []
         self.lock = lock
@@ -141,6 +145,11 @@ class Podman(FakeCommandRunner):
             if fd is not None and text:
                 os.write(fd, text)
         return Started.ended(argv, self.code)
+
+
+def no_instance() -> FakeCommand:
+    return FakeCommand(("podman", "container", "inspect", "--format", INSTANCE_FORMAT, NAME), returncode=125,
+                       stderr=f"Error: no such container {NAME}\n")
 
 
 def image_present() -> list[FakeCommand]:
@@ -202,6 +211,7 @@ def no_real_side_effects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(supervisor, "lift_address_space", lift)
     monkeypatch.setattr(launch_mod, "storage_refusal", lambda ctx: None)
     monkeypatch.setattr(supervisor.channels_mod, "open_channels", no_channels)
+    monkeypatch.setattr(supervisor, "daily_parts", lambda ctx, results: NO_DAILY_PARTS)  # looks inside the image
     return calls
 
 
