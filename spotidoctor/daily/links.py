@@ -69,10 +69,14 @@ def parse_link(text: str) -> Link:
     return Link(_web_uri(text), text)
 
 
+# Any "scheme:" argument (RFC 3986 scheme syntax) is a link to judge, so file:, javascript: and
+# the like are refused with a reason instead of reaching Spotify as bare arguments.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}:")
+
+
 def looks_like_link(arg: str) -> bool:
     """An argument meant as a link (a URI or web link), not a Spotify option."""
-    lowered = arg[:32].lower()
-    return lowered.startswith(("spotify:", "http://", "https://"))
+    return _SCHEME.match(arg) is not None
 
 
 @dataclass(frozen=True)

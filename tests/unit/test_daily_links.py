@@ -62,8 +62,13 @@ def test_split_keeps_spotify_options_and_takes_links_in_both_forms() -> None:
     split = split_link_args(["--show-console", f"spotify:track:{TRACK}", f"--uri=https://open.spotify.com/album/{TRACK}",
                              "--uri=javascript:alert(1)", "file:///x"])
     assert [link.uri for link in split.links] == [f"spotify:track:{TRACK}", f"spotify:album:{TRACK}"]
-    assert split.other == ("--show-console", "file:///x")  # not a link spelling: an argument like any other
-    assert len(split.refused) == 1 and "javascript" in split.refused[0]
+    assert split.other == ("--show-console",)
+    assert len(split.refused) == 2 and "javascript" in split.refused[0]
+    assert "file" in split.refused[1] and "/x" not in split.refused[1]  # any scheme is judged, never passed on
+
+
+def test_an_argument_that_is_not_a_scheme_stays_a_spotify_argument() -> None:
+    assert split_link_args(["--log-file=/tmp/x:1", "plain", "1:2"]).other == ("--log-file=/tmp/x:1", "plain", "1:2")
 
 
 def test_find_instance_states() -> None:
