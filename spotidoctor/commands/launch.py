@@ -21,11 +21,11 @@ from typing import TextIO
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
 from spotidoctor.backend.build import BUILD_FIX_ID
-from spotidoctor.backend.images import PODMAN_TIMEOUT_S
 from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
 from spotidoctor.commands import dryrunnotes
 from spotidoctor.commands.launchimage import prepare_image
+from spotidoctor.commands.launchstamp import ENDED_CLEANLY, Stamper, full_reason, session_key
 from spotidoctor.commands.live import LiveChecks
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.commands.reporting import FixProgress
@@ -33,13 +33,16 @@ from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
 from spotidoctor.engine.fixloop import Confirm, fix_loop
 from spotidoctor.engine.planning import launch_plan
 from spotidoctor.engine.runner import run_checks
-from spotidoctor.engine.session import Session, make_session
+from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.launcher import sandbox, supervisor
 from spotidoctor.launcher.channels import LaunchRefused
 from spotidoctor.launcher.dryrun import print_dry_run
+from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, trusted_preflight
+from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.plan import plan_channels
+from spotidoctor.launcher.stamp import forget_stamp
 from spotidoctor.lock import exclusive
 from spotidoctor.model import CheckResult, Status
 
@@ -145,12 +148,6 @@ def storage_refusal(ctx: Context) -> tuple[str, str] | None:
 
 
 
-def name_in_use(ctx: Context) -> bool:
-    done = ctx.probes.cmd.run(("podman", "container", "exists", ctx.config.container_name),
-                              timeout=PODMAN_TIMEOUT_S)
-    return done.returncode == 0
-
-
 # -- the command ------------------------------------------------------------------------------
 
 def gate(results: Sequence[CheckResult], force: bool, out: TextIO, err: TextIO) -> int:
@@ -168,29 +165,85 @@ def gate(results: Sequence[CheckResult], force: bool, out: TextIO, err: TextIO) 
 def with_network(session: Session, network: str | None) -> Session:
     """``--network`` becomes the config's ``network``, so the preflight checks the mode the
     launch will use (a broken default network does not matter with ``--network none``)."""
+    return session if network is None else Session(network_ctx(session.ctx, network), session.registry)
+
+
+def network_ctx(ctx: Context, network: str | None) -> Context:
     if network is None:
-        return session
-    ctx = session.ctx
+        return ctx
     # Also an override, so a config.toml re-read after fixes keeps it (fixer.refreshed).
     overrides = {**ctx.config_overrides, "network": network}
-    ctx = dataclasses.replace(ctx, config=ctx.config.with_overrides(network=network), config_overrides=overrides)
-    return Session(ctx, session.registry)
+    return dataclasses.replace(ctx, config=ctx.config.with_overrides(network=network), config_overrides=overrides)
 
 
 def run(options: LaunchOptions) -> int:
-    session = with_network(make_session(options.session), options.network)
-    return launch(session, options, sys.stdin, sys.stdout, sys.stderr)
+    """The fast path when the last clean launch vouches for the preflight (``launcher.fastpath``),
+    else the full launch; ``-v`` ends with where the time went."""
+    clock = PhaseClock()
+    ctx = network_ctx(make_context(options.session), options.network)
+    sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything
+    verdict = trusted_preflight(ctx, session_key(options), full_reason=full_reason(options))
+    try:
+        if verdict.results is not None:
+            clock.mark("preflight (fast path)")
+            return launch_trusted(ctx, options, verdict, sys.stdout, sys.stderr, clock)
+        if options.session.verbose:
+            print(f"Full preflight: {verdict.reason}.", file=sys.stderr if options.dry_run else sys.stdout)
+        clock.mark("fast path ruled out")
+        session = Session(ctx, registry_for(ctx, options.session))
+        clock.mark("loading the checks")
+        return launch(session, options, sys.stdin, sys.stdout, sys.stderr, clock=clock, stamper=Stamper(ctx, options))
+    finally:
+        if options.session.verbose and not options.dry_run:
+            clock.report(sys.stdout)
 
 
-def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, out: TextIO, err: TextIO,
+                   clock: PhaseClock) -> int:
+    """The launch when ``trusted_preflight`` vouched for the preflight: the guards, then Spotify."""
+    results = list(verdict.results or ())
+    warned = sum(r.status is Status.WARN for r in results)
+    print(f"Preflight: nothing changed since the last clean launch ({len(results)} checks, {warned} warning(s) "
+          "then; the storage's owners, X access control and the image re-checked now; `spotidoctor check` "
+          "shows all).", file=out)
+    if options.session.verbose:
+        print(f"  fast path: {verdict.reason}", file=out)
+    show_widenings(ctx, out)
+    guard = storage_refusal(ctx)
+    if guard:
+        print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
+        return int(ExitCode.PROBLEMS)
+    if verdict.name_busy if verdict.name_busy is not None else name_in_use(ctx):
+        print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
+        return int(ExitCode.PROBLEMS)
+    code: int | None = None
+    try:
+        code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
+                                        network=options.network, spotify_args=options.spotify_args, clock=clock)
+        return code
+    except LaunchRefused as exc:
+        print(f"Launch refused: {exc}", file=out)
+        return int(ExitCode.PROBLEMS)
+    finally:
+        if code not in ENDED_CLEANLY:
+            forget_stamp(ctx)
+
+
+def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO, *,
+           clock: PhaseClock | None = None, stamper: Stamper | None = None) -> int:
     sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
     results: list[CheckResult] = []
     shown = err if options.dry_run else out
     if not options.no_check:
-        session, results = preflight(session, options, stdin, shown)
+        checked, results = preflight(session, options, stdin, shown)
+        if stamper is not None:
+            stamper.after_preflight(checked.ctx, results, fixed=checked is not session)
+        session = checked
         show_preflight(session, results, options.session.verbose, shown)
     else:
         show_widenings(session.ctx, shown)
+    if clock is not None:
+        clock.mark("preflight (full)")
     ctx = session.ctx
     sandbox.validate(ctx.config, ctx.user.home)  # a fix may have changed config.toml
     refused = gate(results, options.force, shown, err)
@@ -209,9 +262,14 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     if name_in_use(ctx):
         print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
         return int(ExitCode.PROBLEMS)
+    if clock is not None:
+        clock.mark("image and container name")
     try:
-        return supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
-                                        network=options.network, spotify_args=options.spotify_args)
+        code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
+                                        network=options.network, spotify_args=options.spotify_args, clock=clock)
+        if stamper is not None:
+            stamper.after_run(ctx, code)
+        return code
     except LaunchRefused as exc:
         print(f"Launch refused: {exc}", file=out)
         return int(ExitCode.PROBLEMS)

@@ -26,6 +26,7 @@ from spotidoctor.channels.eventlog import FileLog
 from spotidoctor.crash import launchlog, podmanerr
 from spotidoctor.launcher import channels as channels_mod
 from spotidoctor.launcher.channel import ChannelReport
+from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.plan import plan_channels
 from spotidoctor.launcher.podmanrun import run_filtered, stream_writer
 from spotidoctor.model import CheckResult
@@ -81,6 +82,11 @@ def channels_record(reports: Sequence[ChannelReport]) -> dict[str, JSONValue]:
     return {r.name: {"refused": r.refused, **r.record} for r in reports}
 
 
+def _mark(clock: PhaseClock | None, phase: str) -> None:
+    if clock is not None:
+        clock.mark(phase)
+
+
 def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Sequence[str], out: TextIO) -> None:
     for problem in (*warnings, *missing_parts(host)):
         print(f"warning: {problem}", file=out)
@@ -90,7 +96,7 @@ def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Seque
 
 
 def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts, out: TextIO, err: TextIO, *,
-                  network: str | None, spotify_args: Sequence[str]) -> int:
+                  network: str | None, spotify_args: Sequence[str], clock: PhaseClock | None = None) -> int:
     """Open the channels, run Spotify, stop the channels; Spotify's exit status.
 
     ``channels.LaunchRefused`` (nothing started) when a channel forbids the launch."""
@@ -103,6 +109,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
     log_path = os.path.join(directory, CHANNEL_LOG)
     plan = plan_channels(ctx, results, spec.network)
     opened = channels_mod.open_channels(ctx, plan, results, container=spec.container_name, log=FileLog(log_path))
+    _mark(clock, "channels open")
     code: int | None = None
     try:
         host = opened.apply(host)
@@ -116,6 +123,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
         _start_message(ctx, spec, host, opened.warnings, out)
         tail = podmanerr.Tail()  # podman's own error line, for the diagnosis
         code = run_filtered(ctx.probes.cmd, argv(pairs), stream_writer(out), podmanerr.teeing(stream_writer(err), tail))
+        _mark(clock, "podman run (until Spotify exits)")
     finally:
         reports = opened.stop()
         if code is not None:
@@ -123,6 +131,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
                                          podman_errors=tail.errors())
             launchlog.save(fs, record)
     print(channels_mod.summary_line(reports, log_path), file=out)
+    _mark(clock, "channels stopped, record kept")
     if code != 0:
         diagnose(ctx, record, out)
     return code
