@@ -202,7 +202,7 @@ def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, o
                    clock: PhaseClock) -> int:
     """The launch when ``trusted_preflight`` vouched for the preflight: the guards, then Spotify."""
     results = list(verdict.results or ())
-    warned = sum(r.status is Status.WARN for r in results)
+    warned = sum(r.status in (Status.WARN, Status.FAIL) for r in results)
     print(f"Preflight: nothing changed since the last clean launch ({len(results)} checks, {warned} warning(s) "
           "then; the storage's owners, X access control and the image re-checked now; `spotidoctor check` "
           "shows all).", file=out)

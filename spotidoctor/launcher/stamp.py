@@ -21,7 +21,7 @@ What no stat can see is re-checked live on every launch: the owner of every entr
 storage (a chown changes no directory) and the X server's access control (``xhost +`` is
 server state); see ``fastpath.LIVE_CHECKS``.
 
-The stamp is written only after a launch whose preflight was clean (no check failed or
+The stamp is written only after a launch whose preflight was clean (nothing blocking, no check
 errored, nothing fixed, not ``--force``) and whose container exited 0 or was stopped by the
 user; a crash removes it. A fast launch does not renew it: the TTL counts from the last full
 preflight. The stamp holds check ids, statuses, summaries and facts, never secrets.
@@ -75,8 +75,10 @@ def stamp_path(ctx: Context) -> str:
 
 
 def clean_preflight(results: Sequence[CheckResult]) -> bool:
-    """No check failed or errored (warnings and skips are what a healthy machine shows too)."""
-    return bool(results) and all(r.status in (Status.OK, Status.WARN, Status.SKIP) for r in results)
+    """No check errored and nothing blocks the launch: warnings, skips and the non-blocking
+    failures of the opt-ins (``audio = "direct"`` is always reported) are what the launch
+    accepted, and the fast path accepts no more than that."""
+    return bool(results) and not any(r.status is Status.ERROR or r.is_blocking for r in results)
 
 
 # -- the fingerprint ---------------------------------------------------------------------------
