@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from environment import CONTAINER_UID, Healthy, give_to_container_user, populate
+from environment import CONTAINER_UID, Healthy, give_to_container_user, populate, remove_tree
 from harness import Figure, Run, run_process
 
 LAUNCH_VS_ORIGINAL = 0.75
@@ -38,16 +38,21 @@ def newest_argv(env: dict[str, str]) -> list[str]:
 
 
 def mount_stand_ins(argv: list[str]) -> None:
-    """Put an empty file (and its directories) where a mount source or the log's directory is missing."""
+    """Put an empty file (a directory where another source lies below it) where a mount
+    source is missing, and make the log's directory."""
+    sources = []
     for arg in argv:
         if arg.startswith("--volume="):
-            source = Path(arg.split("=", 1)[1].split(":", 1)[0])
+            sources.append(Path(arg.split("=", 1)[1].split(":", 1)[0]))
         elif arg.startswith("--log-opt=path="):
             Path(arg.split("=", 2)[2]).parent.mkdir(parents=True, exist_ok=True)
+    parents = {p for s in sources for p in s.parents}
+    for source in sorted(sources):
+        if source.exists() or source.is_symlink():
             continue
+        if source in parents:
+            source.mkdir(parents=True, exist_ok=True, mode=0o700)
         else:
-            continue
-        if not source.exists() and not source.is_symlink():
             source.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             source.touch(mode=0o600)
 
@@ -73,7 +78,8 @@ def _median(runs: list[Run]) -> float:
 def figure_launch(repeat: int, warmup: int, healthy: Healthy, spotidoctor: list[str], files: int,
                   workdir: Path, say: Callable[[str], None]) -> list[Figure]:
     env = healthy.env
-    say(f"  growing the storage to {files:,} files, owned by the container user")
+    say(f"  the storage made anew with {files:,} files, owned by the container user")
+    remove_tree(env, healthy.storage)
     populate(healthy.storage, files)
     give_to_container_user(env, healthy.storage)
     entries = sum(1 for _ in healthy.storage.rglob("*"))

@@ -6,8 +6,8 @@
 - the stamp is ours (this uid, mode 0600, a regular file, not a symlink), readable, of this
   schema and at most ``STAMP_TTL_S`` old (the clock going back is a miss too);
 - its fingerprint equals one computed now (``launch_fingerprint``), a digest of everything the
-  trusted checks depend on: spotidoctor's own code and the installed plugins (the package
-  directories' and site-packages' mtimes), the session options and the ``--network`` of this
+  trusted checks depend on: spotidoctor's own code and the installed plugins (every source
+  file's size and mtime, the site-packages directories), the session options and the ``--network`` of this
   launch, config.toml by content, the environment the checks read (``FINGERPRINT_ENV_PREFIXES``),
   podman's own fingerprint (the result cache's: binaries, configs, subordinate ids,
   newuidmap, runtimes, package databases, userns sysctls, boot id, pause process), the tools
@@ -28,6 +28,7 @@ preflight. The stamp holds check ids, statuses, summaries and facts, never secre
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -88,17 +89,32 @@ def _env(ctx: Context) -> dict[str, JSONValue]:
 
 
 def _code(ctx: Context) -> list[JSONValue]:
-    """spotidoctor's and the bundled checks' directories, and every sys.path directory (a
-    plugin installed or removed changes its site-packages directory)."""
+    """spotidoctor's and the bundled checks' source files (an upgrade or an edit changes one),
+    and the site-packages directories on sys.path (a plugin installed or removed changes one)."""
     import spotidoctor
 
     fs = ctx.probes.fs
-    dirs = [os.path.dirname(spotidoctor.__file__)]
-    checks = sys.modules.get("spotidoctor.checks")
-    if checks is not None and getattr(checks, "__file__", None):
-        dirs.append(os.path.dirname(str(checks.__file__)))
-    dirs += [p for p in sys.path if p.startswith("/")]
-    return [getattr(spotidoctor, "__version__", "?"), [file_facts(fs, d) for d in dirs]]
+    trees = [os.path.dirname(spotidoctor.__file__)]
+    checks = importlib.util.find_spec("spotidoctor.checks")  # found, not imported
+    trees += list(checks.submodule_search_locations or ()) if checks else []
+    sites = [p for p in sys.path if p.startswith("/") and p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    return [getattr(spotidoctor, "__version__", "?"), [_sources(tree) for tree in trees],
+            [file_facts(fs, d) for d in sites]]
+
+
+def _sources(tree: str) -> list[JSONValue]:
+    """[relative path, size, mtime] of every .py below ``tree`` (a few hundred stats)."""
+    found: list[JSONValue] = []
+    for root, dirs, files in os.walk(tree):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                try:
+                    st = os.stat(os.path.join(root, name))
+                except OSError:
+                    continue
+                found.append([os.path.relpath(os.path.join(root, name), tree), st.st_size, st.st_mtime])
+    return found
 
 
 def _x11(ctx: Context, results: Sequence[CheckResult]) -> list[JSONValue]:
