@@ -16,41 +16,40 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
-from spotidoctor.backend.build import BUILD_FIX_ID
 from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
-from spotidoctor.commands import dryrunnotes
-from spotidoctor.commands.launchimage import prepare_image
 from spotidoctor.commands.launchstamp import ENDED_CLEANLY, Stamper, full_reason, session_key
-from spotidoctor.commands.live import LiveChecks
 from spotidoctor.commands.options import LaunchOptions
-from spotidoctor.commands.reporting import FixProgress
-from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
-from spotidoctor.engine.fixloop import Confirm, fix_loop
-from spotidoctor.engine.planning import launch_plan
-from spotidoctor.engine.runner import run_checks
 from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.launcher import sandbox, supervisor
 from spotidoctor.launcher.channels import LaunchRefused
-from spotidoctor.launcher.dryrun import print_dry_run
 from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, trusted_preflight
 from spotidoctor.launcher.phases import PhaseClock
-from spotidoctor.launcher.plan import plan_channels
 from spotidoctor.launcher.stamp import forget_stamp
 from spotidoctor.lock import exclusive
 from spotidoctor.model import CheckResult, Status
 
+if TYPE_CHECKING:
+    from spotidoctor.engine.fixer import FixPolicy
+    from spotidoctor.engine.fixloop import Confirm
+
+# What only the full preflight, a build or a dry run needs is imported where it is used:
+# the fast path's start-up is most of what a fast launch adds to podman's own time.
+
 # The build runs in step 2 with its own progress display, not as a preflight fix.
-DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
+DEFERRED_FIXES = frozenset({"image.build"})  # backend.build.BUILD_FIX_ID (a test keeps them equal)
 # A missing image is built in step 2: not a reason to refuse the launch.
 BUILT_LATER = frozenset({"image.present"})
-PREFLIGHT_POLICY = FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
+def preflight_policy() -> FixPolicy:
+    from spotidoctor.engine.fixer import FixPolicy
+
+    return FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
 
 REFUSED = ("Launch refused: {count} problem(s) must be fixed first: {ids}.\n"
            "  → `spotidoctor fix` applies the safe fixes; `spotidoctor check -v` explains the rest.\n"
@@ -100,15 +99,23 @@ def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
     Returns the session to launch with: after fixes, with config.toml read again (a fix
     may have changed it) and fresh shared probe answers.
     """
+    from spotidoctor.commands.live import LiveChecks
+    from spotidoctor.commands.reporting import FixProgress
+    from spotidoctor.engine.fixer import candidates, refreshed
+    from spotidoctor.engine.fixloop import fix_loop
+    from spotidoctor.engine.planning import launch_plan
+    from spotidoctor.engine.runner import run_checks
+
+    policy = preflight_policy()
     selection = launch_plan(session, slow=not options.dry_run)
     with LiveChecks(out, session.ctx.env, (), show_results=False) as live:  # the status line, on a terminal
         results = run_checks(session, selection, live).results
     fixable = [c for c in candidates(results)
-               if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
+               if policy.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if options.dry_run or not fixable:
         return session, results
     with exclusive(session.ctx.paths.lock_file, "launch"):
-        outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(options.yes, stdin, out), FixProgress(out))
+        outcome = fix_loop(session, selection, policy, confirmer(options.yes, stdin, out), FixProgress(out))
     if outcome.applied:
         session = Session(refreshed(session.ctx), session.registry)
     return session, outcome.results
@@ -249,6 +256,8 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     refused = gate(results, options.force, shown, err)
     guard = storage_refusal(ctx)
     if options.dry_run:
+        from spotidoctor.commands import dryrunnotes
+
         dryrunnotes.report_unchecked([] if options.no_check else dryrunnotes.unchecked(session), err)
         return _dry_run(ctx, options, results, guard, refused, out, err)
     if refused:
@@ -256,6 +265,8 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
         return int(ExitCode.PROBLEMS)
+    from spotidoctor.commands.launchimage import prepare_image
+
     code = prepare_image(ctx, results, out)  # built when missing, updated first with auto_update
     if code:
         return code
@@ -280,6 +291,10 @@ def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult
     host = hostfacts.gather(ctx, results)
     spec = supervisor.make_spec(ctx, supervisor.launch_dir(ctx, "LAUNCH_ID"), network=options.network,
                                 spotify_args=options.spotify_args)
+    from spotidoctor.commands import dryrunnotes
+    from spotidoctor.launcher.dryrun import print_dry_run
+    from spotidoctor.launcher.plan import plan_channels
+
     caveat = dryrunnotes.caveat([r.check_id for r in blocking(results)], guard is not None)
     print_dry_run(spec, plan_channels(ctx, results, spec.network), host, ctx, out, err, caveat=caveat)
     if guard:

@@ -278,3 +278,10 @@ def test_the_phase_clock_lists_each_phase_and_the_total() -> None:
     assert [line.split()[0] for line in lines][-3:] == ["preflight", "podman", "total"]
     total = float(lines[-1].split()[-2])
     assert total == pytest.approx(sum(seconds for _, seconds in clock.phases), abs=0.002)
+
+
+def test_the_deferred_build_fix_is_the_builds_id() -> None:
+    from spotidoctor.backend.build import BUILD_FIX_ID
+    from spotidoctor.commands import launch
+
+    assert launch.DEFERRED_FIXES == frozenset({BUILD_FIX_ID})
