@@ -27,9 +27,8 @@ from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
-from spotidoctor.launcher import sandbox, supervisor
-from spotidoctor.launcher.channels import LaunchRefused
-from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, trusted_preflight
+from spotidoctor.launcher import sandbox
+from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, start_fast_path
 from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.stamp import forget_stamp
 from spotidoctor.lock import exclusive
@@ -189,7 +188,9 @@ def run(options: LaunchOptions) -> int:
     clock = PhaseClock()
     ctx = network_ctx(make_context(options.session), options.network)
     sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything
-    verdict = trusted_preflight(ctx, session_key(options), full_reason=full_reason(options))
+    pending = start_fast_path(ctx, session_key(options), full_reason=full_reason(options))
+    from spotidoctor.launcher import supervisor  # noqa: F401 - imported while the live re-checks run
+    verdict = pending.verdict()
     try:
         if verdict.results is not None:
             clock.mark("preflight (fast path)")
@@ -223,6 +224,9 @@ def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, o
     if verdict.name_busy if verdict.name_busy is not None else name_in_use(ctx):
         print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
         return int(ExitCode.PROBLEMS)
+    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher.channels import LaunchRefused
+
     code: int | None = None
     try:
         code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
@@ -275,6 +279,9 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
         return int(ExitCode.PROBLEMS)
     if clock is not None:
         clock.mark("image and container name")
+    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher.channels import LaunchRefused
+
     try:
         code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
                                         network=options.network, spotify_args=options.spotify_args, clock=clock)
@@ -288,6 +295,8 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
 
 def _dry_run(ctx: Context, options: LaunchOptions, results: Sequence[CheckResult], guard: tuple[str, str] | None,
              refused: int, out: TextIO, err: TextIO) -> int:
+    from spotidoctor.launcher import supervisor
+
     host = hostfacts.gather(ctx, results)
     spec = supervisor.make_spec(ctx, supervisor.launch_dir(ctx, "LAUNCH_ID"), network=options.network,
                                 spotify_args=options.spotify_args)

@@ -42,7 +42,8 @@ from spotidoctor.launcher.stamp import (
 from spotidoctor.model import CheckResult
 from spotidoctor.types import JSONValue
 
-__all__ = ["FastVerdict", "trusted_preflight", "LIVE_CHECKS", "LIVE_PACKAGES", "name_in_use"]
+__all__ = ["FastVerdict", "PendingVerdict", "start_fast_path", "trusted_preflight", "LIVE_CHECKS", "LIVE_PACKAGES",
+           "name_in_use"]
 
 T = TypeVar("T")
 LIVE_CHECKS = ("storage.dir", "storage.ownership", "x11.access-control")
@@ -109,33 +110,56 @@ def _merge(stamp: Sequence[CheckResult], live: Sequence[CheckResult]) -> tuple[C
     return tuple(fresh.get(r.check_id, r) for r in stamp)
 
 
-def trusted_preflight(ctx: Context, session_key: Mapping[str, JSONValue], *, full_reason: str | None) -> FastVerdict:
-    """The stamp's results with the live checks' answers, or why not (see the module doc).
+class PendingVerdict:
+    """The fast path under way: the live re-checks and podman's answers run in threads from
+    ``start_fast_path`` on; ``verdict()`` computes the fingerprint and judges. Between the two
+    the caller may import what the launch needs (the channels, the supervisor) meanwhile."""
 
-    ``full_reason``: the caller's reason to run the full preflight anyway (e.g. ``--force``)."""
+    def __init__(self, ctx: Context, session_key: Mapping[str, JSONValue], stamp: LaunchStamp | None,
+                 reason: str | None) -> None:
+        self._ctx = ctx
+        self._key = session_key
+        self._stamp = stamp
+        self._reason = reason
+        if stamp is not None:
+            self._live = _Background(lambda: _live_checks(ctx, stamp.results))
+            self._image = _Background(lambda: lookup_image(ctx))
+            self._busy = _Background(lambda: name_in_use(ctx))
+
+    def verdict(self) -> FastVerdict:
+        stamp = self._stamp
+        if stamp is None:
+            return FastVerdict(None, self._reason or "no record of a clean launch")
+        ctx = self._ctx
+        try:
+            digest = launch_fingerprint(ctx, stamp.results, base_fingerprint(ctx, self._key))
+        except OSError as exc:
+            digest = f"unreadable: {exc}"
+        verdict = _judge(stamp, digest, self._live, self._image)
+        try:
+            return replace(verdict, name_busy=bool(self._busy.get()))
+        except Exception:  # noqa: BLE001 - the launch asks again itself
+            return verdict
+        finally:
+            kill_all = getattr(ctx.probes.cmd, "kill_all", None)
+            if callable(kill_all):
+                kill_all()  # whatever a hung live check left running
+
+
+def start_fast_path(ctx: Context, session_key: Mapping[str, JSONValue], *, full_reason: str | None) -> PendingVerdict:
+    """Start the fast path's live work (see the module doc); ``full_reason``: the caller's
+    reason to run the full preflight anyway (e.g. ``--force``)."""
     if full_reason:
-        return FastVerdict(None, full_reason)
+        return PendingVerdict(ctx, session_key, None, full_reason)
     if ctx.config.auto_update:
-        return FastVerdict(None, "auto_update = true checks for a newer Spotify on every launch")
+        return PendingVerdict(ctx, session_key, None, "auto_update = true checks for a newer Spotify on every launch")
     stamp = load_stamp(ctx)
-    if stamp is None:
-        return FastVerdict(None, "no record of a clean launch in the last day")
-    live = _Background(lambda: _live_checks(ctx, stamp.results))
-    image = _Background(lambda: lookup_image(ctx))
-    busy = _Background(lambda: name_in_use(ctx))
-    try:
-        digest = launch_fingerprint(ctx, stamp.results, base_fingerprint(ctx, session_key))
-    except OSError as exc:
-        digest = f"unreadable: {exc}"
-    verdict = _judge(stamp, digest, live, image)
-    try:
-        return replace(verdict, name_busy=bool(busy.get()))
-    except Exception:  # noqa: BLE001 - the launch asks again itself
-        return verdict
-    finally:
-        kill_all = getattr(ctx.probes.cmd, "kill_all", None)
-        if callable(kill_all):
-            kill_all()  # whatever a hung live check left running
+    return PendingVerdict(ctx, session_key, stamp, None if stamp else "no record of a clean launch in the last day")
+
+
+def trusted_preflight(ctx: Context, session_key: Mapping[str, JSONValue], *, full_reason: str | None) -> FastVerdict:
+    """The stamp's results with the live checks' answers, or why not (see the module doc)."""
+    return start_fast_path(ctx, session_key, full_reason=full_reason).verdict()
 
 
 def _judge(stamp: LaunchStamp, digest: str, live: _Background, image: _Background) -> FastVerdict:
