@@ -142,6 +142,7 @@ def test_the_x_cookie_removed_is_caught(
 def test_the_image_replaced_under_the_same_name_is_caught(
         tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, tagged: str,
         podman_store: dict[str, str]) -> None:  # noqa: F811
+    servers.require("buildah")
     setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
     config = write_config(tmp_path / "config.toml")
     two_clean_launches(setup, tagged, config)
