@@ -12,7 +12,9 @@ preflight must run instead. It trusts the stamp (``launcher.stamp``) only when:
    or replaced image under the same name is a different id);
 5. the ``LIVE_CHECKS`` pass now: the storage directory and the owner of every entry under
    config/ and cache/ (a chown deep in the cache changes no directory, so no fingerprint
-   shows it), and the X server's access control (``xhost +`` is server state, not a file).
+   shows it: ``find`` walks the tree on the other core, and ``storage.ownership`` itself runs
+   when find cannot vouch for every entry), and the X server's access control (``xhost +``
+   is server state, not a file).
 
 Steps 3-5 run concurrently: the live checks and the two podman questions (the image, whether
 the container name is free, which the launch asks anyway) start as soon as the stamp is read,
@@ -28,10 +30,12 @@ from typing import TypeVar
 
 from spotidoctor.api import Check, Context
 from spotidoctor.backend.images import PODMAN_TIMEOUT_S, ImageLookup, Presence, lookup_image
+from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.engine.planning import Plan
 from spotidoctor.engine.registry import bundled
 from spotidoctor.engine.runner import Runner
 from spotidoctor.errors import PluginLoadError
+from spotidoctor.facts import MappingFacts
 from spotidoctor.launcher.stamp import (
     LaunchStamp,
     base_fingerprint,
@@ -48,6 +52,8 @@ __all__ = ["FastVerdict", "PendingVerdict", "start_fast_path", "trusted_prefligh
 T = TypeVar("T")
 LIVE_CHECKS = ("storage.dir", "storage.ownership", "x11.access-control")
 LIVE_PACKAGES = ("storage", "x11")  # the bundled packages that hold them (only these are imported)
+OWNERSHIP = "storage.ownership"
+FIND_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,41 @@ def name_in_use(ctx: Context) -> bool:
     return done.returncode == 0
 
 
+def owners_unchanged(ctx: Context, trusted: Sequence[CheckResult]) -> bool:
+    """True only when ``find`` (in C, on the other core, while Python does the rest) sees
+    every entry under config/ and cache/ owned by the container user's host ids and no
+    hard-linked regular file: exactly what ``storage.ownership`` passes on, symlinks never
+    followed (``-P``), other filesystems not entered (``-xdev``), the first offender ending
+    the walk. Anything else (an offender, a directory it cannot list, no mapping, find
+    missing or slow) is False: then ``storage.ownership`` itself runs and says what it is."""
+    mapping = MappingFacts.of(trusted)
+    if mapping is None:
+        return False
+    uid, gid = str(mapping.host_uid), str(mapping.host_gid)
+    argv = ("find", "-P", *storage_paths(ctx.storage_dir), "-xdev", "(", "!", "-uid", uid, "-o", "!", "-gid", gid,
+            "-o", "(", "-type", "f", "-links", "+1", ")", ")", "-print", "-quit")
+    try:
+        done = ctx.probes.cmd.run(argv, timeout=FIND_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - no verdict: the check runs
+        return False
+    return done.ok and not done.stdout.strip() and not done.stderr.strip()
+
+
 def _live_checks(ctx: Context, trusted: Sequence[CheckResult]) -> list[CheckResult]:
     """Run ``LIVE_CHECKS`` (minus the configured ignores) with the stamp's results as their
-    prerequisites; only their packages are imported."""
-    wanted = [c for c in _bundled_checks() if c.id in LIVE_CHECKS and c.id not in ctx.config.ignore]
+    prerequisites; only their packages are imported. ``storage.ownership``'s own walk runs
+    only when ``owners_unchanged`` (started first, concurrently) cannot vouch for the owners;
+    otherwise its stamped result stands: the same verdict, found by ``find``."""
+    by_find = _Background(lambda: owners_unchanged(ctx, trusted))
+    checks = [c for c in _bundled_checks() if c.id in LIVE_CHECKS and c.id not in ctx.config.ignore]
     known = [r for r in trusted if r.check_id not in LIVE_CHECKS]
-    return Runner(ctx).run(Plan(tuple(wanted)), known).results
+    fresh = Runner(ctx).run(Plan(tuple(c for c in checks if c.id != OWNERSHIP)), known).results
+    ownership = [c for c in checks if c.id == OWNERSHIP]
+    if not ownership:
+        return fresh
+    if by_find.get() is True:
+        return [*fresh, *(r for r in trusted if r.check_id == OWNERSHIP)]
+    return [*fresh, *Runner(ctx).run(Plan(tuple(ownership)), [*known, *fresh]).results]
 
 
 def _bundled_checks() -> list[type[Check]]:

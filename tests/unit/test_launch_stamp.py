@@ -34,7 +34,7 @@ from spotidoctor.launcher.stamp import (
 )
 from spotidoctor.memo import Memo
 from spotidoctor.model import CheckResult, Severity, Status
-from spotidoctor.testing import FakeCommandRunner, make_context
+from spotidoctor.testing import FakeCommand, FakeCommandRunner, make_context
 
 HOME = "/home/alice"
 XAUTH = f"{HOME}/.Xauthority"
@@ -285,3 +285,28 @@ def test_the_deferred_build_fix_is_the_builds_id() -> None:
     from spotidoctor.commands import launch
 
     assert launch.DEFERRED_FIXES == frozenset({BUILD_FIX_ID})
+
+
+# -- the owners, by find ----------------------------------------------------------------------------
+
+FIND = ("find", "-P", f"{HOME}/.spotify/config", f"{HOME}/.spotify/cache", "-xdev", "(", "!", "-uid", "101499",
+        "-o", "!", "-gid", "101499", "-o", "(", "-type", "f", "-links", "+1", ")", ")", "-print", "-quit")
+
+
+@pytest.mark.parametrize(("answer", "vouched"), [
+    (FakeCommand(FIND), True),
+    (FakeCommand(FIND, stdout=f"{HOME}/.spotify/cache/Data/a1/chunk\n"), False),  # a wrong owner or a hard link
+    (FakeCommand(FIND, stderr="find: '/home/alice/.spotify/cache/x': Permission denied\n", returncode=1), False),
+    (FakeCommand(FIND, timed_out=True, returncode=-9), False),
+])
+def test_find_vouches_for_the_owners_only_when_it_saw_every_entry_right(
+        tmp_path: Path, answer: FakeCommand, vouched: bool) -> None:
+    ctx = dataclasses.replace(context(tmp_path), probes=dataclasses.replace(
+        context(tmp_path).probes, cmd=FakeCommandRunner([answer])))
+    assert fastpath.owners_unchanged(ctx, results()) is vouched
+
+
+def test_without_the_mapping_find_is_not_asked(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx = dataclasses.replace(ctx, probes=dataclasses.replace(ctx.probes, cmd=FakeCommandRunner([])))
+    assert fastpath.owners_unchanged(ctx, [r for r in results() if r.check_id != "userns.mapping"]) is False
