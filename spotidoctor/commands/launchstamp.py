@@ -20,6 +20,7 @@ from spotidoctor.launcher.stamp import (
     save_stamp,
 )
 from spotidoctor.model import CheckResult
+from spotidoctor.podman.info import podman_info
 from spotidoctor.types import JSONValue
 
 __all__ = ["session_key", "full_reason", "Stamper", "ENDED_CLEANLY"]
@@ -86,4 +87,6 @@ class Stamper:
         found = lookup_image(ctx)  # what the image checks saw (shared memo), not a later build
         if self._digest is None or found.info is None:
             return
-        save_stamp(ctx, LaunchStamp(self._digest, self._when, found.info.id, self._results))
+        info = podman_info(ctx)  # the preflight's answer (memo)
+        store = f"{info.graph_root}/{info.graph_driver}-images/images.json" if info and info.graph_root else ""
+        save_stamp(ctx, LaunchStamp(self._digest, self._when, found.info.id, self._results, store))

@@ -8,8 +8,10 @@ preflight must run instead. It trusts the stamp (``launcher.stamp``) only when:
    and not ``auto_update = true`` (its update check reaches the network on every launch);
 2. a stamp from a clean launch exists and is younger than a day;
 3. the fingerprint computed now equals the stamp's (see ``launcher.stamp`` for its parts);
-4. the image to run has the stamp's image id (``podman image inspect``, asked now: a rebuilt
-   or replaced image under the same name is a different id);
+4. the image to run has the stamp's image id, read now from podman's own image store (the
+   images.json ``podman info`` named at the clean launch), or asked with ``podman image
+   inspect`` when the store cannot say: a rebuilt or replaced image under the same name is a
+   different id;
 5. the ``LIVE_CHECKS`` pass now: the storage directory and the owner of every entry under
    config/ and cache/ (a chown deep in the cache changes no directory, so no fingerprint
    shows it: ``find`` walks the tree on the other core, and ``storage.ownership`` itself runs
@@ -23,13 +25,14 @@ podman unsure, a live check not passing) is the full preflight, which reports an
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from spotidoctor.api import Check, Context
-from spotidoctor.backend.images import PODMAN_TIMEOUT_S, ImageLookup, Presence, lookup_image
+from spotidoctor.backend.images import PODMAN_TIMEOUT_S, ImageInfo, ImageLookup, Presence, lookup_image
 from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.engine.planning import Plan
 from spotidoctor.engine.registry import bundled
@@ -54,6 +57,7 @@ LIVE_CHECKS = ("storage.dir", "storage.ownership", "x11.access-control")
 LIVE_PACKAGES = ("storage", "x11")  # the bundled packages that hold them (only these are imported)
 OWNERSHIP = "storage.ownership"
 FIND_TIMEOUT_S = 60.0
+MAX_STORE_BYTES = 8 << 20  # podman's images.json: a few KiB per image
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,24 @@ def _live_checks(ctx: Context, trusted: Sequence[CheckResult]) -> list[CheckResu
     return [*fresh, *Runner(ctx).run(Plan(tuple(ownership)), [*known, *fresh]).results]
 
 
+def stored_image(ctx: Context, stamp: LaunchStamp) -> ImageLookup | None:
+    """The image's id as podman's own store lists it (the file ``podman image inspect`` reads
+    too; podman replaces it atomically), without starting podman; None when the store cannot
+    say (no path recorded, unreadable, too large, not exactly one image of that name): then
+    podman is asked."""
+    if not stamp.image_store:
+        return None
+    name = ctx.config.image
+    try:
+        images = json.loads(ctx.probes.fs.read_bytes(stamp.image_store, MAX_STORE_BYTES + 1))
+        ids = [str(i["id"]) for i in images if name in (i.get("names") or ())]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    if len(ids) != 1:
+        return None
+    return ImageLookup(name, Presence.PRESENT, ImageInfo(name, ids[0], None, ""))
+
+
 def _bundled_checks() -> list[type[Check]]:
     """The check classes of ``LIVE_PACKAGES`` (their prerequisites are the stamp's results,
     so the registry's own resolution, which would drop them, is not used)."""
@@ -158,7 +180,7 @@ class PendingVerdict:
         self._reason = reason
         if stamp is not None:
             self._live = _Background(lambda: _live_checks(ctx, stamp.results))
-            self._image = _Background(lambda: lookup_image(ctx))
+            self._image = _Background(lambda: stored_image(ctx, stamp) or lookup_image(ctx))
             self._busy = _Background(lambda: name_in_use(ctx))
 
     def verdict(self) -> FastVerdict:

@@ -15,7 +15,8 @@
   container's copy; a removed cookie changes it), the sound server's sockets, pid file and
   cookies (a restarted server makes a new socket; an unloaded socket module removes its
   socket), the session bus socket, and the storage directory with config/ and cache/;
-- the image the launch runs still has the stamp's image id (asked live: ``fastpath``).
+- the image the launch runs still has the stamp's image id (asked live: ``fastpath``, from
+  podman's own image store, or ``podman image inspect`` when that does not answer).
 
 What no stat can see is re-checked live on every launch: the owner of every entry in the
 storage (a chown changes no directory) and the X server's access control (``xhost +`` is
@@ -69,6 +70,7 @@ class LaunchStamp:
     created: float
     image_id: str
     results: tuple[CheckResult, ...]
+    image_store: str = ""  # podman's images.json (graph root, driver), as `podman info` named it
 
 
 def stamp_path(ctx: Context) -> str:
@@ -221,7 +223,8 @@ def load_stamp(ctx: Context, *, now: float | None = None) -> LaunchStamp | None:
         if age > STAMP_TTL_S or age < -CLOCK_SKEW_S:
             return None
         results = tuple(_result_from(r) for r in data["results"])
-        return LaunchStamp(str(data["digest"]), created, str(data["image_id"]), results)
+        return LaunchStamp(str(data["digest"]), created, str(data["image_id"]), results,
+                           str(data.get("image_store") or ""))
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
@@ -230,7 +233,7 @@ def save_stamp(ctx: Context, stamp: LaunchStamp) -> None:
     """Write the stamp (0600, atomically, never through a symlink); a failure costs only
     a full preflight next time."""
     data = {"schema": SCHEMA, "digest": stamp.digest, "created": stamp.created, "image_id": stamp.image_id,
-            "results": [_result_json(r) for r in stamp.results]}
+            "image_store": stamp.image_store, "results": [_result_json(r) for r in stamp.results]}
     try:
         blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         if len(blob) <= MAX_STAMP_BYTES:

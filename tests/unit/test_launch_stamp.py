@@ -310,3 +310,34 @@ def test_without_the_mapping_find_is_not_asked(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     ctx = dataclasses.replace(ctx, probes=dataclasses.replace(ctx.probes, cmd=FakeCommandRunner([])))
     assert fastpath.owners_unchanged(ctx, [r for r in results() if r.check_id != "userns.mapping"]) is False
+
+
+# -- the image id, from podman's own store ----------------------------------------------------------
+
+STORE = f"{HOME}/.local/share/containers/storage/vfs-images/images.json"
+
+
+@pytest.mark.parametrize(("content", "found"), [
+    ([{"id": "aaa", "names": [IMAGE]}, {"id": "bbb", "names": ["localhost/other:1"]}], "aaa"),
+    ([{"id": "bbb", "names": ["localhost/other:1"]}], None),  # not there by that name: podman is asked
+    ([{"id": "aaa", "names": [IMAGE]}, {"id": "ccc", "names": [IMAGE]}], None),  # ambiguous
+    ("{damaged", None),
+    (None, None),  # no store file
+])
+def test_the_image_id_is_read_from_podmans_store_or_left_to_podman(tmp_path: Path, content: object,
+                                                                   found: str | None) -> None:
+    ctx = context(tmp_path)
+    if content is not None:
+        path = host(tmp_path, STORE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    answer = fastpath.stored_image(ctx, dataclasses.replace(stamp(ctx), image_store=STORE))
+    assert (answer.info.id if answer and answer.info else None) == found
+    assert fastpath.stored_image(ctx, dataclasses.replace(stamp(ctx), image_store="")) is None
+
+
+def test_the_store_path_round_trips(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    save_stamp(ctx, dataclasses.replace(stamp(ctx), image_store=STORE))
+    loaded = load_stamp(ctx)
+    assert loaded is not None and loaded.image_store == STORE
