@@ -151,6 +151,20 @@ def stored_image(ctx: Context, stamp: LaunchStamp) -> ImageLookup | None:
     return ImageLookup(name, Presence.PRESENT, ImageInfo(name, ids[0], None, ""))
 
 
+def store_says_free(ctx: Context, stamp: LaunchStamp) -> bool:
+    """True only when podman's own container store (next to its image store) is readable and
+    holds no container of that name; otherwise podman is asked (``name_in_use``). A podman
+    container always has a storage container of its name."""
+    if not stamp.image_store.endswith("-images/images.json"):
+        return False
+    path = stamp.image_store[: -len("-images/images.json")] + "-containers/containers.json"
+    try:
+        containers = json.loads(ctx.probes.fs.read_bytes(path, MAX_STORE_BYTES + 1))
+        return not any(ctx.config.container_name in (c.get("names") or ()) for c in containers)
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
+        return False
+
+
 def _bundled_checks() -> list[type[Check]]:
     """The check classes of ``LIVE_PACKAGES`` (their prerequisites are the stamp's results,
     so the registry's own resolution, which would drop them, is not used)."""
@@ -181,7 +195,7 @@ class PendingVerdict:
         if stamp is not None:
             self._live = _Background(lambda: _live_checks(ctx, stamp.results))
             self._image = _Background(lambda: stored_image(ctx, stamp) or lookup_image(ctx))
-            self._busy = _Background(lambda: name_in_use(ctx))
+            self._busy = _Background(lambda: not store_says_free(ctx, stamp) and name_in_use(ctx))
 
     def verdict(self) -> FastVerdict:
         stamp = self._stamp

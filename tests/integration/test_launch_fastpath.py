@@ -158,3 +158,19 @@ def test_the_image_replaced_under_the_same_name_is_caught(
     done = launch(setup, tagged, config)
     assert_refused(done, "image.user")
     assert "was replaced since the last clean launch" in done.stdout, output(done)
+
+
+def test_a_container_of_that_name_is_still_refused_on_the_fast_path(
+        tmp_path: Path, xserver: servers.XServer, pulseaudio: servers.PulseServer, tagged: str,
+        podman_store: dict[str, str]) -> None:  # noqa: F811
+    setup = prepare(tmp_path, xserver, pulseaudio, "isolated", podman_store)
+    config = write_config(tmp_path / "config.toml")
+    two_clean_launches(setup, tagged, config)
+    subprocess.run(["podman", "create", "--name", setup.name, tagged], env=setup.env, check=True,
+                   capture_output=True, timeout=120)
+    try:
+        done = launch(setup, tagged, config)
+    finally:
+        subprocess.run(["podman", "rm", "-f", setup.name], env=setup.env, capture_output=True, timeout=120)
+    assert done.returncode == 1 and STARTED not in done.stdout, output(done)
+    assert FAST in done.stdout and f"A container named {setup.name} exists already" in done.stdout, output(done)

@@ -341,3 +341,19 @@ def test_the_store_path_round_trips(tmp_path: Path) -> None:
     save_stamp(ctx, dataclasses.replace(stamp(ctx), image_store=STORE))
     loaded = load_stamp(ctx)
     assert loaded is not None and loaded.image_store == STORE
+
+
+@pytest.mark.parametrize(("content", "free"), [
+    ([], True),
+    ([{"id": "c1", "names": ["spotify-container"]}], False),
+    ([{"id": "c1", "names": ["other"]}], True),
+    ("{damaged", False),
+    (None, False),  # no store file: podman is asked
+])
+def test_a_free_container_name_is_read_from_podmans_store(tmp_path: Path, content: object, free: bool) -> None:
+    ctx = context(tmp_path)
+    if content is not None:
+        path = host(tmp_path, STORE.replace("-images/images.json", "-containers/containers.json"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert fastpath.store_says_free(ctx, dataclasses.replace(stamp(ctx), image_store=STORE)) is free
