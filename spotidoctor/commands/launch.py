@@ -18,38 +18,39 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from spotidoctor.api import Context
 from spotidoctor.backend import host as hostfacts
-from spotidoctor.backend.build import BUILD_FIX_ID
-from spotidoctor.backend.images import PODMAN_TIMEOUT_S
 from spotidoctor.backend.runargs import storage_paths
 from spotidoctor.backend.storageguard import storage_refusal as refusal
-from spotidoctor.commands import dryrunnotes
-from spotidoctor.commands.launchimage import prepare_image
-from spotidoctor.commands.live import LiveChecks
+from spotidoctor.commands.launchstamp import ENDED_CLEANLY, Stamper, full_reason, session_key
 from spotidoctor.commands.options import LaunchOptions
-from spotidoctor.commands.reporting import FixProgress
-from spotidoctor.engine.fixer import FixPolicy, candidates, refreshed
-from spotidoctor.engine.fixloop import Confirm, fix_loop
-from spotidoctor.engine.planning import launch_plan
-from spotidoctor.engine.runner import run_checks
-from spotidoctor.engine.session import Session, make_session
+from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
-from spotidoctor.launcher import daily, sandbox, supervisor
-from spotidoctor.launcher.channels import LaunchRefused
-from spotidoctor.launcher.dryrun import print_dry_run
-from spotidoctor.launcher.plan import plan_channels
+from spotidoctor.launcher import daily, sandbox
+from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, start_fast_path
+from spotidoctor.launcher.phases import PhaseClock
+from spotidoctor.launcher.stamp import forget_stamp
 from spotidoctor.lock import exclusive
 from spotidoctor.model import CheckResult, Status
 
+if TYPE_CHECKING:
+    from spotidoctor.engine.fixer import FixPolicy
+    from spotidoctor.engine.fixloop import Confirm
+
+# What only the full preflight, a build or a dry run needs is imported where it is used:
+# the fast path's start-up is most of what a fast launch adds to podman's own time.
+
 # The build runs in step 2 with its own progress display, not as a preflight fix.
-DEFERRED_FIXES = frozenset({BUILD_FIX_ID})
+DEFERRED_FIXES = frozenset({"image.build"})  # backend.build.BUILD_FIX_ID (a test keeps them equal)
 # A missing image is built in step 2: not a reason to refuse the launch.
 BUILT_LATER = frozenset({"image.present"})
-PREFLIGHT_POLICY = FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
+def preflight_policy() -> FixPolicy:
+    from spotidoctor.engine.fixer import FixPolicy
+
+    return FixPolicy(min_applicability=Applicability.SAFE, max_privilege=Privilege.USERNS)
 
 REFUSED = ("Launch refused: {count} problem(s) must be fixed first: {ids}.\n"
            "  → `spotidoctor fix` applies the safe fixes; `spotidoctor check -v` explains the rest.\n"
@@ -99,15 +100,23 @@ def preflight(session: Session, options: LaunchOptions, stdin: TextIO,
     Returns the session to launch with: after fixes, with config.toml read again (a fix
     may have changed it) and fresh shared probe answers.
     """
+    from spotidoctor.commands.live import LiveChecks
+    from spotidoctor.commands.reporting import FixProgress
+    from spotidoctor.engine.fixer import candidates, refreshed
+    from spotidoctor.engine.fixloop import fix_loop
+    from spotidoctor.engine.planning import launch_plan
+    from spotidoctor.engine.runner import run_checks
+
+    policy = preflight_policy()
     selection = launch_plan(session, slow=not options.dry_run)
     with LiveChecks(out, session.ctx.env, (), show_results=False) as live:  # the status line, on a terminal
         results = run_checks(session, selection, live).results
     fixable = [c for c in candidates(results)
-               if PREFLIGHT_POLICY.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
+               if policy.allows(c.fix) and c.fix.id not in DEFERRED_FIXES]
     if options.dry_run or not fixable:
         return session, results
     with exclusive(session.ctx.paths.lock_file, "launch"):
-        outcome = fix_loop(session, selection, PREFLIGHT_POLICY, confirmer(options.yes, stdin, out), FixProgress(out))
+        outcome = fix_loop(session, selection, policy, confirmer(options.yes, stdin, out), FixProgress(out))
     if outcome.applied:
         session = Session(refreshed(session.ctx), session.registry)
     return session, outcome.results
@@ -147,12 +156,6 @@ def storage_refusal(ctx: Context) -> tuple[str, str] | None:
 
 
 
-def name_in_use(ctx: Context) -> bool:
-    done = ctx.probes.cmd.run(("podman", "container", "exists", ctx.config.container_name),
-                              timeout=PODMAN_TIMEOUT_S)
-    return done.returncode == 0
-
-
 # -- the command ------------------------------------------------------------------------------
 
 def gate(results: Sequence[CheckResult], force: bool, out: TextIO, err: TextIO) -> int:
@@ -170,42 +173,116 @@ def gate(results: Sequence[CheckResult], force: bool, out: TextIO, err: TextIO) 
 def with_network(session: Session, network: str | None) -> Session:
     """``--network`` becomes the config's ``network``, so the preflight checks the mode the
     launch will use (a broken default network does not matter with ``--network none``)."""
+    return session if network is None else Session(network_ctx(session.ctx, network), session.registry)
+
+
+def network_ctx(ctx: Context, network: str | None) -> Context:
     if network is None:
-        return session
-    ctx = session.ctx
+        return ctx
     # Also an override, so a config.toml re-read after fixes keeps it (fixer.refreshed).
     overrides = {**ctx.config_overrides, "network": network}
-    ctx = dataclasses.replace(ctx, config=ctx.config.with_overrides(network=network), config_overrides=overrides)
-    return Session(ctx, session.registry)
+    return dataclasses.replace(ctx, config=ctx.config.with_overrides(network=network), config_overrides=overrides)
 
 
 def run(options: LaunchOptions) -> int:
-    session = with_network(make_session(options.session), options.network)
-    return launch(session, options, sys.stdin, sys.stdout, sys.stderr)
+    """The fast path when the last clean launch vouches for the preflight (``launcher.fastpath``),
+    else the full launch; ``-v`` ends with where the time went."""
+    clock = PhaseClock()
+    ctx = network_ctx(make_context(options.session), options.network)
+    sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything
+    handed = handover(ctx, options, sys.stdout, sys.stderr)
+    if not isinstance(handed, daily.Start):
+        return handed
+    clock.mark("is Spotify already running (podman)")
+    pending = start_fast_path(ctx, session_key(options), full_reason=full_reason(options))
+    from spotidoctor.launcher import supervisor  # noqa: F401 - imported while the live re-checks run
+    verdict = pending.verdict()
+    try:
+        if verdict.results is not None:
+            clock.mark("preflight (fast path)")
+            return launch_trusted(ctx, options, verdict, handed, sys.stdout, sys.stderr, clock)
+        if options.session.verbose:
+            print(f"Full preflight: {verdict.reason}.", file=sys.stderr if options.dry_run else sys.stdout)
+        clock.mark("fast path ruled out")
+        session = Session(ctx, registry_for(ctx, options.session))
+        clock.mark("loading the checks")
+        return launch(session, options, sys.stdin, sys.stdout, sys.stderr, clock=clock, stamper=Stamper(ctx, options),
+                      start=handed)
+    finally:
+        if options.session.verbose and not options.dry_run:
+            clock.report(sys.stdout)
 
 
-def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO) -> int:
-    sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
-    # One Spotify: while it runs, links go to it and nothing else happens (no preflight, no lock).
+def handover(ctx: Context, options: LaunchOptions, out: TextIO, err: TextIO) -> int | daily.Start:
+    """One Spotify: while it runs, links go to it and nothing else happens (no preflight, no
+    lock); the exit status then, else what the new start gets. ``--dry-run`` only says which."""
     if options.dry_run:
-        start = daily.describe_handover(session.ctx, options.spotify_args, err)
-    else:
-        handed = daily.hand_over(session.ctx, options.spotify_args, out)
+        return daily.describe_handover(ctx, options.spotify_args, err)
+    return daily.hand_over(ctx, options.spotify_args, out)
+
+
+def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, start: daily.Start, out: TextIO,
+                   err: TextIO, clock: PhaseClock) -> int:
+    """The launch when ``trusted_preflight`` vouched for the preflight: the guards, then Spotify."""
+    results = list(verdict.results or ())
+    warned = sum(r.status in (Status.WARN, Status.FAIL) for r in results)
+    print(f"Preflight: nothing changed since the last clean launch ({len(results)} checks, {warned} warning(s) "
+          "then; the storage's owners, X access control and the image re-checked now; `spotidoctor check` "
+          "shows all).", file=out)
+    if options.session.verbose:
+        print(f"  fast path: {verdict.reason}", file=out)
+    show_widenings(ctx, out)
+    guard = storage_refusal(ctx)
+    if guard:
+        print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
+        return int(ExitCode.PROBLEMS)
+    if verdict.name_busy if verdict.name_busy is not None else name_in_use(ctx):
+        print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
+        return int(ExitCode.PROBLEMS)
+    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher.channels import LaunchRefused
+
+    code: int | None = None
+    try:
+        code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
+                                        network=options.network, start=start, clock=clock)
+        return code
+    except LaunchRefused as exc:
+        print(f"Launch refused: {exc}", file=out)
+        return int(ExitCode.PROBLEMS)
+    finally:
+        if code not in ENDED_CLEANLY:
+            forget_stamp(ctx)
+
+
+def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO, *,
+           clock: PhaseClock | None = None, stamper: Stamper | None = None, start: daily.Start | None = None) -> int:
+    """The full launch; ``start`` when ``run`` already ruled out a handover to a running Spotify."""
+    sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
+    if start is None:
+        handed = handover(session.ctx, options, out, err)
         if not isinstance(handed, daily.Start):
             return handed
         start = handed
     results: list[CheckResult] = []
     shown = err if options.dry_run else out
     if not options.no_check:
-        session, results = preflight(session, options, stdin, shown)
+        checked, results = preflight(session, options, stdin, shown)
+        if stamper is not None:
+            stamper.after_preflight(checked.ctx, results, fixed=checked is not session)
+        session = checked
         show_preflight(session, results, options.session.verbose, shown)
     else:
         show_widenings(session.ctx, shown)
+    if clock is not None:
+        clock.mark("preflight (full)")
     ctx = session.ctx
     sandbox.validate(ctx.config, ctx.user.home)  # a fix may have changed config.toml
     refused = gate(results, options.force, shown, err)
     guard = storage_refusal(ctx)
     if options.dry_run:
+        from spotidoctor.commands import dryrunnotes
+
         dryrunnotes.report_unchecked([] if options.no_check else dryrunnotes.unchecked(session), err)
         return _dry_run(ctx, options, start, results, guard, refused, out, err)
     if refused:
@@ -213,15 +290,25 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
     if guard:
         print(STORAGE_REFUSED.format(path=guard[0], reason=guard[1]), file=out)
         return int(ExitCode.PROBLEMS)
+    from spotidoctor.commands.launchimage import prepare_image
+
     code = prepare_image(ctx, results, out)  # built when missing, updated first with auto_update
     if code:
         return code
     if name_in_use(ctx):
         print(BUSY_NAME.format(name=ctx.config.container_name), file=out)
         return int(ExitCode.PROBLEMS)
+    if clock is not None:
+        clock.mark("image and container name")
+    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher.channels import LaunchRefused
+
     try:
-        return supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
-                                        network=options.network, start=start)
+        code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
+                                        network=options.network, start=start, clock=clock)
+        if stamper is not None:
+            stamper.after_run(ctx, code)
+        return code
     except LaunchRefused as exc:
         print(f"Launch refused: {exc}", file=out)
         return int(ExitCode.PROBLEMS)
@@ -229,6 +316,11 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
 
 def _dry_run(ctx: Context, options: LaunchOptions, start: daily.Start, results: Sequence[CheckResult],
              guard: tuple[str, str] | None, refused: int, out: TextIO, err: TextIO) -> int:
+    from spotidoctor.commands import dryrunnotes
+    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher.dryrun import print_dry_run
+    from spotidoctor.launcher.plan import plan_channels
+
     host = hostfacts.gather(ctx, results)
     spec = supervisor.make_spec(ctx, supervisor.launch_dir(ctx, "LAUNCH_ID"), network=options.network,
                                 spotify_args=start.other_args)

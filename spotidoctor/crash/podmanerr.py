@@ -13,8 +13,10 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from spotidoctor.crash.causes import Cause, Strength
+if TYPE_CHECKING:  # the causes are built only when a launch failed (~13 ms to import)
+    from spotidoctor.crash.causes import Cause
 from spotidoctor.crash.lines import printable
 
 KEEP_LINES = 60  # the tail kept in memory; podman's error is among the last lines it prints
@@ -120,6 +122,8 @@ _KNOWN = (
 
 def cause_for(errors: tuple[str, ...]) -> Cause | None:
     """The cause podman's own error line names, quoted; None when podman printed none."""
+    from spotidoctor.crash.causes import Cause, Strength
+
     if not errors:
         return None
     line = errors[-1]

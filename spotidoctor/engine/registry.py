@@ -79,7 +79,8 @@ def _checks_of(obj: object) -> list[type[Check]]:
     return found
 
 
-def bundled() -> Iterator[tuple[str, object]]:
+def bundled(only: Sequence[str] | None = None) -> Iterator[tuple[str, object]]:
+    """The bundled check packages in ``ORDER``; ``only``: just these (``("storage", "x11")``)."""
     package = importlib.import_module("spotidoctor.checks")
     order = list(getattr(package, "ORDER", ()))
 
@@ -87,6 +88,8 @@ def bundled() -> Iterator[tuple[str, object]]:
         return (order.index(info.name) if info.name in order else len(order), info.name)
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=rank):
+        if only is not None and info.name not in only:
+            continue
         name = f"{package.__name__}.{info.name}"
         try:
             yield "bundled", importlib.import_module(name)

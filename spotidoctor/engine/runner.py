@@ -46,11 +46,13 @@ class RunReport:
     timed_out: list[str] = field(default_factory=list)
 
 
-def run_checks(session: Session, run_plan: Plan, reporter: Reporter | None = None) -> RunReport:
+def run_checks(session: Session, run_plan: Plan, reporter: Reporter | None = None,
+               known: Sequence[CheckResult] = ()) -> RunReport:
     """Run ``run_plan`` in the session's context, then kill whatever subprocess a check that
-    timed out left running (a podman or X client)."""
+    timed out left running (a podman or X client). ``known``: results of prerequisites that
+    are not in the plan (the launch fast path's trusted ones); they are not returned."""
     try:
-        return Runner(session.ctx, reporter=reporter).run(run_plan)
+        return Runner(session.ctx, reporter=reporter).run(run_plan, known)
     finally:
         kill_all = getattr(session.ctx.probes.cmd, "kill_all", None)
         if callable(kill_all):
@@ -63,8 +65,9 @@ class Runner:
         self._max_parallel = max_parallel
         self._reporter: Reporter = reporter or NullReporter()
 
-    def run(self, run_plan: Plan) -> RunReport:
+    def run(self, run_plan: Plan, known: Sequence[CheckResult] = ()) -> RunReport:
         state = _RunState(list(run_plan.checks), run_plan.ignored)
+        state.results.update((r.check_id, r) for r in known)
         pending = [c for c in state.order if c.id not in run_plan.ignored]
         self._prefetch(pending)
         while pending or state.running:

@@ -28,6 +28,7 @@ from spotidoctor.daily.launchparts import daily_parts
 from spotidoctor.launcher import channels as channels_mod
 from spotidoctor.launcher.channel import ChannelReport
 from spotidoctor.launcher.daily import Start, launch_pairs
+from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.plan import plan_channels
 from spotidoctor.launcher.podmanrun import run_filtered, stream_writer
 from spotidoctor.model import CheckResult
@@ -83,6 +84,11 @@ def channels_record(reports: Sequence[ChannelReport]) -> dict[str, JSONValue]:
     return {r.name: {"refused": r.refused, **r.record} for r in reports}
 
 
+def _mark(clock: PhaseClock | None, phase: str) -> None:
+    if clock is not None:
+        clock.mark(phase)
+
+
 def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Sequence[str], out: TextIO) -> None:
     for problem in (*warnings, *missing_parts(host)):
         print(f"warning: {problem}", file=out)
@@ -92,7 +98,7 @@ def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Seque
 
 
 def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts, out: TextIO, err: TextIO, *,
-                  network: str | None, start: Start) -> int:
+                  network: str | None, start: Start, clock: PhaseClock | None = None) -> int:
     """Open the channels, run Spotify (with the daily parts and ``start``'s links), stop the
     channels; Spotify's exit status.
 
@@ -107,6 +113,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
     log_path = os.path.join(directory, CHANNEL_LOG)
     plan = plan_channels(ctx, results, spec.network)
     opened = channels_mod.open_channels(ctx, plan, results, container=spec.container_name, log=FileLog(log_path))
+    _mark(clock, "channels open")
     code: int | None = None
     try:
         host = opened.apply(host)
@@ -121,6 +128,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
         _start_message(ctx, spec, host, (*opened.warnings, *parts.warnings), out)
         tail = podmanerr.Tail()  # podman's own error line, for the diagnosis
         code = run_filtered(ctx.probes.cmd, argv(pairs), stream_writer(out), podmanerr.teeing(stream_writer(err), tail))
+        _mark(clock, "podman run (until Spotify exits)")
     finally:
         reports = opened.stop()
         if code is not None:
@@ -128,6 +136,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
                                          podman_errors=tail.errors())
             launchlog.save(fs, record)
     print(channels_mod.summary_line(reports, log_path), file=out)
+    _mark(clock, "channels stopped, record kept")
     if code != 0:
         diagnose(ctx, record, out)
     return code
