@@ -30,7 +30,7 @@ from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.launcher import daily, sandbox
-from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, start_fast_path
+from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, prepare_fast_path
 from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.stamp import forget_stamp
 from spotidoctor.lock import exclusive
@@ -190,17 +190,23 @@ def run(options: LaunchOptions) -> int:
     clock = PhaseClock()
     ctx = network_ctx(make_context(options.session), options.network)
     sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything
-    handed = handover(ctx, options, sys.stdout, sys.stderr)
+    pending = prepare_fast_path(ctx, session_key(options), full_reason=full_reason(options))
+    handed = handover(ctx, options, sys.stdout, sys.stderr, known_absent=pending.container_absent)
     if not isinstance(handed, daily.Start):
         return handed
-    clock.mark("is Spotify already running (podman)")
-    pending = start_fast_path(ctx, session_key(options), full_reason=full_reason(options))
+    clock.mark("is Spotify already running")
+    pending.start()
     from spotidoctor.launcher import supervisor  # noqa: F401 - imported while the live re-checks run
     verdict = pending.verdict()
     try:
         if verdict.results is not None:
             clock.mark("preflight (fast path)")
             return launch_trusted(ctx, options, verdict, handed, sys.stdout, sys.stderr, clock)
+        if pending.container_absent and daily.is_running(ctx):
+            # The store's answer holds only with the fingerprint, which differs: podman is asked.
+            again = handover(ctx, options, sys.stdout, sys.stderr)
+            if not isinstance(again, daily.Start):
+                return again
         if options.session.verbose:
             print(f"Full preflight: {verdict.reason}.", file=sys.stderr if options.dry_run else sys.stdout)
         clock.mark("fast path ruled out")
@@ -213,12 +219,14 @@ def run(options: LaunchOptions) -> int:
             clock.report(sys.stdout)
 
 
-def handover(ctx: Context, options: LaunchOptions, out: TextIO, err: TextIO) -> int | daily.Start:
+def handover(ctx: Context, options: LaunchOptions, out: TextIO, err: TextIO, *,
+             known_absent: bool = False) -> int | daily.Start:
     """One Spotify: while it runs, links go to it and nothing else happens (no preflight, no
-    lock); the exit status then, else what the new start gets. ``--dry-run`` only says which."""
+    lock); the exit status then, else what the new start gets. ``--dry-run`` only says which.
+    ``known_absent``: podman's container store has no container of that name (podman not asked)."""
     if options.dry_run:
         return daily.describe_handover(ctx, options.spotify_args, err)
-    return daily.hand_over(ctx, options.spotify_args, out)
+    return daily.hand_over(ctx, options.spotify_args, out, known_absent=known_absent)
 
 
 def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, start: daily.Start, out: TextIO,
@@ -245,7 +253,8 @@ def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, s
     code: int | None = None
     try:
         code = supervisor.run_container(ctx, results, hostfacts.gather(ctx, results), out, err,
-                                        network=options.network, start=start, clock=clock)
+                                        network=options.network, start=start, clock=clock,
+                                        image_id=verdict.image_id)
         return code
     except LaunchRefused as exc:
         print(f"Launch refused: {exc}", file=out)

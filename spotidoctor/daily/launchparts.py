@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spotidoctor.api import Context
-from spotidoctor.backend.images import Presence, lookup_image
+from spotidoctor.backend.images import ImageInfo, Presence, lookup_image
 from spotidoctor.daily.facts import NetworkFacts
 from spotidoctor.daily.imagecontents import image_contents
 from spotidoctor.daily.instance import State, find_instance, forward_links
@@ -45,13 +45,16 @@ class Handoff:
     other_args: tuple[str, ...] = ()  # the arguments that are not links, unchanged
 
 
-def handoff(cmd: CommandRunner, container_name: str, spotify_args: Sequence[str]) -> Handoff:
+def handoff(cmd: CommandRunner, container_name: str, spotify_args: Sequence[str], *,
+            known_absent: bool = False) -> Handoff:
     """With Spotify running in ``container_name``, hand it the links and end; otherwise say how
-    the new start gets them. Fast (one ``podman container inspect``), takes no lock."""
+    the new start gets them. Fast (one ``podman container inspect``), takes no lock.
+    ``known_absent``: the caller read podman's own container store and found no container of
+    that name (so none runs); podman is not asked."""
     split = split_link_args(spotify_args)
     refused = tuple(f"link {reason}" for reason in split.refused)
-    found = find_instance(cmd, container_name)
-    if found.state is not State.RUNNING:
+    state = State.ABSENT if known_absent else find_instance(cmd, container_name).state
+    if state is not State.RUNNING:
         return Handoff(False, 0, refused, tuple((link.spotify_arg, "link to open (spotify: URI)")
                                                 for link in split.links), split.other)
     if not split.links:
@@ -79,12 +82,15 @@ def scale_choice(ctx: Context, results: Sequence[CheckResult] = ()) -> ScaleChoi
 
 # -- language ----------------------------------------------------------------------------------
 
-def locale_choice(ctx: Context, *, look_inside: bool = True) -> LocaleChoice:
+def locale_choice(ctx: Context, *, look_inside: bool = True, image_id: str | None = None) -> LocaleChoice:
     """Your LANG/LC_* against the configured image's locales (unknown when it cannot be looked
-    at, or ``look_inside`` is False: a dry run starts no container)."""
-    found = lookup_image(ctx) if look_inside else None
-    contents = image_contents(ctx, found.info) if found and found.presence is Presence.PRESENT and found.info \
-        else None
+    at, or ``look_inside`` is False: a dry run starts no container). ``image_id``: the image's
+    id as the caller found it just now (the fast launch), so podman is not asked again."""
+    info: ImageInfo | None = ImageInfo(ctx.config.image, image_id, None, "") if image_id else None
+    if info is None and look_inside:
+        found = lookup_image(ctx)
+        info = found.info if found.presence is Presence.PRESENT else None
+    contents = image_contents(ctx, info) if info is not None and look_inside else None
     locales = None if contents is None or isinstance(contents, str) else contents.locales
     return choose_locale(ctx.env, locales)
 
@@ -123,10 +129,12 @@ def with_daily(pairs: Sequence[Arg], parts: DailyParts, link_args: Sequence[Arg]
     return [*out, *parts.spotify_args, *link_args]
 
 
-def daily_parts(ctx: Context, results: Sequence[CheckResult] = (), *, look_inside: bool = True) -> DailyParts:
+def daily_parts(ctx: Context, results: Sequence[CheckResult] = (), *, look_inside: bool = True,
+                image_id: str | None = None) -> DailyParts:
     """``look_inside=False`` (``--dry-run``): the image's locales are not looked up (no container
-    starts), so LANG/LC_* are shown as they would be passed when the image has them."""
-    locale = locale_choice(ctx, look_inside=look_inside)
+    starts), so LANG/LC_* are shown as they would be passed when the image has them.
+    ``image_id``: the image's id, when the caller has just read it."""
+    locale = locale_choice(ctx, look_inside=look_inside, image_id=image_id)
     scale = scale_arg(scale_choice(ctx, results))
     warnings = (locale.warning,) if locale.warning else ()
     return DailyParts(tuple(var.arg() for var in locale.env), (scale,) if scale else (),

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from spotidoctor.api import Context
 from spotidoctor.backend.runargs import HostFacts
-from spotidoctor.channels.dbus.channel import DbusChannelError
 from spotidoctor.channels.privatefile import UnsafeDirectory
 from spotidoctor.channels.urlfiles import ChannelError
 from spotidoctor.channels.x11 import UnsafeXServer, UntrustedUnavailable
@@ -199,6 +198,8 @@ def _bus(ctx: Context, plan: ChannelPlan, sockets: str, log: LogLine, opened: Op
         if plan.dbus_note and ctx.config.dbus:
             opened.warnings.append(plan.dbus_note)
         return
+    from spotidoctor.channels.dbus.channel import DbusChannelError  # asyncio: only when the bus is relayed
+
     try:
         opened.channels.append(BusChannel.start(plan.dbus_address, sockets, ctx.probes.cmd, log,
                                                 ctx.probes.fs.read_text_or_none("/etc/os-release")))

@@ -23,7 +23,7 @@ from spotidoctor.daily.links import LinkError, parse_link, split_link_args
 from spotidoctor.model import CheckResult
 from spotidoctor.probes.command import CommandRunner
 
-__all__ = ["Start", "hand_over", "describe_handover", "launch_pairs", "dry_run_parts", "uri_forwarder",
+__all__ = ["Start", "hand_over", "is_running", "describe_handover", "launch_pairs", "dry_run_parts", "uri_forwarder",
            "FORWARD_TIMEOUT_S"]
 
 FORWARD_TIMEOUT_S = 10.0  # one `podman exec` per spotify: URI from the container
@@ -38,15 +38,21 @@ class Start:
     other_args: tuple[str, ...] = ()
 
 
-def hand_over(ctx: Context, spotify_args: Sequence[str], out: TextIO) -> int | Start:
+def hand_over(ctx: Context, spotify_args: Sequence[str], out: TextIO, *, known_absent: bool = False) -> int | Start:
     """Spotify runs already: the links are handed to it, and the launch's exit status is
-    returned. Otherwise the arguments for the new start (refused links are said and dropped)."""
-    found: Handoff = handoff(ctx.probes.cmd, ctx.config.container_name, spotify_args)
+    returned. Otherwise the arguments for the new start (refused links are said and dropped).
+    ``known_absent``: podman's container store holds no container of that name (not asked again)."""
+    found: Handoff = handoff(ctx.probes.cmd, ctx.config.container_name, spotify_args, known_absent=known_absent)
     for line in found.messages:
         print(line, file=out, flush=True)
     if found.done:
         return found.exit_code
     return Start(found.link_args, found.other_args)
+
+
+def is_running(ctx: Context) -> bool:
+    """Whether podman says the launch's container runs (one ``podman container inspect``)."""
+    return find_instance(ctx.probes.cmd, ctx.config.container_name).state is State.RUNNING
 
 
 def describe_handover(ctx: Context, spotify_args: Sequence[str], err: TextIO) -> Start:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from spotidoctor.backend.runargs import HostFacts
 from spotidoctor.channels.callback import CallbackRelay, RelayRunner
-from spotidoctor.channels.dbus.channel import DbusChannel
 from spotidoctor.channels.runparts import run_args
 from spotidoctor.channels.urlopen import HostOpener, UrlChannel
 from spotidoctor.launcher.channel import CONTAINER_BUS, ChannelReport
 from spotidoctor.probes.command import ProcessStarter
+
+if TYPE_CHECKING:  # the D-Bus relay (asyncio) loads only when a launch opens the bus channel
+    from spotidoctor.channels.dbus.channel import DbusChannel
 
 __all__ = ["BusChannel", "LinksChannel", "SignInChannel"]
 
@@ -50,6 +53,8 @@ class BusChannel:
     def start(cls, address: str, workdir: str, runner: ProcessStarter, log: LogLine,
               os_release: str | None = None) -> BusChannel:
         """``DbusChannelError`` (with the reason) when the proxy cannot start."""
+        from spotidoctor.channels.dbus.channel import DbusChannel
+
         counter = _Counter(log)
         channel = DbusChannel.start(address, workdir, runner=runner, on_refusal=counter, os_release=os_release)
         log(f"D-Bus: xdg-dbus-proxy filters the session bus; the container's socket is {channel.container_socket}")

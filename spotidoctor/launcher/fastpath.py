@@ -18,9 +18,14 @@ preflight must run instead. It trusts the stamp (``launcher.stamp``) only when:
    when find cannot vouch for every entry), and the X server's access control (``xhost +``
    is server state, not a file).
 
-Steps 3-5 run concurrently: the live checks and the two podman questions (the image, whether
-the container name is free, which the launch asks anyway) start as soon as the stamp is read,
-and the fingerprint is computed meanwhile. Anything in doubt (a part that cannot be read,
+Before any of it, with the stamp, podman's own container store (next to its image store) is
+read once: no container of the launch's name there answers both the handover's question (is
+Spotify running?) and whether the name is free, without starting podman; a container of that
+name there, or a store that cannot say, is podman's to answer (``podman container inspect``
+for the handover, ``podman container exists`` here). That answer is used for a launch only
+with the fingerprint equal (it covers podman's configs, so the store is where it was).
+Steps 3-5 run concurrently: the live checks and the image question start once the handover is
+ruled out, and the fingerprint is computed meanwhile. Anything in doubt (a part that cannot be read,
 podman unsure, a live check not passing) is the full preflight, which reports and fixes it.
 """
 from __future__ import annotations
@@ -49,8 +54,8 @@ from spotidoctor.launcher.stamp import (
 from spotidoctor.model import CheckResult
 from spotidoctor.types import JSONValue
 
-__all__ = ["FastVerdict", "PendingVerdict", "start_fast_path", "trusted_preflight", "LIVE_CHECKS", "LIVE_PACKAGES",
-           "name_in_use"]
+__all__ = ["FastVerdict", "PendingVerdict", "start_fast_path", "prepare_fast_path", "trusted_preflight", "LIVE_CHECKS",
+           "LIVE_PACKAGES", "name_in_use"]
 
 T = TypeVar("T")
 LIVE_CHECKS = ("storage.dir", "storage.ownership", "x11.access-control")
@@ -182,9 +187,11 @@ def _merge(stamp: Sequence[CheckResult], live: Sequence[CheckResult]) -> tuple[C
 
 
 class PendingVerdict:
-    """The fast path under way: the live re-checks and podman's answers run in threads from
-    ``start_fast_path`` on; ``verdict()`` computes the fingerprint and judges. Between the two
-    the caller may import what the launch needs (the channels, the supervisor) meanwhile."""
+    """The fast path prepared (``prepare_fast_path``: the stamp read, and podman's container
+    store asked whether a container of the launch's name exists, which also answers the
+    handover's question) and then under way (``start``: the live re-checks and the image in
+    threads); ``verdict()`` computes the fingerprint and judges. Between ``start`` and
+    ``verdict`` the caller may import what the launch needs (the channels, the supervisor)."""
 
     def __init__(self, ctx: Context, session_key: Mapping[str, JSONValue], stamp: LaunchStamp | None,
                  reason: str | None) -> None:
@@ -192,13 +199,22 @@ class PendingVerdict:
         self._key = session_key
         self._stamp = stamp
         self._reason = reason
-        if stamp is not None:
+        self._started = False
+        # No container of that name in podman's store: none runs and the name is free. Trusted
+        # for the launch only with the fingerprint (podman's configs, hence the store's path).
+        self.container_absent = stamp is not None and store_says_free(ctx, stamp)
+
+    def start(self) -> PendingVerdict:
+        stamp, ctx = self._stamp, self._ctx
+        if stamp is not None and not self._started:
+            self._started = True
             self._live = _Background(lambda: _live_checks(ctx, stamp.results))
             self._image = _Background(lambda: stored_image(ctx, stamp) or lookup_image(ctx))
-            self._busy = _Background(lambda: not store_says_free(ctx, stamp) and name_in_use(ctx))
+            self._busy = _Background(lambda: not self.container_absent and name_in_use(ctx))
+        return self
 
     def verdict(self) -> FastVerdict:
-        stamp = self._stamp
+        stamp = self.start()._stamp
         if stamp is None:
             return FastVerdict(None, self._reason or "no record of a clean launch")
         ctx = self._ctx
@@ -220,6 +236,12 @@ class PendingVerdict:
 def start_fast_path(ctx: Context, session_key: Mapping[str, JSONValue], *, full_reason: str | None) -> PendingVerdict:
     """Start the fast path's live work (see the module doc); ``full_reason``: the caller's
     reason to run the full preflight anyway (e.g. ``--force``)."""
+    return prepare_fast_path(ctx, session_key, full_reason=full_reason).start()
+
+
+def prepare_fast_path(ctx: Context, session_key: Mapping[str, JSONValue], *,
+                      full_reason: str | None) -> PendingVerdict:
+    """Read the stamp and podman's container store; nothing starts yet (``PendingVerdict.start``)."""
     if full_reason:
         return PendingVerdict(ctx, session_key, None, full_reason)
     if ctx.config.auto_update:

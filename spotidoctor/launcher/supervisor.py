@@ -98,9 +98,10 @@ def _start_message(ctx: Context, spec: RunSpec, host: HostFacts, warnings: Seque
 
 
 def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts, out: TextIO, err: TextIO, *,
-                  network: str | None, start: Start, clock: PhaseClock | None = None) -> int:
+                  network: str | None, start: Start, clock: PhaseClock | None = None,
+                  image_id: str | None = None) -> int:
     """Open the channels, run Spotify (with the daily parts and ``start``'s links), stop the
-    channels; Spotify's exit status.
+    channels; Spotify's exit status. ``image_id``: the image's id as the fast path just read it.
 
     ``channels.LaunchRefused`` (nothing started) when a channel forbids the launch."""
     fs = ctx.probes.fs
@@ -109,7 +110,7 @@ def run_container(ctx: Context, results: Sequence[CheckResult], host: HostFacts,
     launchlog.rotate(fs, ctx.paths.launches_dir, ctx.config.keep_launch_logs)
     lifted = lift_address_space() if ctx.config.lift_rlimit_as else None
     spec = make_spec(ctx, directory, network=network, spotify_args=start.other_args)
-    parts = daily_parts(ctx, results)  # before the channels: it may look inside the image once
+    parts = daily_parts(ctx, results, image_id=image_id)  # before the channels: it may look inside the image once
     log_path = os.path.join(directory, CHANNEL_LOG)
     plan = plan_channels(ctx, results, spec.network)
     opened = channels_mod.open_channels(ctx, plan, results, container=spec.container_name, log=FileLog(log_path))

@@ -135,3 +135,11 @@ def test_stop_only_stops_a_running_container() -> None:
     failing = stop_instance(FakeCommandRunner([running(), FakeCommand(stop, returncode=125, stderr="Error: boom\n")]),
                             NAME)
     assert not failing.ok and failing.detail == "Error: boom"
+
+
+def test_a_container_known_absent_from_podmans_store_is_not_asked_about() -> None:
+    cmd = FakeCommandRunner([])  # any podman call would be unexpected
+    done = handoff(cmd, NAME, ["--foo", f"spotify:track:{TRACK}", "file:///etc/passwd"], known_absent=True)
+    assert not done.done and done.other_args == ("--foo",) and not cmd.calls
+    assert [arg for arg, _ in done.link_args] == [f"--uri=spotify:track:{TRACK}"]
+    assert len(done.messages) == 1 and done.messages[0].startswith("link ")

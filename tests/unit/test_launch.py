@@ -211,7 +211,8 @@ def no_real_side_effects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(supervisor, "lift_address_space", lift)
     monkeypatch.setattr(launch_mod, "storage_refusal", lambda ctx: None)
     monkeypatch.setattr(supervisor.channels_mod, "open_channels", no_channels)
-    monkeypatch.setattr(supervisor, "daily_parts", lambda ctx, results: NO_DAILY_PARTS)  # looks inside the image
+    # the real one looks inside the image
+    monkeypatch.setattr(supervisor, "daily_parts", lambda ctx, results, image_id=None: NO_DAILY_PARTS)
     return calls
 
 

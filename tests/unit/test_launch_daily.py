@@ -49,7 +49,7 @@ def forwarded(uri: str, returncode: int = 0) -> FakeCommand:
 
 @pytest.fixture
 def parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(supervisor, "daily_parts", lambda ctx, results: PARTS)
+    monkeypatch.setattr(supervisor, "daily_parts", lambda ctx, results, image_id=None: PARTS)
 
 
 def test_a_link_while_spotify_runs_is_handed_over_without_preflight_lock_or_container(

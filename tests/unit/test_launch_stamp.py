@@ -357,3 +357,17 @@ def test_a_free_container_name_is_read_from_podmans_store(tmp_path: Path, conten
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content if isinstance(content, str) else json.dumps(content))
     assert fastpath.store_says_free(ctx, dataclasses.replace(stamp(ctx), image_store=STORE)) is free
+
+
+@pytest.mark.parametrize(("names", "absent"), [([], True), (["spotify-container"], False)])
+def test_the_handover_and_the_name_ask_podmans_store_once_before_the_live_work(
+        tmp_path: Path, names: list[str], absent: bool) -> None:
+    ctx = context(tmp_path)
+    save_stamp(ctx, dataclasses.replace(stamp(ctx), image_store=STORE))
+    path = host(tmp_path, STORE.replace("-images/images.json", "-containers/containers.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{"id": "c1", "names": names}]))
+    pending = fastpath.prepare_fast_path(ctx, {"network": None}, full_reason=None)
+    assert pending.container_absent is absent
+    assert isinstance(ctx.probes.cmd, FakeCommandRunner) and not ctx.probes.cmd.calls  # nothing started yet
+    assert not fastpath.prepare_fast_path(ctx, {}, full_reason="--force").container_absent  # no stamp: podman asks
