@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from spotidoctor import __version__
 from spotidoctor.error_handler import guarded
-from spotidoctor.exitcodes import EXIT_CODE_HELP, ExitCode
+from spotidoctor.exitcodes import EXIT_CODE_HELP, ExitCode, FinalStatus
 from spotidoctor.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -212,17 +212,33 @@ def _dispatch(args: argparse.Namespace) -> int:
     options = options_from(args)
     module_name, _, func_name = args.target.partition(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(options))
+    code = func(options)
+    return code if isinstance(code, FinalStatus) else int(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; a reader that goes away (``| head``) ends it quietly."""
+    """Run the command line; a reader that goes away (``| head``) ends it quietly. Run as the
+    program (no ``argv``), a ``FinalStatus`` ends the process at once (``_exit_now``)."""
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
         sys.stdout.flush()
     except BrokenPipeError:
         return _reader_gone()
+    if argv is None and isinstance(code, FinalStatus):
+        _exit_now(code)
     return code
+
+
+def _exit_now(code: int) -> None:
+    """``os._exit`` once stdout and stderr are flushed and only daemon threads are left (they
+    would be stopped at exit anyway); otherwise the normal exit, which waits for the others."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    if all(t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        os._exit(code)
 
 
 def _main(argv: list[str]) -> int:

@@ -14,6 +14,13 @@ class ExitCode(IntEnum):
     PIPE_CLOSED = 141  # the reader of stdout went away (`| head`); what SIGPIPE would give
 
 
+class FinalStatus(int):
+    """An exit status after which the process has nothing left to do (a launch that ran
+    Spotify: its channels stopped, its record and stamp written). The command line then ends
+    with ``os._exit`` after flushing stdout and stderr, skipping the interpreter's slow
+    teardown (module cleanup and garbage collection of everything imported)."""
+
+
 EXIT_CODE_HELP = """\
 exit codes:
   0    no problems (warnings allowed)

@@ -27,7 +27,7 @@ from spotidoctor.backend.storageguard import storage_refusal as refusal
 from spotidoctor.commands.launchstamp import ENDED_CLEANLY, Stamper, full_reason, session_key
 from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.engine.session import Session, make_context, registry_for
-from spotidoctor.exitcodes import ExitCode
+from spotidoctor.exitcodes import ExitCode, FinalStatus
 from spotidoctor.fixes import Applicability, Fix, Privilege
 from spotidoctor.launcher import daily, sandbox
 from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, prepare_fast_path
@@ -186,7 +186,13 @@ def network_ctx(ctx: Context, network: str | None) -> Context:
 
 def run(options: LaunchOptions) -> int:
     """The fast path when the last clean launch vouches for the preflight (``launcher.fastpath``),
-    else the full launch; ``-v`` ends with where the time went."""
+    else the full launch; ``-v`` ends with where the time went. Once it returns, the launch has
+    nothing left to do (channels stopped, record and stamp written): a ``FinalStatus``."""
+    code = _run(options)
+    return code if options.dry_run else FinalStatus(code)
+
+
+def _run(options: LaunchOptions) -> int:
     clock = PhaseClock()
     ctx = network_ctx(make_context(options.session), options.network)
     sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything

@@ -296,3 +296,32 @@ def test_no_arguments_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]
     assert cli.main([]) == 2
     assert "usage: spotidoctor" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize(("argv", "final", "exited"), [
+    (None, True, True),  # the program itself, after a launch: os._exit with the status
+    (None, False, False),  # any other command: the normal exit
+    (["list"], True, False),  # called in-process (tests, tools): never os._exit
+])
+def test_a_final_status_ends_the_program_at_once_only_when_it_is_the_program(
+        monkeypatch: pytest.MonkeyPatch, argv: list[str] | None, final: bool, exited: bool) -> None:
+    from spotidoctor.exitcodes import FinalStatus
+
+    def listing(args: object) -> int:
+        return FinalStatus(7) if final else 7
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(sys, "argv", ["spotidoctor", "list"])
+    monkeypatch.setattr("spotidoctor.commands.listing.run_list", listing)
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    if exited:
+        with pytest.raises(Exited) as info:
+            cli.main(argv)
+        assert info.value.args == (7,)
+    else:
+        assert cli.main(argv) == 7
