@@ -29,7 +29,7 @@ from spotidoctor.commands.options import LaunchOptions
 from spotidoctor.engine.session import Session, make_context, registry_for
 from spotidoctor.exitcodes import ExitCode, FinalStatus
 from spotidoctor.fixes import Applicability, Fix, Privilege
-from spotidoctor.launcher import daily, sandbox
+from spotidoctor.launcher import sandbox
 from spotidoctor.launcher.fastpath import FastVerdict, name_in_use, prepare_fast_path
 from spotidoctor.launcher.phases import PhaseClock
 from spotidoctor.launcher.stamp import forget_stamp
@@ -39,6 +39,7 @@ from spotidoctor.model import CheckResult, Status
 if TYPE_CHECKING:
     from spotidoctor.engine.fixer import FixPolicy
     from spotidoctor.engine.fixloop import Confirm
+    from spotidoctor.launcher import daily
 
 # What only the full preflight, a build or a dry run needs is imported where it is used:
 # the fast path's start-up is most of what a fast launch adds to podman's own time.
@@ -197,6 +198,10 @@ def _run(options: LaunchOptions) -> int:
     ctx = network_ctx(make_context(options.session), options.network)
     sandbox.validate(ctx.config, ctx.user.home)  # exit 2 before podman is asked anything
     pending = prepare_fast_path(ctx, session_key(options), full_reason=full_reason(options))
+    if pending.container_absent:  # no Spotify runs: the live re-checks start before the handover's imports
+        pending.start()
+    from spotidoctor.launcher import daily
+
     handed = handover(ctx, options, sys.stdout, sys.stderr, known_absent=pending.container_absent)
     if not isinstance(handed, daily.Start):
         return handed
@@ -230,6 +235,8 @@ def handover(ctx: Context, options: LaunchOptions, out: TextIO, err: TextIO, *,
     """One Spotify: while it runs, links go to it and nothing else happens (no preflight, no
     lock); the exit status then, else what the new start gets. ``--dry-run`` only says which.
     ``known_absent``: podman's container store has no container of that name (podman not asked)."""
+    from spotidoctor.launcher import daily
+
     if options.dry_run:
         return daily.describe_handover(ctx, options.spotify_args, err)
     return daily.hand_over(ctx, options.spotify_args, out, known_absent=known_absent)
@@ -273,6 +280,8 @@ def launch_trusted(ctx: Context, options: LaunchOptions, verdict: FastVerdict, s
 def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO, err: TextIO, *,
            clock: PhaseClock | None = None, stamper: Stamper | None = None, start: daily.Start | None = None) -> int:
     """The full launch; ``start`` when ``run`` already ruled out a handover to a running Spotify."""
+    from spotidoctor.launcher import daily
+
     sandbox.validate(session.ctx.config, session.ctx.user.home)  # exit 2 before podman is asked anything
     if start is None:
         handed = handover(session.ctx, options, out, err)
@@ -332,7 +341,7 @@ def launch(session: Session, options: LaunchOptions, stdin: TextIO, out: TextIO,
 def _dry_run(ctx: Context, options: LaunchOptions, start: daily.Start, results: Sequence[CheckResult],
              guard: tuple[str, str] | None, refused: int, out: TextIO, err: TextIO) -> int:
     from spotidoctor.commands import dryrunnotes
-    from spotidoctor.launcher import supervisor
+    from spotidoctor.launcher import daily, supervisor
     from spotidoctor.launcher.dryrun import print_dry_run
     from spotidoctor.launcher.plan import plan_channels
 
