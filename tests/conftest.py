@@ -41,6 +41,7 @@ def pulseaudio(tmp_path: Path) -> Iterator[servers.PulseServer]:
     server = servers.start_pulseaudio(tmp_path / "pulse")
     yield server
     servers.stop(server.proc)
+    servers.stop_podman_pause(server.env)  # a podman call with the private runtime dir started one
 
 
 @pytest.fixture
@@ -50,6 +51,7 @@ def pipewire(tmp_path: Path) -> Iterator[servers.PulseServer]:
     server = servers.start_pipewire(tmp_path / "pipewire")
     yield server
     servers.stop(server.proc)
+    servers.stop_podman_pause(server.env)
 
 
 @pytest.fixture(params=["pulseaudio", "pipewire"])

@@ -53,8 +53,11 @@ def test_the_readmes_first_command_puts_spotidoctor_on_path_and_runs_check(tmp_p
     env = {"HOME": str(home), "USER": os.environ.get("USER", "user"), "LANG": "C.UTF-8", "NO_COLOR": "1",
            "PATH": "/usr/local/bin:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(runtime),
            **{k: v for k, v in os.environ.items() if k.startswith("PIP_")}}
-    done = subprocess.run(["bash", "-c", script + '; echo "[exit $?]"'], cwd=home, env=env, capture_output=True,
-                          text=True, timeout=900)
+    try:
+        done = subprocess.run(["bash", "-c", script + '; echo "[exit $?]"'], cwd=home, env=env, capture_output=True,
+                              text=True, timeout=900)
+    finally:
+        servers.stop_podman_pause(env)  # `spotidoctor check` ran podman with the private runtime dir
     assert "[✓] " in done.stdout or "[✗] " in done.stdout, done.stdout + done.stderr  # check ran
     assert "x11.display" in done.stdout and ("Problems found." in done.stdout or "No " in done.stdout)
     assert done.stdout.rstrip().splitlines()[-1] in ("[exit 0]", "[exit 1]"), done.stdout[-2000:] + done.stderr
