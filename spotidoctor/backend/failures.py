@@ -101,13 +101,27 @@ def _disk_path(path: str) -> str:
     return os.path.dirname(path) or path
 
 
+def _glued_start(line: str, match: re.Match[str]) -> int:
+    """Where apt's own message starts when it was glued to the end of another line: apt writes
+    "Reading package lists..." to stdout without a newline and "E: ..." to stderr, and the
+    build log interleaves the two ("Reading package lists...E: Unable to locate package x")."""
+    starts = [line.rfind(marker, 0, match.start() + len(marker)) for marker in _QUOTABLE]
+    return max(0, *starts)
+
+
 def _quote(line: str, match: re.Match[str]) -> str:
-    """The log line, cut around what matched when it is long (buildah's lines can be kilobytes)."""
+    """The log line (from apt's own message when another line was glued before it), cut around
+    what matched when it is long (buildah's lines can be kilobytes)."""
+    start_at = _glued_start(line, match)
+    if start_at and line[:start_at].strip():
+        line, match_end = line[start_at:], match.end() - start_at
+    else:
+        match_end = match.end()
     text = line.strip()
     if len(text) <= _EVIDENCE_MAX:
         return text
     offset = len(line) - len(line.lstrip())
-    end = min(len(text), match.end() - offset + 80)
+    end = min(len(text), match_end - offset + 80)
     start = max(0, end - _EVIDENCE_MAX)
     return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 

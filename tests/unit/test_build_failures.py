@@ -147,3 +147,15 @@ def test_the_recipes_own_argument_check_is_explained() -> None:
     failure = classify(["SPOTIFY_REPO must be an http:// or https:// URL"], 2)
     assert failure.kind is FailureKind.BAD_ARGUMENT
     assert failure.summary == "the build argument SPOTIFY_REPO must be an http:// or https:// URL"
+
+
+def test_apts_message_glued_to_a_progress_line_is_quoted_from_where_it_starts() -> None:
+    """apt writes "Reading package lists..." to stdout without a newline and "E: ..." to stderr;
+    the build log can join them on one line (seen in a real build)."""
+    lines = ["STEP 4/9: RUN apt-get update; apt-get install -y spotify-client", "Reading package lists...",
+             "Reading package lists...E: Unable to locate package spotify-client", "", "Building dependency tree..."]
+    failure = classify(lines, 100)
+    assert failure.kind is FailureKind.MISSING_PACKAGE
+    assert failure.evidence == "E: Unable to locate package spotify-client"
+    indented = classify(["  E: Unable to locate package spotify-client"], 100)
+    assert indented.evidence == "E: Unable to locate package spotify-client"
