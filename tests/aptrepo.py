@@ -281,7 +281,10 @@ def make_repo(work: Path) -> AptRepo:
 
 
 def spotify_repo_fixture(work: Path) -> Iterator[AptRepo]:
+    """The session's repository, served by a child process: a thread of the test process lived
+    as long as the whole session, and CI saw its connections reset late in the run (curl: (56))."""
     repo = make_repo(work)
+    repo.serve_process(work / "http.log")
     try:
         yield repo
     finally:
