@@ -49,22 +49,15 @@ def link_copy_argv(path: str, owner: tuple[int, int], python: str = sys.executab
 
 
 @dataclass(frozen=True)
-class UserNsChown(Step):
-    """Recursively chown ``path`` inside ``podman unshare`` after re-checking the guards;
-    hard-linked regular files are left alone (``CopyHardLinks`` offers a way out).
-
-    ``owner`` is in namespace ids: (1500, 1500) becomes the container user's subordinate
-    ids on the host; (0, 0) is you (the keep-id migration).
-    """
+class GuardedStorageStep(Step):
+    """A USERNS step on ``path`` (owner in namespace ids) that re-checks the storage guards
+    before it runs and refuses, naming why, when one fails."""
 
     path: str = ""
     owner: tuple[int, int] = (0, 0)
     guard: StorageGuard | None = None
     timeout_s: float = CHOWN_TIMEOUT_S
-    entries: int = 0  # how many the check's scan counted below ``path`` (0: unknown); for the progress
-    kind: ClassVar[str] = "userns-chown"
-    duration_hint: ClassVar[str] = ("up to a few minutes for a large cache; Ctrl-C stops it safely, and "
-                                    "`spotidoctor fix storage` finishes it later")
+    action: ClassVar[str] = ""  # what a refusal names: "chown", "copy in"
 
     @property
     def privilege(self) -> Privilege:
@@ -72,21 +65,51 @@ class UserNsChown(Step):
 
     @property
     def argv(self) -> tuple[str, ...]:
-        return chown_argv(self.path, self.owner)
+        raise NotImplementedError
 
     def _refusals(self, env: StepEnv) -> list[str]:
         if self.guard is None:
-            return ["no guard rails were given for this chown"]
+            return [f"no guard rails were given for this {self.action.split()[0]}"]
         return refusals(env.probes.fs, self.guard, self.path)
+
+    def _refuse_unless_guarded(self, env: StepEnv) -> None:
+        reasons = self._refusals(env)
+        if reasons:
+            raise FixFailed(f"refusing to {self.action} {self.path}: {'; '.join(reasons)}")
 
     def preview(self, env: StepEnv) -> list[str]:
         lines = [f"$ {shlex.join(self.argv)}"]
         return lines + [f"(would refuse: {reason})" for reason in self._refusals(env)]
 
+    def to_json(self) -> dict[str, JSONValue]:
+        data = super().to_json()
+        data["path"] = self.path
+        data["owner"] = f"{self.owner[0]}:{self.owner[1]}"
+        data["argv"] = list(self.argv)
+        return data
+
+
+@dataclass(frozen=True)
+class UserNsChown(GuardedStorageStep):
+    """Recursively chown ``path`` inside ``podman unshare`` after re-checking the guards;
+    hard-linked regular files are left alone (``CopyHardLinks`` offers a way out).
+
+    ``owner`` is in namespace ids: (1500, 1500) becomes the container user's subordinate
+    ids on the host; (0, 0) is you (the keep-id migration).
+    """
+
+    entries: int = 0  # how many the check's scan counted below ``path`` (0: unknown); for the progress
+    kind: ClassVar[str] = "userns-chown"
+    action: ClassVar[str] = "chown"
+    duration_hint: ClassVar[str] = ("up to a few minutes for a large cache; Ctrl-C stops it safely, and "
+                                    "`spotidoctor fix storage` finishes it later")
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return chown_argv(self.path, self.owner)
+
     def apply(self, env: StepEnv) -> str:
-        reasons = self._refusals(env)
-        if reasons:
-            raise FixFailed(f"refusing to chown {self.path}: {'; '.join(reasons)}")
+        self._refuse_unless_guarded(env)
         if listens_for_progress(env):
             done = self._counting(env)
         else:
@@ -115,57 +138,25 @@ class UserNsChown(Step):
         report_progress(env, counted, total)
         return dataclasses.replace(done, stderr="\n".join(problems))
 
-    def to_json(self) -> dict[str, JSONValue]:
-        data = super().to_json()
-        data["path"] = self.path
-        data["owner"] = f"{self.owner[0]}:{self.owner[1]}"
-        data["argv"] = list(self.argv)
-        return data
-
 
 @dataclass(frozen=True)
-class CopyHardLinks(Step):
+class CopyHardLinks(GuardedStorageStep):
     """Replace every hard-linked regular file below ``path`` by a private copy owned by
     ``owner`` (namespace ids), inside ``podman unshare``, after re-checking the guards. The
     file's other names keep the original, its owner and its content."""
 
-    path: str = ""
-    owner: tuple[int, int] = (0, 0)
-    guard: StorageGuard | None = None
-    timeout_s: float = CHOWN_TIMEOUT_S
     kind: ClassVar[str] = "userns-copy-hard-links"
-
-    @property
-    def privilege(self) -> Privilege:
-        return Privilege.USERNS
+    action: ClassVar[str] = "copy in"
 
     @property
     def argv(self) -> tuple[str, ...]:
         return link_copy_argv(self.path, self.owner)
 
-    def _refusals(self, env: StepEnv) -> list[str]:
-        if self.guard is None:
-            return ["no guard rails were given for this copy"]
-        return refusals(env.probes.fs, self.guard, self.path)
-
-    def preview(self, env: StepEnv) -> list[str]:
-        lines = [f"$ {shlex.join(self.argv)}"]
-        return lines + [f"(would refuse: {reason})" for reason in self._refusals(env)]
-
     def apply(self, env: StepEnv) -> str:
-        reasons = self._refusals(env)
-        if reasons:
-            raise FixFailed(f"refusing to copy in {self.path}: {'; '.join(reasons)}")
+        self._refuse_unless_guarded(env)
         done = env.probes.cmd.run(self.argv, timeout=self.timeout_s)
         if not done.ok:
             raise FixFailed(f"copying the hard-linked files of {self.path} failed: {done.error_text()}")
         copied = sum(1 for line in done.stdout.splitlines() if line.startswith("copied "))
         owner = f"{self.owner[0]}:{self.owner[1]}"
         return f"{self.path}: {copied} hard-linked file(s) replaced by private copies owned by {owner}"
-
-    def to_json(self) -> dict[str, JSONValue]:
-        data = super().to_json()
-        data["path"] = self.path
-        data["owner"] = f"{self.owner[0]}:{self.owner[1]}"
-        data["argv"] = list(self.argv)
-        return data
