@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from spotidoctor.backend.debversion import DebVersion, compare_versions, parse_version
 from spotidoctor.errors import ParseError
 
-__all__ = ["PackageEntry", "parse_packages", "newest_version"]
+__all__ = ["PackageEntry", "stanzas", "parse_packages", "newest_version"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PackageEntry:
     fields: Mapping[str, str] = field(default_factory=dict)
 
 
-def _stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(first line number, fields) per stanza; field names are case-insensitive (kept as written)."""
     fields: dict[str, str] = {}
     start = 0
@@ -59,7 +59,7 @@ def _get(fields: Mapping[str, str], name: str) -> str:
 def parse_packages(text: str) -> list[PackageEntry]:
     """Every stanza with a Package and a Version; ``ParseError`` (with the line) for a malformed index."""
     entries = []
-    for line, fields in _stanzas(text):
+    for line, fields in stanzas(text):
         package, version = _get(fields, "Package"), _get(fields, "Version")
         if not package or not version:
             raise ParseError("stanza without Package or Version", line=line)

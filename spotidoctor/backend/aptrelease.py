@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from spotidoctor.backend.aptindex import stanzas
 from spotidoctor.errors import ParseError
 
 __all__ = ["IndexFile", "Release", "parse_release", "packages_candidates", "check_index", "decompress",
@@ -50,30 +51,9 @@ class Release:
         return tuple(self.get("Components").split())
 
 
-def _fields(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    last = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            if fields:
-                break  # one stanza; anything after it is not part of Release
-            continue
-        if line[0] in " \t":
-            if not last:
-                raise ParseError("continuation line outside a field", line=number)
-            fields[last] += "\n" + line.strip()
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name or " " in name:
-            raise ParseError(f"not a 'Field: value' line: {line[:80]!r}", line=number)
-        last = name
-        fields[name] = value.strip()
-    return fields
-
-
 def parse_release(text: str) -> Release:
     """The Release stanza and its SHA256 list; ``ParseError`` for a malformed one."""
-    fields = _fields(text)
+    fields = next(stanzas(text), (0, {}))[1]  # one stanza; anything after it is not part of Release
     sums = next((v for k, v in fields.items() if k.lower() == "sha256"), "")
     files = []
     for entry in sums.splitlines():
