@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
-from tests.standin import _copy_with_libs
+from tests.standin import _copy_with_libs, build_replacing, label_is
 
 ATTACKER_IMAGE = "localhost/spotidoctor-attacker:test"
 HASH_LABEL = "io.spotidoctor.attacker-hash"
@@ -152,20 +151,11 @@ def assemble(root: Path) -> None:
 
 def ensure_attacker(workdir: Path, tag: str = ATTACKER_IMAGE) -> str:
     """Build (buildah, COPY only) unless an image of this recipe exists."""
-    label = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
-                           capture_output=True, text=True, timeout=120)
-    if label.returncode == 0 and label.stdout.strip() == image_hash():
+    if label_is(tag, HASH_LABEL, image_hash()):
         return tag
-    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
-                         text=True, timeout=120).stdout.strip()
     workdir.mkdir(parents=True, exist_ok=True)
     assemble(workdir / "rootfs")
-    containerfile = workdir / "Containerfile"
-    containerfile.write_text(CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
-    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
-                   check=True, capture_output=True, timeout=600)
-    if old:
-        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
+    build_replacing(workdir, tag, CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
     return tag
 
 

@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.standin import _copy_with_libs
+from tests.standin import _copy_with_libs, build_replacing, label_is
 
 CHANNELS_IMAGE = "localhost/spotidoctor-channels-standin:test"
 HASH_LABEL = "io.spotidoctor.channels-standin-hash"
@@ -66,20 +66,11 @@ def assemble(root: Path) -> None:
 
 def ensure_image(workdir: Path, tag: str = CHANNELS_IMAGE) -> str:
     """Build (buildah, COPY only) unless an image of this recipe exists."""
-    label = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
-                           capture_output=True, text=True, timeout=120)
-    if label.returncode == 0 and label.stdout.strip() == image_hash():
+    if label_is(tag, HASH_LABEL, image_hash()):
         return tag
-    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
-                         text=True, timeout=120).stdout.strip()
     workdir.mkdir(parents=True, exist_ok=True)
     assemble(workdir / "rootfs")
-    containerfile = workdir / "Containerfile"
-    containerfile.write_text(CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
-    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(containerfile), str(workdir)],
-                   check=True, capture_output=True, timeout=600)
-    if old:  # the outdated build, now untagged
-        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
+    build_replacing(workdir, tag, CONTAINERFILE + f"LABEL {HASH_LABEL}={image_hash()}\n")
     return tag
 
 
@@ -104,10 +95,7 @@ def ensure_launch_image(workdir: Path, base: str, tag: str = LAUNCH_IMAGE) -> st
     """``base`` (the daily stand-in: its /usr/bin/spotify records --uri= and stays) plus busybox's
     httpd and nc with the sign-in CGI, GIO's ``gio`` and the D-Bus tools; COPY only."""
     wanted = launch_image_hash(base)
-    label = subprocess.run(["podman", "image", "inspect", "--format",
-                            f'{{{{index .Labels "{LAUNCH_HASH_LABEL}"}}}}', tag],
-                           capture_output=True, text=True, timeout=120)
-    if label.returncode == 0 and label.stdout.strip() == wanted:
+    if label_is(tag, LAUNCH_HASH_LABEL, wanted):
         return tag
     root = workdir / "rootfs"
     for binary in (BUSYBOX, GIO, GIO_LAUNCH_DESKTOP, *DBUS_TOOLS):

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.aptrepo import png
+from tests.standin import label_is
 
 DAILY_IMAGE = "localhost/spotidoctor-daily-standin:test"
 HASH_LABEL = "io.spotidoctor.daily-standin-hash"
@@ -72,9 +73,7 @@ def _hash(base: str) -> str:
 
 def ensure_daily_image(workdir: Path, base: str, tag: str = DAILY_IMAGE) -> str:
     """Build ``tag`` FROM ``base`` with ``EXTRA_FILES`` unless an image of this recipe exists."""
-    label = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
-                           capture_output=True, text=True, timeout=120)
-    if label.returncode == 0 and label.stdout.strip() == _hash(base):
+    if label_is(tag, HASH_LABEL, _hash(base)):
         return tag
     for name, data in EXTRA_FILES.items():
         path = workdir / "extra" / name

@@ -116,10 +116,27 @@ def standin_hash() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def is_current(tag: str = STANDIN_IMAGE) -> bool:
-    done = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{HASH_LABEL}"}}}}', tag],
+def label_is(tag: str, label: str, value: str) -> bool:
+    """Whether image ``tag`` exists and carries ``label=value`` (a cached test image's recipe hash)."""
+    done = subprocess.run(["podman", "image", "inspect", "--format", f'{{{{index .Labels "{label}"}}}}', tag],
                           capture_output=True, text=True, timeout=120)
-    return done.returncode == 0 and done.stdout.strip() == standin_hash()
+    return done.returncode == 0 and done.stdout.strip() == value
+
+
+def build_replacing(workdir: Path, tag: str, containerfile: str) -> None:
+    """``buildah bud`` of ``workdir`` (COPY only) as ``tag``; the outdated image the tag leaves
+    is removed (a container still using it keeps it: rmi then fails, harmlessly)."""
+    old = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
+                         text=True, timeout=120).stdout.strip()
+    (workdir / "Containerfile").write_text(containerfile)
+    subprocess.run(["buildah", "bud", "--quiet", "-t", tag, "-f", str(workdir / "Containerfile"), str(workdir)],
+                   check=True, capture_output=True, timeout=600)
+    if old:
+        subprocess.run(["podman", "rmi", old], capture_output=True, timeout=120)
+
+
+def is_current(tag: str = STANDIN_IMAGE) -> bool:
+    return label_is(tag, HASH_LABEL, standin_hash())
 
 
 def ensure_current(workdir: Path, tag: str = STANDIN_IMAGE) -> str:
