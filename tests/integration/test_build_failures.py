@@ -75,7 +75,6 @@ def empty_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
     servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "ldd")
     work = tmp_path_factory.mktemp("emptyrepo")
     repo = make_repo(work)
-    repo.serve_process(work / "http.log")
     try:
         for binary in (repo.dist / "non-free").glob("binary-*"):
             (binary / "Packages").write_bytes(b"")

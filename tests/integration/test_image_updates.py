@@ -85,7 +85,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AptRepo]:
     servers.require("dpkg-deb", "apt-ftparchive", "gpg", "gpgconf", "gpgv", "ldd")
     work = tmp_path_factory.mktemp("upd")
     served = make_repo(work)
-    served.serve_process(work / "http.log")
     try:
         yield served
     finally:
