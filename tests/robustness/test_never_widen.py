@@ -184,7 +184,7 @@ def test_the_userns_chown_reasks_the_guard_before_it_runs() -> None:
     apply = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "UserNsChown")
     method = next(n for n in apply.body if isinstance(n, ast.FunctionDef) and n.name == "apply")
     body = ast.unparse(method)
-    assert body.index("self._refusals(env)") < body.index("env.probes.cmd.run(self.argv")
+    assert body.index("self._refuse_unless_guarded(env)") < body.index("env.probes.cmd.run(self.argv")
 
 
 def test_sudo_is_only_added_by_run_command_to_root_steps() -> None:
